@@ -1,0 +1,163 @@
+//! `quantscope inspect MODEL [--json]`.
+
+use crate::model::Model;
+use crate::report::InspectReport;
+use anyhow::Context;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The .tflite file.
+    pub model: PathBuf,
+    /// One JSON document on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let model = Model::open(&args.model).with_context(|| format!("{}", args.model.display()))?;
+    let report = InspectReport::new(&model, &args.model.display().to_string());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_text(&report));
+    }
+    Ok(())
+}
+
+fn fmt_quant(q: Option<&crate::model::Quantization>) -> String {
+    let Some(q) = q else { return String::new() };
+    if q.scales.is_empty() {
+        return "min/max only".into();
+    }
+    if q.is_per_channel() {
+        let (lo, hi) = q
+            .scales
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
+        let zmin = q.zero_points.iter().min().copied().unwrap_or(0);
+        let zmax = q.zero_points.iter().max().copied().unwrap_or(0);
+        let z = if zmin == zmax {
+            zmin.to_string()
+        } else {
+            format!("{zmin}..{zmax}")
+        };
+        format!(
+            "per-channel x{} axis {} scale {lo:.3e}..{hi:.3e} zp {z}",
+            q.scales.len(),
+            q.quantized_dimension
+        )
+    } else {
+        format!(
+            "scale {:.6e} zp {}",
+            q.scales[0],
+            q.zero_points.first().copied().unwrap_or(0)
+        )
+    }
+}
+
+/// The human-readable tables.
+pub fn render_text(r: &InspectReport<'_>) -> String {
+    let mut o = String::new();
+    let s = &r.summary;
+    let _ = writeln!(
+        o,
+        "{}  ({} bytes, schema version {})",
+        r.path, r.file_bytes, r.version
+    );
+    if let Some(d) = r.description {
+        let _ = writeln!(o, "description: {d}");
+    }
+    if let Some(v) = &r.min_runtime_version {
+        let _ = writeln!(o, "min_runtime_version: {v}");
+    }
+    let _ = writeln!(
+        o,
+        "kind: {}   fully_quantized: {}",
+        s.kind, s.fully_quantized
+    );
+    for e in &s.evidence {
+        let _ = writeln!(o, "  - {e}");
+    }
+    let _ = writeln!(
+        o,
+        "{} subgraphs, {} tensors ({} quantized, {} per-channel), {} operators, {} bytes of constants",
+        s.subgraphs, s.tensors, s.quantized_tensors, s.per_channel_tensors, s.operators, s.constant_bytes
+    );
+    let _ = writeln!(o, "tensors by dtype:");
+    for (d, n) in &s.counts_by_dtype {
+        let c = s.constants_by_dtype.get(d);
+        let _ = writeln!(
+            o,
+            "  {d:<10} {n:>6}  constants {:>6} ({:>10} bytes)  activations {:>6}",
+            c.map_or(0, |c| c.count),
+            c.map_or(0, |c| c.bytes),
+            s.activations_by_dtype.get(d).map_or(0, |a| a.count)
+        );
+    }
+    let ops: Vec<String> = s
+        .ops_by_type
+        .iter()
+        .map(|(k, v)| format!("{k} x{v}"))
+        .collect();
+    let _ = writeln!(o, "ops: {}", ops.join(", "));
+    if !r.metadata.is_empty() {
+        let m: Vec<String> = r
+            .metadata
+            .iter()
+            .map(|m| format!("{} ({} bytes)", m.name, m.bytes))
+            .collect();
+        let _ = writeln!(o, "metadata: {}", m.join(", "));
+    }
+    for sg in &r.subgraphs {
+        let _ = writeln!(
+            o,
+            "\nsubgraph {} {}: inputs {:?} outputs {:?}",
+            sg.index,
+            sg.name.unwrap_or(""),
+            sg.inputs,
+            sg.outputs
+        );
+        let _ = writeln!(
+            o,
+            "  {:>5}  {:<8} {:<18} {:>10}  {:<8}  {:<40}  name",
+            "index", "dtype", "shape", "bytes", "role", "quantization"
+        );
+        for t in &sg.tensors {
+            let role = match t.role {
+                crate::model::TensorRole::Constant => "const",
+                crate::model::TensorRole::Activation => "act",
+                crate::model::TensorRole::Variable => "var",
+            };
+            let _ = writeln!(
+                o,
+                "  {:>5}  {:<8} {:<18} {:>10}  {:<8}  {:<40}  {}",
+                t.index,
+                t.dtype,
+                format!("{:?}", t.shape),
+                t.buffer_bytes,
+                role,
+                fmt_quant(t.quantization),
+                t.name
+            );
+        }
+        let _ = writeln!(
+            o,
+            "  {:>5}  {:<28} {:<24} {:<24} activation",
+            "op", "type", "inputs", "outputs"
+        );
+        for op in sg.operators {
+            let _ = writeln!(
+                o,
+                "  {:>5}  {:<28} {:<24} {:<24} {}",
+                op.index,
+                format!("{} v{}", op.op, op.version),
+                format!("{:?}", op.inputs),
+                format!("{:?}", op.outputs),
+                op.fused_activation.as_deref().unwrap_or("")
+            );
+        }
+    }
+    o
+}

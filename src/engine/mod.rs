@@ -1,0 +1,1 @@
+//! Running models with TFLite's semantics (being built).

@@ -1,0 +1,10 @@
+//! quantscope: look inside quantized TensorFlow Lite models.
+//!
+//! Dependencies point one way: [`model`] (reading) <- [`engine`] (running), [`quant`]
+//! (numerics) <- [`cli`]. The GUI (feature `gui`) sits on top and computes nothing itself.
+
+pub mod cli;
+pub mod engine;
+pub mod model;
+pub mod quant;
+pub mod report;

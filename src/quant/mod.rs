@@ -1,0 +1,1 @@
+//! Quantization numerics (being built).
