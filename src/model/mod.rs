@@ -7,6 +7,7 @@ mod dtype;
 mod ops;
 mod reader;
 mod summary;
+pub mod synthetic;
 
 pub use dtype::DType;
 pub use ops::{activation_name, builtin_name, effective_builtin_code, fused_activation};

@@ -190,10 +190,16 @@ pub(super) fn index(bytes: ModelSource) -> Result<Model, ModelError> {
         })
         .unwrap_or_default();
 
-    let fb_subgraphs = fb.subgraphs().ok_or(ModelError::NoSubgraph)?;
-    if fb_subgraphs.is_empty() {
-        return Err(ModelError::NoSubgraph);
-    }
+    let fb_subgraphs = fb.subgraphs().filter(|s| !s.is_empty());
+    let Some(fb_subgraphs) = fb_subgraphs else {
+        // Many byte strings (all zeros, say) verify as an empty table; without the identifier
+        // that is not a model at all.
+        return Err(if has_identifier {
+            ModelError::NoSubgraph
+        } else {
+            ModelError::NotTflite("no 'TFL3' file identifier and no subgraph".into())
+        });
+    };
     let subgraphs = fb_subgraphs
         .iter()
         .enumerate()

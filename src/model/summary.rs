@@ -97,6 +97,9 @@ pub(super) fn summarize(model: &Model) -> Summary {
     // Activation dtypes inside the graphs (excluding subgraph 0's inputs/outputs).
     let mut inside_float = Vec::<String>::new();
     let mut inside_quant = BTreeMap::<DType, usize>::new();
+    // The same for the model's own inputs/outputs: they decide when nothing lies inside.
+    let mut io_float = Vec::<String>::new();
+    let mut io_quant = BTreeMap::<DType, usize>::new();
     // Quantized constants that feed ops as weights, by dtype.
     let mut quant_consts = BTreeMap::<DType, usize>::new();
     let mut f16_consts = 0usize;
@@ -139,14 +142,18 @@ pub(super) fn summarize(model: &Model) -> Summary {
                 TensorRole::Activation | TensorRole::Variable => {
                     activations_by_dtype.entry(name).or_default().count += 1;
                     let is_io = sg.index == 0 && io.contains(&(t.index as i32));
-                    if is_io || !is_value_type(t.dtype) {
+                    if !is_value_type(t.dtype) {
                         continue;
                     }
+                    let (floats, quants) = if is_io {
+                        (&mut io_float, &mut io_quant)
+                    } else {
+                        (&mut inside_float, &mut inside_quant)
+                    };
                     if t.dtype.is_float() {
-                        inside_float
-                            .push(format!("{} ({}, subgraph {})", t.name, t.dtype, sg.index));
+                        floats.push(format!("{} ({}, subgraph {})", t.name, t.dtype, sg.index));
                     } else if q.is_some() {
-                        *inside_quant.entry(t.dtype).or_default() += 1;
+                        *quants.entry(t.dtype).or_default() += 1;
                     }
                 }
             }
@@ -162,6 +169,11 @@ pub(super) fn summarize(model: &Model) -> Summary {
     let input_dtypes = io_types(&model.subgraphs[0].inputs);
     let output_dtypes = io_types(&model.subgraphs[0].outputs);
 
+    // A single-op model has no activation inside: its inputs/outputs tell how it runs.
+    if inside_float.is_empty() && inside_quant.is_empty() {
+        inside_float = io_float;
+        inside_quant = io_quant;
+    }
     let n_quant_act: usize = inside_quant.values().sum();
     let fully_quantized = inside_float.is_empty() && n_quant_act > 0;
     let mut evidence = Vec::new();
