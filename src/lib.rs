@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod engine;
 pub mod model;
+pub mod preprocess;
 pub mod quant;
 pub mod report;

@@ -4,6 +4,7 @@
 //! hands out slices of the mapping.
 
 mod dtype;
+pub mod metadata;
 mod ops;
 mod reader;
 mod summary;
@@ -226,5 +227,12 @@ impl Model {
 
     pub fn summary(&self) -> Summary {
         summary::summarize(self)
+    }
+}
+
+impl Model {
+    /// The TFLite metadata (`TFLITE_METADATA`), when present and readable.
+    pub fn tflite_metadata(&self) -> Option<metadata::TfliteMetadata> {
+        metadata::parse(self.metadata_bytes("TFLITE_METADATA")?)
     }
 }

@@ -71,7 +71,10 @@ impl FcChain {
         let mut fbb = flatbuffers::FlatBufferBuilder::with_capacity(1024);
         let n = self.layers.len();
         // Buffer 0 is the empty sentinel; buffer k+1 holds layer k's weights.
-        let mut buffers = vec![tflite::Buffer::create(&mut fbb, &tflite::BufferArgs { data: None })];
+        let mut buffers = vec![tflite::Buffer::create(
+            &mut fbb,
+            &tflite::BufferArgs { data: None },
+        )];
         for (k, &(o, i)) in self.layers.iter().enumerate() {
             let buf = if inline {
                 let mut data = vec![0u8; o * i];
@@ -97,14 +100,24 @@ impl FcChain {
             let shape = fbb.create_vector(&[1i32, i as i32]);
             tensors.push(tflite::Tensor::create(
                 &mut fbb,
-                &tflite::TensorArgs { shape: Some(shape), type_: tflite::TensorType::FLOAT32, name: Some(name), ..Default::default() },
+                &tflite::TensorArgs {
+                    shape: Some(shape),
+                    type_: tflite::TensorType::FLOAT32,
+                    name: Some(name),
+                    ..Default::default()
+                },
             ));
             let scales: Vec<f32> = (0..o).map(|c| 0.01 + (c % 7) as f32 * 1e-3).collect();
             let scale = fbb.create_vector(&scales);
             let zero_point = fbb.create_vector(&vec![0i64; o]);
             let q = tflite::QuantizationParameters::create(
                 &mut fbb,
-                &tflite::QuantizationParametersArgs { scale: Some(scale), zero_point: Some(zero_point), quantized_dimension: 0, ..Default::default() },
+                &tflite::QuantizationParametersArgs {
+                    scale: Some(scale),
+                    zero_point: Some(zero_point),
+                    quantized_dimension: 0,
+                    ..Default::default()
+                },
             );
             let name = fbb.create_string(&format!("dense_{k}/weights"));
             let shape = fbb.create_vector(&[o as i32, i as i32]);
@@ -125,14 +138,22 @@ impl FcChain {
         let shape = fbb.create_vector(&[1i32, last_out as i32]);
         tensors.push(tflite::Tensor::create(
             &mut fbb,
-            &tflite::TensorArgs { shape: Some(shape), type_: tflite::TensorType::FLOAT32, name: Some(name), ..Default::default() },
+            &tflite::TensorArgs {
+                shape: Some(shape),
+                type_: tflite::TensorType::FLOAT32,
+                name: Some(name),
+                ..Default::default()
+            },
         ));
         let mut ops = Vec::new();
         for k in 0..n {
             let out_t = if k + 1 == n { 2 * n } else { 2 * (k + 1) };
             let inputs = fbb.create_vector(&[(2 * k) as i32, (2 * k + 1) as i32, -1]);
             let outputs = fbb.create_vector(&[out_t as i32]);
-            let opts = tflite::FullyConnectedOptions::create(&mut fbb, &tflite::FullyConnectedOptionsArgs::default());
+            let opts = tflite::FullyConnectedOptions::create(
+                &mut fbb,
+                &tflite::FullyConnectedOptionsArgs::default(),
+            );
             ops.push(tflite::Operator::create(
                 &mut fbb,
                 &tflite::OperatorArgs {
@@ -152,7 +173,13 @@ impl FcChain {
         let sg_name = fbb.create_string("main");
         let sg = tflite::SubGraph::create(
             &mut fbb,
-            &tflite::SubGraphArgs { tensors: Some(tensors), inputs: Some(inputs), outputs: Some(outputs), operators: Some(operators), name: Some(sg_name) },
+            &tflite::SubGraphArgs {
+                tensors: Some(tensors),
+                inputs: Some(inputs),
+                outputs: Some(outputs),
+                operators: Some(operators),
+                name: Some(sg_name),
+            },
         );
         let code = tflite::OperatorCode::create(
             &mut fbb,
