@@ -25,11 +25,21 @@ fn main() {
     for (label, dim) in [("1 MB", 512usize), ("100 MB", 5120)] {
         let path = dir.path().join(format!("fc_{dim}.tflite"));
         // Four square layers of dim x dim int8 weights.
-        FcChain { layers: vec![(dim, dim); 4], external: false, fill: true }.write(&path).unwrap();
+        FcChain {
+            layers: vec![(dim, dim); 4],
+            external: false,
+            fill: true,
+        }
+        .write(&path)
+        .unwrap();
         let bytes = std::fs::metadata(&path).unwrap().len();
         let ms = time_open(&path, 21);
         println!("{label:>7}: {bytes:>11} bytes, open + verify + summary median {ms:.3} ms");
         rows.push(ms);
     }
-    println!("100 MB / 1 MB open time: {:.2}x, difference {:.3} ms", rows[1] / rows[0], rows[1] - rows[0]);
+    println!(
+        "100 MB / 1 MB open time: {:.2}x, difference {:.3} ms",
+        rows[1] / rows[0],
+        rows[1] - rows[0]
+    );
 }

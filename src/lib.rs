@@ -4,6 +4,7 @@
 //! (numerics) <- [`cli`]. The GUI (feature `gui`) sits on top and computes nothing itself.
 
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod model;
 pub mod preprocess;

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)).unwrap()
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/models")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// Opening and summarising must either work or return an error; a panic fails the test.
@@ -24,7 +29,11 @@ fn every_truncation_of_a_small_model_is_an_error() {
     assert!(open_and_report(full.clone()).is_ok());
     for len in 0..full.len() {
         let r = open_and_report(full[..len].to_vec());
-        assert!(r.is_err(), "truncated to {len} of {} bytes but opened", full.len());
+        assert!(
+            r.is_err(),
+            "truncated to {len} of {} bytes but opened",
+            full.len()
+        );
     }
 }
 
@@ -32,7 +41,10 @@ fn every_truncation_of_a_small_model_is_an_error() {
 fn truncations_of_a_larger_model_never_panic() {
     let full = fixture("cnn_int8_int8io.tflite");
     for len in (0..full.len()).step_by(7) {
-        assert!(open_and_report(full[..len].to_vec()).is_err(), "truncated to {len} opened");
+        assert!(
+            open_and_report(full[..len].to_vec()).is_err(),
+            "truncated to {len} opened"
+        );
     }
 }
 
@@ -60,11 +72,19 @@ fn flipped_bytes_never_panic() {
 #[test]
 fn empty_and_foreign_files_are_named() {
     assert!(matches!(Model::from_bytes(vec![]), Err(ModelError::Empty)));
-    assert!(matches!(Model::from_bytes(vec![1, 2, 3]), Err(ModelError::TooShort(3))));
-    let png = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/digit_0_0.png")).unwrap();
+    assert!(matches!(
+        Model::from_bytes(vec![1, 2, 3]),
+        Err(ModelError::TooShort(3))
+    ));
+    let png = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/digit_0_0.png"),
+    )
+    .unwrap();
     let e = Model::from_bytes(png).err().expect("a PNG is not a model");
     assert!(e.to_string().contains("PNG"), "{e}");
-    let e = Model::from_bytes(vec![0u8; 64]).err().expect("zeros are not a model");
+    let e = Model::from_bytes(vec![0u8; 64])
+        .err()
+        .expect("zeros are not a model");
     assert!(e.to_string().contains("TFL3"), "{e}");
 }
 
@@ -96,7 +116,12 @@ fn external_buffers_resolve_to_the_same_bytes_as_inline_ones() {
     let mut external = 0;
     for t in sg.tensors.iter().filter(|t| t.is_constant) {
         let n: usize = t.shape.iter().map(|&d| d as usize).product();
-        assert_eq!(t.buffer_bytes, t.dtype.storage_bytes(n).unwrap(), "tensor {}", t.name);
+        assert_eq!(
+            t.buffer_bytes,
+            t.dtype.storage_bytes(n).unwrap(),
+            "tensor {}",
+            t.name
+        );
         let data = model.tensor_data(0, t.index).unwrap();
         assert_eq!(data.len(), t.buffer_bytes);
         external += model.buffers[t.buffer as usize].external as usize;
@@ -105,7 +130,10 @@ fn external_buffers_resolve_to_the_same_bytes_as_inline_ones() {
 }
 
 fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_quantscope")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -114,7 +142,11 @@ fn cli_reports_bad_files_with_exit_code_1() {
     let empty = dir.path().join("empty.tflite");
     std::fs::write(&empty, b"").unwrap();
     let png = dir.path().join("image.tflite");
-    std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/digit_0_0.png"), &png).unwrap();
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/digit_0_0.png"),
+        &png,
+    )
+    .unwrap();
     let cut = dir.path().join("cut.tflite");
     std::fs::write(&cut, &fixture("cnn_f32.tflite")[..5000]).unwrap();
     for (path, needle) in [
@@ -134,18 +166,34 @@ fn cli_reports_bad_files_with_exit_code_1() {
 
 #[test]
 fn cli_json_has_the_documented_fields() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_int8_uint8io.tflite");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models/cnn_int8_uint8io.tflite");
     let out = cli(&["inspect", path.to_str().unwrap(), "--json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for k in ["path", "file_bytes", "version", "description", "summary", "subgraphs"] {
+    for k in [
+        "path",
+        "file_bytes",
+        "version",
+        "description",
+        "summary",
+        "subgraphs",
+    ] {
         assert!(v.get(k).is_some(), "missing {k}");
     }
     assert_eq!(v["file_bytes"], std::fs::metadata(&path).unwrap().len());
     assert_eq!(v["summary"]["kind"], "full-integer int8");
     assert_eq!(v["summary"]["fully_quantized"], true);
     let t = &v["subgraphs"][0]["tensors"][0];
-    for k in ["index", "name", "dtype", "shape", "buffer_bytes", "is_constant", "quantization"] {
+    for k in [
+        "index",
+        "name",
+        "dtype",
+        "shape",
+        "buffer_bytes",
+        "is_constant",
+        "quantization",
+    ] {
         assert!(t.get(k).is_some(), "tensor missing {k}");
     }
     let op = &v["subgraphs"][0]["operators"][0];

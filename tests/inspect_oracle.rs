@@ -14,12 +14,18 @@ fn repo() -> PathBuf {
 fn manifests() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let dir = repo().join("tests/fixtures/oracle");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("oracle dir").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("oracle dir")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let m = e.path().join("manifest.json");
         if let Ok(text) = std::fs::read_to_string(&m) {
-            out.push((e.file_name().to_string_lossy().into_owned(), serde_json::from_str(&text).unwrap()));
+            out.push((
+                e.file_name().to_string_lossy().into_owned(),
+                serde_json::from_str(&text).unwrap(),
+            ));
         }
     }
     out
@@ -42,53 +48,106 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
         Err(e) => return vec![format!("{name}: cannot open: {e}")],
     };
     // Go through the same JSON document the CLI prints.
-    let report = serde_json::to_value(InspectReport::new(&model, &model_path.display().to_string())).unwrap();
+    let report = serde_json::to_value(InspectReport::new(
+        &model,
+        &model_path.display().to_string(),
+    ))
+    .unwrap();
     let ours = report["subgraphs"][0]["tensors"].as_array().unwrap();
     let theirs = manifest["tensors"].as_array().unwrap();
     // The interpreter may append its own temporaries after the model's tensors.
     if theirs.len() < ours.len() {
-        problems.push(format!("{name}: interpreter lists {} tensors, we list {}", theirs.len(), ours.len()));
+        problems.push(format!(
+            "{name}: interpreter lists {} tensors, we list {}",
+            theirs.len(),
+            ours.len()
+        ));
     }
     for (o, t) in ours.iter().zip(theirs) {
         let idx = &t["index"];
         let mut check = |what: &str, a: &Value, b: &Value| {
             if a != b {
-                problems.push(format!("{name} tensor {idx} {what}: ours {a} interpreter {b}"));
+                problems.push(format!(
+                    "{name} tensor {idx} {what}: ours {a} interpreter {b}"
+                ));
             }
         };
         check("index", &o["index"], &t["index"]);
         check("name", &o["name"], &t["name"]);
-        check("dtype", &Value::from(interpreter_dtype(o["dtype"].as_str().unwrap())), &t["dtype"]);
+        check(
+            "dtype",
+            &Value::from(interpreter_dtype(o["dtype"].as_str().unwrap())),
+            &t["dtype"],
+        );
         check("shape", &o["shape"], &t["shape"]);
         let q = &o["quantization"];
         let tq = &t["quantization"];
-        let scales: Vec<f32> = q["scales"].as_array().map(|a| a.iter().map(|v| v.as_f64().unwrap() as f32).collect()).unwrap_or_default();
-        let tscales: Vec<f32> = tq["scales"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-        check("scales", &Value::from(format!("{scales:?}")), &Value::from(format!("{tscales:?}")));
+        let scales: Vec<f32> = q["scales"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_f64().unwrap() as f32).collect())
+            .unwrap_or_default();
+        let tscales: Vec<f32> = tq["scales"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        check(
+            "scales",
+            &Value::from(format!("{scales:?}")),
+            &Value::from(format!("{tscales:?}")),
+        );
         let zps = q["zero_points"].as_array().cloned().unwrap_or_default();
         check("zero_points", &Value::from(zps), &tq["zero_points"]);
         if !tscales.is_empty() {
-            check("quantized_dimension", &q["quantized_dimension"], &tq["quantized_dimension"]);
+            check(
+                "quantized_dimension",
+                &q["quantized_dimension"],
+                &tq["quantized_dimension"],
+            );
         }
     }
-    let inputs: Vec<Value> = manifest["inputs"].as_array().unwrap().iter().map(|i| i["index"].clone()).collect();
-    let outputs: Vec<Value> = manifest["outputs"].as_array().unwrap().iter().map(|i| i["index"].clone()).collect();
+    let inputs: Vec<Value> = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].clone())
+        .collect();
+    let outputs: Vec<Value> = manifest["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].clone())
+        .collect();
     if report["subgraphs"][0]["inputs"] != Value::from(inputs.clone()) {
-        problems.push(format!("{name}: inputs {} vs {:?}", report["subgraphs"][0]["inputs"], inputs));
+        problems.push(format!(
+            "{name}: inputs {} vs {:?}",
+            report["subgraphs"][0]["inputs"], inputs
+        ));
     }
     if report["subgraphs"][0]["outputs"] != Value::from(outputs.clone()) {
-        problems.push(format!("{name}: outputs {} vs {:?}", report["subgraphs"][0]["outputs"], outputs));
+        problems.push(format!(
+            "{name}: outputs {} vs {:?}",
+            report["subgraphs"][0]["outputs"], outputs
+        ));
     }
     // Operators: names and tensor lists, -1 for absent optional inputs.
     let ops = report["subgraphs"][0]["operators"].as_array().unwrap();
     let tops = manifest["ops"].as_array().unwrap();
     if ops.len() != tops.len() {
-        problems.push(format!("{name}: {} operators vs interpreter {}", ops.len(), tops.len()));
+        problems.push(format!(
+            "{name}: {} operators vs interpreter {}",
+            ops.len(),
+            tops.len()
+        ));
     }
     for (o, t) in ops.iter().zip(tops) {
         let custom = o["is_custom"].as_bool().unwrap();
         if !custom && o["op"] != t["op_name"] {
-            problems.push(format!("{name} op {}: {} vs {}", t["index"], o["op"], t["op_name"]));
+            problems.push(format!(
+                "{name} op {}: {} vs {}",
+                t["index"], o["op"], t["op_name"]
+            ));
         }
         if o["inputs"] != t["inputs"] || o["outputs"] != t["outputs"] {
             problems.push(format!("{name} op {}: tensor lists differ", t["index"]));
@@ -105,11 +164,18 @@ fn inspect_matches_official_interpreter_on_every_oracle_model() {
         let rel = manifest["model"].as_str().unwrap();
         let path = repo().join(rel);
         if !path.exists() {
-            eprintln!("skip {name}: {} absent (../shared not here?)", path.display());
+            eprintln!(
+                "skip {name}: {} absent (../shared not here?)",
+                path.display()
+            );
             skipped += 1;
             continue;
         }
-        if manifest.get("tensors").and_then(|t| t.as_array()).is_none_or(|t| t.is_empty()) {
+        if manifest
+            .get("tensors")
+            .and_then(|t| t.as_array())
+            .is_none_or(|t| t.is_empty())
+        {
             eprintln!("skip {name}: the interpreter could not list its tensors");
             skipped += 1;
             continue;
@@ -118,6 +184,14 @@ fn inspect_matches_official_interpreter_on_every_oracle_model() {
         checked += 1;
     }
     eprintln!("inspect oracle: {checked} models compared, {skipped} skipped");
-    assert!(checked >= 80, "expected the fixture models at least, compared {checked}");
-    assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        checked >= 80,
+        "expected the fixture models at least, compared {checked}"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} mismatches:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

@@ -19,21 +19,69 @@ fn kinds_follow_the_converter_settings() {
     use ModelKind::*;
     let cases = [
         ("tests/fixtures/models/cnn_f32.tflite", Float32, false),
-        ("tests/fixtures/models/cnn_f16.tflite", Float16Weights, false),
-        ("tests/fixtures/models/cnn_dynrange.tflite", DynamicRangeInt8, false),
+        (
+            "tests/fixtures/models/cnn_f16.tflite",
+            Float16Weights,
+            false,
+        ),
+        (
+            "tests/fixtures/models/cnn_dynrange.tflite",
+            DynamicRangeInt8,
+            false,
+        ),
         ("tests/fixtures/models/fc_nobias_f32.tflite", Float32, false),
-        ("tests/fixtures/models/fc_nobias_int8.tflite", FullIntegerInt8, true),
-        ("tests/fixtures/models/cnn_int8_int8io.tflite", FullIntegerInt8, true),
-        ("tests/fixtures/models/cnn_int8_floatio.tflite", FullIntegerInt8, true),
-        ("tests/fixtures/models/cnn_int8_uint8io.tflite", FullIntegerInt8, true),
-        ("tests/fixtures/models/cnn_int8_pertensor.tflite", FullIntegerInt8, true),
+        (
+            "tests/fixtures/models/fc_nobias_int8.tflite",
+            FullIntegerInt8,
+            true,
+        ),
+        (
+            "tests/fixtures/models/cnn_int8_int8io.tflite",
+            FullIntegerInt8,
+            true,
+        ),
+        (
+            "tests/fixtures/models/cnn_int8_floatio.tflite",
+            FullIntegerInt8,
+            true,
+        ),
+        (
+            "tests/fixtures/models/cnn_int8_uint8io.tflite",
+            FullIntegerInt8,
+            true,
+        ),
+        (
+            "tests/fixtures/models/cnn_int8_pertensor.tflite",
+            FullIntegerInt8,
+            true,
+        ),
         ("tests/fixtures/models/cnn_int16x8.tflite", Int16x8, true),
-        ("tests/fixtures/models/int4_weights.tflite", Int4Weights, false),
+        (
+            "tests/fixtures/models/int4_weights.tflite",
+            Int4Weights,
+            false,
+        ),
         // SIN/COS have no int8 kernel: the converter leaves them in float between DEQUANTIZE/QUANTIZE.
-        ("tests/fixtures/models/op_math_trig_int8.tflite", Mixed, false),
-        ("../shared/models/generated/legacy_uint8.tflite", FullIntegerUint8, true),
-        ("../shared/models/real/hey_jarvis.tflite", FullIntegerInt8, true),
-        ("../shared/models/real/face_detection_short_range.tflite", Float16Weights, false),
+        (
+            "tests/fixtures/models/op_math_trig_int8.tflite",
+            Mixed,
+            false,
+        ),
+        (
+            "../shared/models/generated/legacy_uint8.tflite",
+            FullIntegerUint8,
+            true,
+        ),
+        (
+            "../shared/models/real/hey_jarvis.tflite",
+            FullIntegerInt8,
+            true,
+        ),
+        (
+            "../shared/models/real/face_detection_short_range.tflite",
+            Float16Weights,
+            false,
+        ),
         ("../shared/models/real/iris_landmark.tflite", Float32, false),
     ];
     for (rel, kind, fq) in cases {

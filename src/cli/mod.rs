@@ -1,6 +1,11 @@
 //! The headless command line: one file per subcommand, each a thin layer over the library.
 
+pub mod bench;
+pub mod compare;
 mod inspect;
+pub mod preprocess_args;
+pub mod run;
+pub mod weights;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,12 +27,24 @@ pub struct Cli {
 pub enum Command {
     /// List every tensor, operator and quantization parameter of a model.
     Inspect(inspect::Args),
+    /// Weight statistics, range use, spec checks and quantization error per tensor and channel.
+    Weights(weights::Args),
+    /// Run a model on .npy inputs and write its outputs (and optionally every tensor) as .npy.
+    Run(run::Args),
+    /// Float vs quantized on images: outputs, per-layer error, preprocessing checks.
+    Compare(compare::Args),
+    /// Time invocations of a model (one warm-up, then N runs): median and min milliseconds.
+    Bench(bench::Args),
 }
 
 /// Runs a parsed subcommand; errors are printed as one clear line and give exit code 1.
 pub fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Inspect(a) => inspect::run(a),
+        Command::Weights(a) => weights::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,4 +53,16 @@ pub fn run(command: Command) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A cancel flag that a timer thread raises after `seconds` (the engine checks it between ops).
+pub fn timeout_flag(seconds: Option<f64>) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let secs = seconds?;
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.0)));
+        f.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    Some(flag)
 }

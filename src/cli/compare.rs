@@ -1,0 +1,185 @@
+//! `quantscope compare [FLOAT_MODEL] INT8_MODEL --image IMG|DIR [preprocessing flags]`.
+
+use super::preprocess_args::{load_labels, PreprocessArgs};
+use crate::compare::{aggregate, rank_layers, Comparator, CompareOptions, ImageComparison};
+use crate::model::Model;
+use crate::preprocess::{load_image, ImageLimits};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// FLOAT_MODEL INT8_MODEL, or INT8_MODEL alone (compared with its float twin).
+    #[arg(num_args = 1..=2, required = true)]
+    pub models: Vec<PathBuf>,
+    /// An image, or a folder of images (every PNG/JPEG/BMP/WebP/GIF in it).
+    #[arg(long)]
+    pub image: PathBuf,
+    #[command(flatten)]
+    pub pp: PreprocessArgs,
+    /// Labels file, one per line (default: <prefix>_labels.txt beside the model).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Skip per-layer errors (faster, less memory).
+    #[arg(long)]
+    pub no_layers: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn image_files(p: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if p.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("cannot read folder {}", p.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|f| {
+                f.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(
+                        e.to_ascii_lowercase().as_str(),
+                        "png" | "jpg" | "jpeg" | "bmp" | "webp" | "gif"
+                    )
+                })
+            })
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            bail!("no images in {}", p.display());
+        }
+        Ok(v)
+    } else {
+        Ok(vec![p.to_path_buf()])
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let open = |p: &PathBuf| Model::open(p).with_context(|| p.display().to_string());
+    let (float, quant) = match a.models.as_slice() {
+        [q] => (None, open(q)?),
+        [f, q] => (Some(open(f)?), open(q)?),
+        _ => unreachable!("clap limits the count"),
+    };
+    let quant_path = a.models.last().unwrap();
+    let labels = load_labels(a.labels.as_deref(), quant_path)?;
+    let (pp, why) = a.pp.resolve(&quant, float.as_ref())?;
+    let opts = CompareOptions {
+        top_k: a.top_k,
+        labels,
+        layers: !a.no_layers,
+        ..Default::default()
+    };
+    let mut cmp = Comparator::new(float.as_ref(), &quant, opts)?;
+    let files = image_files(&a.image)?;
+    let mut results = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        if files.len() > 1 && !a.json {
+            eprintln!("[{}/{}] {}", i + 1, files.len(), f.display());
+        }
+        let img = load_image(f, ImageLimits::default())?;
+        results.push(cmp.compare(&img, &f.display().to_string(), &pp, why.clone())?);
+    }
+    if a.json {
+        let doc = if results.len() == 1 {
+            serde_json::to_value(&results[0])?
+        } else {
+            serde_json::json!({ "images": results, "aggregate": aggregate(&results) })
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for r in &results {
+            print_text(r);
+        }
+        if results.len() > 1 {
+            let ag = aggregate(&results);
+            println!(
+                "\n== {} images ==\n{}",
+                ag.images,
+                serde_json::to_string_pretty(&ag)?
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_text(r: &ImageComparison) {
+    println!("{} (reference: {})", r.image, r.reference);
+    let p = &r.preprocess;
+    println!(
+        "  preprocessing: {:?} {:?} {:?} {:?} range {}; input clipped {:.2}%, {} levels",
+        p.applied.resize,
+        p.applied.filter,
+        p.applied.channels,
+        p.applied.layout,
+        p.applied.range.label(),
+        p.input_clipped_fraction * 100.0,
+        p.input_levels_used
+    );
+    for w in &p.why {
+        println!("    - {w}");
+    }
+    for o in &r.outputs {
+        let m = &o.metrics;
+        println!(
+            "  output {} '{}' {:?}: SQNR {} dB, cosine {}, max |err| {:.4} ({} LSB){}",
+            o.index,
+            o.name,
+            o.shape,
+            m.sqnr_db.map_or("inf".into(), |s| format!("{s:.2}")),
+            m.cosine.map_or("-".into(), |c| format!("{c:.5}")),
+            m.max_abs_err,
+            m.max_abs_err_lsb.map_or("-".into(), |l| format!("{l:.1}")),
+            if o.has_negative {
+                format!(", sign agreement {:.1}%", o.bit_accuracy * 100.0)
+            } else {
+                String::new()
+            }
+        );
+        if let Some(c) = &o.classification {
+            let fmt = |v: &[crate::compare::Scored]| {
+                v.iter()
+                    .map(|s| {
+                        format!(
+                            "{}:{:.3}",
+                            s.label.clone().unwrap_or_else(|| s.index.to_string()),
+                            s.score
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            println!("    float top-k: {}", fmt(&c.top_k_float));
+            println!("    quant top-k: {}", fmt(&c.top_k_quant));
+            println!(
+                "    top-1 {} | top-k overlap {:.2} | KL {:.5} | max prob delta {:.4}",
+                if c.top1_agree { "agrees" } else { "DISAGREES" },
+                c.top_k_overlap,
+                c.kl_divergence,
+                c.max_prob_delta
+            );
+        }
+        if let Some(iou) = o.mask_iou {
+            println!("    mask IoU {iou:.4}");
+        }
+    }
+    let ranked = rank_layers(&r.layers);
+    if !ranked.is_empty() {
+        println!("  layers adding the most error (local SQNR, lowest first):");
+        for l in ranked.iter().take(5) {
+            println!(
+                "    op {:>3} {:<18} local {:>7.2} dB  cumulative {:>7} dB  {}",
+                l.op_index.unwrap_or(0),
+                l.op,
+                l.local.unwrap().sqnr_db.unwrap(),
+                l.cumulative
+                    .sqnr_db
+                    .map_or("inf".into(), |s| format!("{s:.2}")),
+                l.name
+            );
+        }
+    }
+    for w in &r.warnings {
+        println!("  WARNING: {w}");
+    }
+}

@@ -1,0 +1,567 @@
+//! Float vs quantized on real images: the same image through both models, outputs compared by
+//! task, activations compared layer by layer (cumulative and local error), and a detector that
+//! tries other channel orders and value presets when the two disagree.
+
+mod outputs;
+mod pairing;
+mod twin;
+
+pub use outputs::{compare_output, tensor_metrics, Classification, OutputComparison, Scored};
+pub use pairing::{is_boundary_op, pair_activations, ActivationPair, PairedBy};
+pub use twin::{dequantized_constant, float_op_on, run_float_twin};
+
+use crate::engine::kernels::cast::dequantize_value;
+use crate::engine::{Engine, EngineError, EngineOptions, Keep, Value};
+use crate::model::{Model, Tensor};
+use crate::preprocess::{
+    prepare, ChannelOrder, InputSpec, InputTensor, Preprocess, PreprocessError, ValueRange,
+};
+use crate::quant::metrics::ErrorMetrics;
+use image::RgbImage;
+use ndarray::ArrayD;
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Preprocess(#[from] PreprocessError),
+    #[error("{0}")]
+    Msg(String),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerError {
+    pub float_tensor: Option<usize>,
+    pub quant_tensor: usize,
+    pub name: String,
+    pub op: String,
+    pub op_index: Option<usize>,
+    pub paired_by: Option<PairedBy>,
+    /// Float model tensor vs the dequantized quantized tensor: error accumulated up to here.
+    pub cumulative: ErrorMetrics,
+    /// The quantized op's own error: its float kernel on the dequantized quantized inputs vs its
+    /// dequantized output. `None` for model inputs and boundary ops.
+    pub local: Option<ErrorMetrics>,
+    /// Drop of cumulative SQNR from the previous layer (dB; positive = error grew here).
+    pub sqnr_drop_db: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Alternative {
+    pub channels: ChannelOrder,
+    pub range: String,
+    pub top1_agree: Option<bool>,
+    pub output_sqnr_db: Option<f64>,
+    /// The float model's top-1 probability: a wrong mapping usually makes it unsure.
+    pub float_top1_prob: Option<f64>,
+    /// Share of input values the quantized input clips under this alternative.
+    pub input_clipped_fraction: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PreprocessReport {
+    pub applied: Preprocess,
+    pub why: Vec<String>,
+    pub input_clipped_fraction: f64,
+    pub input_levels_used: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageComparison {
+    pub image: String,
+    /// "float model" or "float twin (dequantized constants, float kernels)".
+    pub reference: String,
+    pub preprocess: PreprocessReport,
+    pub outputs: Vec<OutputComparison>,
+    pub layers: Vec<LayerError>,
+    pub warnings: Vec<String>,
+    pub alternatives: Vec<Alternative>,
+}
+
+#[derive(Clone)]
+pub struct CompareOptions {
+    pub top_k: usize,
+    pub labels: Option<Vec<String>>,
+    /// Per-layer errors (costs keeping every tensor of both runs).
+    pub layers: bool,
+    /// Try the other channel order and value presets when the models disagree.
+    pub try_alternatives: bool,
+    pub engine: EngineOptions,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            top_k: 5,
+            labels: None,
+            layers: true,
+            try_alternatives: true,
+            engine: EngineOptions::default(),
+        }
+    }
+}
+
+pub fn to_value(t: &InputTensor) -> Value {
+    match t {
+        InputTensor::F32(a) => Value::F32(a.clone()),
+        InputTensor::I8(a) => Value::I8(a.clone()),
+        InputTensor::U8(a) => Value::U8(a.clone()),
+        InputTensor::I16(a) => Value::I16(a.clone()),
+    }
+}
+
+fn scale_and_range(t: &Tensor) -> (Option<f64>, Option<(f64, f64)>) {
+    let Some(q) = t
+        .quantization
+        .as_ref()
+        .filter(|q| !q.scales.is_empty() && !q.is_per_channel())
+    else {
+        return (None, None);
+    };
+    let (s, z) = (
+        q.scales[0] as f64,
+        q.zero_points.first().copied().unwrap_or(0),
+    );
+    let range = t
+        .dtype
+        .int_range()
+        .map(|(lo, hi)| crate::quant::metrics::clip_thresholds(s, z, lo, hi));
+    (Some(s), range)
+}
+
+/// Runs a float model (or a quantized model's float twin) against a quantized model.
+pub struct Comparator<'m> {
+    float: Option<&'m Model>,
+    quant: &'m Model,
+    float_engine: Option<Engine<'m>>,
+    quant_engine: Engine<'m>,
+    pairs: Vec<ActivationPair>,
+    opts: CompareOptions,
+}
+
+impl<'m> Comparator<'m> {
+    /// `float = None`: single-model mode, the reference is the quantized model's float twin.
+    pub fn new(
+        float: Option<&'m Model>,
+        quant: &'m Model,
+        opts: CompareOptions,
+    ) -> Result<Self, CompareError> {
+        let mut eo = opts.engine.clone();
+        eo.keep = if opts.layers {
+            Keep::All
+        } else {
+            Keep::Outputs
+        };
+        let quant_engine = Engine::new(quant, eo.clone())?;
+        let float_engine = float.map(|f| Engine::new(f, eo)).transpose()?;
+        if let Some(f) = float {
+            let (a, b) = (
+                f.subgraphs[0].outputs.len(),
+                quant.subgraphs[0].outputs.len(),
+            );
+            if a != b {
+                return Err(CompareError::Msg(format!(
+                    "the float model has {a} outputs, the quantized one {b}: not twins"
+                )));
+            }
+        }
+        let pairs = match float {
+            Some(f) => pair_activations(f, quant),
+            None => {
+                // The twin has the same graph: every computed tensor pairs with itself.
+                let sg = &quant.subgraphs[0];
+                let mut p: Vec<ActivationPair> = sg
+                    .operators
+                    .iter()
+                    .flat_map(|op| {
+                        op.outputs
+                            .iter()
+                            .filter(|&&t| t >= 0)
+                            .map(move |&t| ActivationPair {
+                                float: t as usize,
+                                quant: t as usize,
+                                quant_op: Some(op.index),
+                                op: op.op.clone(),
+                                by: PairedBy::Position,
+                            })
+                    })
+                    .collect();
+                p.retain(|x| !sg.tensors[x.quant].is_constant);
+                p
+            }
+        };
+        Ok(Comparator {
+            float,
+            quant,
+            float_engine,
+            quant_engine,
+            pairs,
+            opts,
+        })
+    }
+
+    pub fn pairs(&self) -> &[ActivationPair] {
+        &self.pairs
+    }
+
+    /// Runs both models on one prepared image; returns float and quantized tensors (dequantized
+    /// quantized outputs), by tensor index, and the outputs.
+    fn run_pair(&mut self, img: &RgbImage, pp: &Preprocess) -> Result<RunPair, CompareError> {
+        let qspec = InputSpec::from_model(self.quant, 0, Some(pp.layout))?;
+        let qprep = prepare(img, &qspec, pp)?;
+        let qrun = self.quant_engine.invoke(&[to_value(&qprep.tensor)])?;
+        let (fout, ftensors) = match (&mut self.float_engine, self.float) {
+            (Some(engine), Some(fm)) => {
+                let fspec = InputSpec::from_model(fm, 0, Some(pp.layout))?;
+                let fprep = prepare(img, &fspec, pp)?;
+                let r = engine.invoke(&[to_value(&fprep.tensor)])?;
+                let outs = r
+                    .outputs
+                    .iter()
+                    .zip(&fm.subgraphs[0].outputs)
+                    .map(|(v, &t)| {
+                        dequantize_value(
+                            v,
+                            fm.subgraphs[0].tensors[t as usize].quantization.as_ref(),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let tensors = if self.opts.layers {
+                    r.tensors
+                        .iter()
+                        .filter_map(|(&i, v)| {
+                            dequantize_value(v, fm.subgraphs[0].tensors[i].quantization.as_ref())
+                                .ok()
+                                .map(|a| (i, a))
+                        })
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
+                (outs, tensors)
+            }
+            _ => {
+                let t = run_float_twin(self.quant, &[qprep.real.clone()])?;
+                let outs = self.quant.subgraphs[0]
+                    .outputs
+                    .iter()
+                    .map(|&o| {
+                        t.get(&(o as usize)).cloned().ok_or_else(|| {
+                            CompareError::Msg("float twin produced no output".into())
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                (outs, t)
+            }
+        };
+        let qs = &self.quant.subgraphs[0];
+        let qout = qrun
+            .outputs
+            .iter()
+            .zip(&qs.outputs)
+            .map(|(v, &t)| dequantize_value(v, qs.tensors[t as usize].quantization.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RunPair {
+            qprep_clipped: qprep.clipped_fraction,
+            qprep_levels: qprep.levels_used,
+            warnings: qprep.warnings,
+            fout,
+            qout,
+            ftensors,
+            qraw: qrun.tensors,
+        })
+    }
+
+    fn outputs(&self, r: &RunPair) -> Vec<OutputComparison> {
+        let qs = &self.quant.subgraphs[0];
+        r.fout
+            .iter()
+            .zip(&r.qout)
+            .enumerate()
+            .map(|(k, (f, q))| {
+                let t = &qs.tensors[qs.outputs[k] as usize];
+                let (scale, range) = scale_and_range(t);
+                compare_output(
+                    k,
+                    &t.name,
+                    f,
+                    q,
+                    scale,
+                    range,
+                    self.opts.top_k,
+                    self.opts.labels.as_deref(),
+                )
+            })
+            .collect()
+    }
+
+    /// Compares the two models on one image with preprocessing `pp` (`why` says where it came from).
+    pub fn compare(
+        &mut self,
+        img: &RgbImage,
+        image_name: &str,
+        pp: &Preprocess,
+        why: Vec<String>,
+    ) -> Result<ImageComparison, CompareError> {
+        let r = self.run_pair(img, pp)?;
+        let outputs = self.outputs(&r);
+        let layers = if self.opts.layers {
+            self.layers(&r)?
+        } else {
+            Vec::new()
+        };
+        let mut warnings = r.warnings.clone();
+        let disagree = outputs.iter().any(|o| {
+            o.classification.as_ref().is_some_and(|c| !c.top1_agree)
+                || o.metrics.sqnr_db.is_some_and(|s| s < 10.0)
+        });
+        let unsure = outputs
+            .first()
+            .and_then(|o| o.classification.as_ref())
+            .is_some_and(|c| c.float_top1_prob < 0.5);
+        let mut alternatives = Vec::new();
+        if (disagree || unsure) && self.opts.try_alternatives {
+            let layers_were = std::mem::replace(&mut self.opts.layers, false);
+            for channels in [ChannelOrder::Rgb, ChannelOrder::Bgr] {
+                for range in ValueRange::presets() {
+                    if channels == pp.channels && range == pp.range {
+                        continue;
+                    }
+                    let alt = Preprocess {
+                        channels,
+                        range: range.clone(),
+                        ..pp.clone()
+                    };
+                    if let Ok(ar) = self.run_pair(img, &alt) {
+                        let o = self.outputs(&ar);
+                        alternatives.push(Alternative {
+                            channels,
+                            range: range.label(),
+                            top1_agree: o
+                                .first()
+                                .and_then(|o| o.classification.as_ref())
+                                .map(|c| c.top1_agree),
+                            output_sqnr_db: o.first().and_then(|o| o.metrics.sqnr_db),
+                            float_top1_prob: o
+                                .first()
+                                .and_then(|o| o.classification.as_ref())
+                                .map(|c| c.float_top1_prob),
+                            input_clipped_fraction: ar.qprep_clipped,
+                        });
+                    }
+                }
+            }
+            self.opts.layers = layers_were;
+            let cur = outputs
+                .first()
+                .and_then(|o| o.metrics.sqnr_db)
+                .unwrap_or(f64::NEG_INFINITY);
+            let cur_conf = outputs
+                .first()
+                .and_then(|o| o.classification.as_ref())
+                .map(|c| c.float_top1_prob);
+            let score = |a: &Alternative| a.output_sqnr_db.unwrap_or(f64::NEG_INFINITY);
+            // Candidates: the models agree and the quantized input does not clip (a clipped input
+            // can agree by saturating both models to the same answer).
+            let agreeing = || {
+                alternatives
+                    .iter()
+                    .filter(|a| a.top1_agree != Some(false) && a.input_clipped_fraction < 0.01)
+            };
+            let mut better: Vec<&Alternative> = agreeing()
+                .filter(|a| disagree && score(a) > cur + 3.0)
+                .collect();
+            better.sort_by(|a, b| score(b).total_cmp(&score(a)));
+            if !better.is_empty() {
+                let list: Vec<String> = better
+                    .iter()
+                    .take(3)
+                    .map(|a| {
+                        format!(
+                            "{:?} {} ({:.1} dB{})",
+                            a.channels,
+                            a.range,
+                            score(a),
+                            if a.top1_agree == Some(true) {
+                                ", same top-1"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .collect();
+                warnings.push(format!(
+                    "the models disagree (output SQNR {cur:.1} dB) but agree, without clipping the input, under: {} — check the preprocessing",
+                    list.join("; ")
+                ));
+            }
+            if let (Some(c), Some(best)) = (
+                cur_conf,
+                agreeing().max_by(|a, b| {
+                    a.float_top1_prob
+                        .unwrap_or(0.0)
+                        .total_cmp(&b.float_top1_prob.unwrap_or(0.0))
+                }),
+            ) {
+                let b = best.float_top1_prob.unwrap_or(0.0);
+                if b > c + 0.3 {
+                    warnings.push(format!(
+                        "the float model is unsure (top-1 probability {c:.2}) with this preprocessing but confident ({b:.2}) with channel order {:?} and value mapping {}: check the preprocessing",
+                        best.channels, best.range
+                    ));
+                }
+            }
+        }
+        Ok(ImageComparison {
+            image: image_name.to_string(),
+            reference: if self.float.is_some() {
+                "float model".into()
+            } else {
+                "float twin (dequantized constants, float kernels)".into()
+            },
+            preprocess: PreprocessReport {
+                applied: pp.clone(),
+                why,
+                input_clipped_fraction: r.qprep_clipped,
+                input_levels_used: r.qprep_levels,
+            },
+            outputs,
+            layers,
+            warnings,
+            alternatives,
+        })
+    }
+
+    fn layers(&self, r: &RunPair) -> Result<Vec<LayerError>, CompareError> {
+        let qs = &self.quant.subgraphs[0];
+        let deq = |i: usize| -> Option<ArrayD<f32>> {
+            r.qraw
+                .get(&i)
+                .and_then(|v| dequantize_value(v, qs.tensors[i].quantization.as_ref()).ok())
+        };
+        let mut out = Vec::new();
+        let mut prev_sqnr: Option<f64> = None;
+        for p in &self.pairs {
+            let (Some(f), Some(q)) = (r.ftensors.get(&p.float), deq(p.quant)) else {
+                continue;
+            };
+            if f.shape() != q.shape() {
+                continue;
+            }
+            let t = &qs.tensors[p.quant];
+            let (scale, range) = scale_and_range(t);
+            let cumulative = tensor_metrics(f, &q, scale, range);
+            let local = match p.quant_op {
+                Some(o) if !is_boundary_op(&qs.operators[o].op) => {
+                    let op = &qs.operators[o];
+                    let k = op
+                        .outputs
+                        .iter()
+                        .position(|&x| x == p.quant as i32)
+                        .unwrap_or(0);
+                    float_op_on(self.quant, o, |i| deq(i))
+                        .ok()
+                        .and_then(|outs| outs.into_iter().nth(k))
+                        .filter(|a| a.shape() == q.shape())
+                        .map(|a| tensor_metrics(&a, &q, scale, range))
+                }
+                _ => None,
+            };
+            let sqnr_drop_db = match (prev_sqnr, cumulative.sqnr_db) {
+                (Some(a), Some(b)) => Some(a - b),
+                _ => None,
+            };
+            if cumulative.sqnr_db.is_some() {
+                prev_sqnr = cumulative.sqnr_db;
+            }
+            out.push(LayerError {
+                float_tensor: Some(p.float),
+                quant_tensor: p.quant,
+                name: t.name.clone(),
+                op: p.op.clone(),
+                op_index: p.quant_op,
+                paired_by: Some(p.by),
+                cumulative,
+                local,
+                sqnr_drop_db,
+            });
+        }
+        Ok(out)
+    }
+}
+
+struct RunPair {
+    qprep_clipped: f64,
+    qprep_levels: usize,
+    warnings: Vec<String>,
+    fout: Vec<ArrayD<f32>>,
+    qout: Vec<ArrayD<f32>>,
+    ftensors: HashMap<usize, ArrayD<f32>>,
+    qraw: HashMap<usize, Value>,
+}
+
+/// Layers ordered by their own (local) error, worst first: where quantization adds error.
+pub fn rank_layers(layers: &[LayerError]) -> Vec<&LayerError> {
+    let mut v: Vec<&LayerError> = layers
+        .iter()
+        .filter(|l| l.local.and_then(|m| m.sqnr_db).is_some())
+        .collect();
+    v.sort_by(|a, b| {
+        a.local
+            .unwrap()
+            .sqnr_db
+            .unwrap()
+            .total_cmp(&b.local.unwrap().sqnr_db.unwrap())
+    });
+    v
+}
+
+/// Aggregates over many images: mean, p95 and worst per output metric.
+#[derive(Clone, Debug, Serialize)]
+pub struct Aggregate {
+    pub images: usize,
+    pub top1_agreement: Option<f64>,
+    pub mean_sqnr_db: Option<f64>,
+    /// 95th percentile from the bad end: 95% of images have an SQNR above this.
+    pub p5_sqnr_db: Option<f64>,
+    pub worst_image: Option<String>,
+    pub worst_sqnr_db: Option<f64>,
+    pub mean_bit_accuracy: f64,
+    pub mean_kl_divergence: Option<f64>,
+}
+
+/// Aggregates output 0 over `results`.
+pub fn aggregate(results: &[ImageComparison]) -> Aggregate {
+    let o0: Vec<(&str, &OutputComparison)> = results
+        .iter()
+        .filter_map(|r| r.outputs.first().map(|o| (r.image.as_str(), o)))
+        .collect();
+    let n = o0.len();
+    let mut sq: Vec<(f64, &str)> = o0
+        .iter()
+        .filter_map(|(i, o)| o.metrics.sqnr_db.map(|s| (s, *i)))
+        .collect();
+    sq.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let cls: Vec<&Classification> = o0
+        .iter()
+        .filter_map(|(_, o)| o.classification.as_ref())
+        .collect();
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    Aggregate {
+        images: n,
+        top1_agreement: mean(
+            &cls.iter()
+                .map(|c| c.top1_agree as u8 as f64)
+                .collect::<Vec<_>>(),
+        ),
+        mean_sqnr_db: mean(&sq.iter().map(|s| s.0).collect::<Vec<_>>()),
+        p5_sqnr_db: (!sq.is_empty()).then(|| sq[((sq.len() - 1) as f64 * 0.05).round() as usize].0),
+        worst_image: sq.first().map(|s| s.1.to_string()),
+        worst_sqnr_db: sq.first().map(|s| s.0),
+        mean_bit_accuracy: o0.iter().map(|(_, o)| o.bit_accuracy).sum::<f64>() / n.max(1) as f64,
+        mean_kl_divergence: mean(&cls.iter().map(|c| c.kl_divergence).collect::<Vec<_>>()),
+    }
+}

@@ -1,0 +1,173 @@
+//! Comparing model outputs by task: classification (top-k, agreement, KL divergence),
+//! sign-coded bits (bit accuracy), masks (IoU), and generic error metrics for every output.
+
+use crate::quant::metrics::{ErrorAcc, ErrorMetrics};
+use ndarray::ArrayD;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Scored {
+    pub index: usize,
+    pub label: Option<String>,
+    pub score: f32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Classification {
+    pub top_k_float: Vec<Scored>,
+    pub top_k_quant: Vec<Scored>,
+    pub top1_agree: bool,
+    /// |top-k(float) ∩ top-k(quant)| / k.
+    pub top_k_overlap: f64,
+    /// KL(p_float || p_quant) in nats, on probabilities (softmax applied when the output is not
+    /// already a distribution).
+    pub kl_divergence: f64,
+    /// max_i |p_float_i - p_quant_i|.
+    pub max_prob_delta: f64,
+    /// "output" when the output already sums to 1, else "softmax".
+    pub probabilities_from: String,
+    /// The float model's top-1 probability.
+    pub float_top1_prob: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputComparison {
+    pub index: usize,
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Float output vs dequantized quantized output (LSB = the output's scale).
+    pub metrics: ErrorMetrics,
+    /// Share of elements whose sign agrees (the bit accuracy of sign-coded outputs such as a
+    /// watermark detector's message logits).
+    pub bit_accuracy: f64,
+    /// The float output has negative values (sign agreement is meaningful).
+    pub has_negative: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    /// IoU of the masks `value > 0.5` for spatial single-channel outputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_iou: Option<f64>,
+}
+
+/// Error metrics of `approx` against the reference `x`; `scale` and `range` (real units) are the
+/// quantized tensor's, when it has them.
+pub fn tensor_metrics(
+    x: &ArrayD<f32>,
+    approx: &ArrayD<f32>,
+    scale: Option<f64>,
+    range: Option<(f64, f64)>,
+) -> ErrorMetrics {
+    let (lo, hi) = range.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    let mut acc = ErrorAcc::default();
+    for (&a, &b) in x.iter().zip(approx.iter()) {
+        acc.push(a as f64, b as f64, lo, hi);
+    }
+    ErrorMetrics::for_channel(&acc, scale)
+}
+
+fn probabilities(v: &[f32]) -> (Vec<f64>, &'static str) {
+    let sum: f64 = v.iter().map(|&x| x as f64).sum();
+    if v.iter().all(|&x| x >= 0.0) && (sum - 1.0).abs() < 0.02 {
+        return (v.iter().map(|&x| x as f64 / sum).collect(), "output");
+    }
+    let m = v.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+    let e: Vec<f64> = v.iter().map(|&x| (x as f64 - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    (e.into_iter().map(|x| x / s).collect(), "softmax")
+}
+
+fn top_k(v: &[f32], k: usize, labels: Option<&[String]>) -> Vec<Scored> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[b].partial_cmp(&v[a]).unwrap_or(std::cmp::Ordering::Equal));
+    idx.into_iter()
+        .take(k)
+        .map(|i| Scored {
+            index: i,
+            label: labels.and_then(|l| l.get(i).cloned()),
+            score: v[i],
+        })
+        .collect()
+}
+
+/// Compares one output: `f` from the float model, `q` the quantized model's output dequantized.
+pub fn compare_output(
+    index: usize,
+    name: &str,
+    f: &ArrayD<f32>,
+    q: &ArrayD<f32>,
+    scale: Option<f64>,
+    range: Option<(f64, f64)>,
+    k: usize,
+    labels: Option<&[String]>,
+) -> OutputComparison {
+    let metrics = tensor_metrics(f, q, scale, range);
+    let n = f.len().max(1) as f64;
+    let agree = f
+        .iter()
+        .zip(q.iter())
+        .filter(|(a, b)| (**a > 0.0) == (**b > 0.0))
+        .count();
+    let shape = f.shape().to_vec();
+    let classes = shape.last().copied().unwrap_or(0);
+    let is_vector = shape.iter().rev().skip(1).all(|&d| d == 1);
+    let classification = (is_vector && classes >= 2).then(|| {
+        let fv: Vec<f32> = f.iter().copied().collect();
+        let qv: Vec<f32> = q.iter().copied().collect();
+        let (pf, from) = probabilities(&fv);
+        let (pq, _) = probabilities(&qv);
+        let k = k.min(classes);
+        let (tf, tq) = (top_k(&fv, k, labels), top_k(&qv, k, labels));
+        let overlap = tf
+            .iter()
+            .filter(|a| tq.iter().any(|b| b.index == a.index))
+            .count() as f64
+            / k as f64;
+        // KL(p||q) = sum p log(p/q); q floored at 1e-12 so an exact zero does not give infinity.
+        let kl = pf
+            .iter()
+            .zip(&pq)
+            .filter(|(p, _)| **p > 0.0)
+            .map(|(p, q)| p * (p / q.max(1e-12)).ln())
+            .sum();
+        let max_prob_delta = pf
+            .iter()
+            .zip(&pq)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        Classification {
+            float_top1_prob: pf[tf[0].index],
+            top1_agree: tf[0].index == tq[0].index,
+            top_k_float: tf,
+            top_k_quant: tq,
+            top_k_overlap: overlap,
+            kl_divergence: kl,
+            max_prob_delta,
+            probabilities_from: from.into(),
+        }
+    });
+    let spatial_mask = shape.len() == 4 && shape[3] == 1 && shape[1] > 1 && shape[2] > 1;
+    let mask_iou = spatial_mask.then(|| {
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (&a, &b) in f.iter().zip(q.iter()) {
+            let (a, b) = (a > 0.5, b > 0.5);
+            inter += (a && b) as usize;
+            union += (a || b) as usize;
+        }
+        if union == 0 {
+            1.0
+        } else {
+            inter as f64 / union as f64
+        }
+    });
+    let has_negative = f.iter().any(|&v| v < 0.0);
+    OutputComparison {
+        index,
+        name: name.to_string(),
+        shape,
+        metrics,
+        bit_accuracy: agree as f64 / n,
+        has_negative,
+        classification,
+        mask_iou,
+    }
+}

@@ -1,0 +1,450 @@
+//! Fast paths of the 8-bit convolution / fully-connected GEMM and the per-channel requantization.
+//!
+//! With AVX-512 VNNI the int8 GEMM runs `vpdpbusd` (u8 x i8 -> i32, 4 products per lane): the
+//! activations are shifted to u8 (`x + 128`) and the shift is taken back out exactly with the
+//! per-channel weight sums, `sum (x - zp) w = sum (x + 128) w - (128 + zp) sum w`, so the i32
+//! accumulators equal the reference kernel's. Other CPUs use the portable i16 GEMM in `conv.rs`
+//! compiled for AVX2 when available. Requantization is a branch-free loop that vectorizes.
+
+use super::QInt;
+use rayon::prelude::*;
+
+/// Per-channel output stage: `clamp(MultiplyByQuantizedMultiplier(acc + bias) + out_off)`.
+pub(crate) struct Requant<'a> {
+    pub bias: &'a [i32],
+    pub mult: &'a [i32],
+    pub shift: &'a [i32],
+    pub out_off: i32,
+    pub lo: i32,
+    pub hi: i32,
+}
+
+#[inline(always)]
+fn requant_row_generic<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
+    let n = out.len();
+    let (acc, bias, mult, shift) = (&acc[..n], &q.bias[..n], &q.mult[..n], &q.shift[..n]);
+    for o in 0..n {
+        let x = acc[o].wrapping_add(bias[o]);
+        let s = shift[o];
+        let left = if s > 0 { s } else { 0 };
+        let right = if s > 0 { 0 } else { -s };
+        let x = x.wrapping_shl(left as u32);
+        // SaturatingRoundingDoublingHighMul (the i32::MIN * i32::MIN case cannot occur for a
+        // positive multiplier).
+        let ab = x as i64 * mult[o] as i64;
+        let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+        let t = ab + nudge;
+        // C++ division truncates toward zero.
+        let hi = ((t + ((t >> 63) & ((1i64 << 31) - 1))) >> 31) as i32;
+        let hi = if x == i32::MIN && mult[o] == i32::MIN {
+            i32::MAX
+        } else {
+            hi
+        };
+        // RoundingDivideByPOT
+        let mask = ((1i64 << right) - 1) as i32;
+        let rem = hi & mask;
+        let thr = (mask >> 1) + (hi < 0) as i32;
+        let v = (hi >> right) + (rem > thr) as i32 + q.out_off;
+        out[o] = T::from_i32(v.max(q.lo).min(q.hi));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn requant_row_avx2<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
+    requant_row_generic(acc, q, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn requant_row_avx512<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    if std::mem::size_of::<T>() != 1 || n < 16 {
+        return requant_row_generic(acc, q, out);
+    }
+    assert!(acc.len() >= n && q.bias.len() >= n && q.mult.len() >= n && q.shift.len() >= n);
+    let zero = _mm512_setzero_si512();
+    let one = _mm512_set1_epi32(1);
+    let half = _mm512_set1_epi64(1 << 30);
+    let off = _mm512_set1_epi32(q.out_off);
+    let lo = _mm512_set1_epi32(q.lo);
+    let hi = _mm512_set1_epi32(q.hi);
+    let dst = out.as_mut_ptr() as *mut u8;
+    let mut i = 0;
+    loop {
+        if i + 16 > n {
+            // Last partial vector: redo the tail overlapping the previous one.
+            if i == n {
+                break;
+            }
+            i = n - 16;
+        }
+        let a = _mm512_loadu_si512(acc.as_ptr().add(i) as *const _);
+        let b = _mm512_loadu_si512(q.bias.as_ptr().add(i) as *const _);
+        let m = _mm512_loadu_si512(q.mult.as_ptr().add(i) as *const _);
+        let s = _mm512_loadu_si512(q.shift.as_ptr().add(i) as *const _);
+        let left = _mm512_max_epi32(s, zero);
+        let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
+        let x = _mm512_sllv_epi32(_mm512_add_epi32(a, b), left);
+        // SaturatingRoundingDoublingHighMul = (x * m + 2^30) >> 31 (arithmetic), per lane.
+        let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), half), 31);
+        let odd = _mm512_srai_epi64(
+            _mm512_add_epi64(
+                _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)),
+                half,
+            ),
+            31,
+        );
+        let h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+        // RoundingDivideByPOT with per-lane exponents.
+        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+        let rem = _mm512_and_si512(h, mask);
+        let neg = _mm512_cmplt_epi32_mask(h, zero);
+        let thr = _mm512_mask_add_epi32(
+            _mm512_srai_epi32(mask, 1),
+            neg,
+            _mm512_srai_epi32(mask, 1),
+            one,
+        );
+        let up = _mm512_cmpgt_epi32_mask(rem, thr);
+        let r = _mm512_mask_add_epi32(
+            _mm512_srav_epi32(h, right),
+            up,
+            _mm512_srav_epi32(h, right),
+            one,
+        );
+        let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, off), lo), hi);
+        _mm_storeu_si128(dst.add(i) as *mut __m128i, _mm512_cvtepi32_epi8(v));
+        i += 16;
+    }
+}
+
+/// Requantizes one row of accumulators (one per output channel).
+#[inline]
+pub(crate) fn requant_row<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            return unsafe { requant_row_avx512(acc, q, out) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return unsafe { requant_row_avx2(acc, q, out) };
+        }
+    }
+    requant_row_generic(acc, q, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512dq")
+}
+
+/// Whether the VNNI int8 GEMM is available.
+pub(crate) fn has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx512() && std::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Weights packed for the VNNI kernel: blocks of 16 output channels, for every group of 4
+/// k-values 16 lanes x 4 bytes. `sums[o]` is the sum of channel `o`'s weights.
+pub(crate) struct PackedW {
+    pub data: Vec<i8>,
+    pub kp: usize,
+    pub oc: usize,
+    pub blocks: usize,
+    pub sums: Vec<i32>,
+}
+
+pub(crate) fn pack_weights(w: &[i8], oc: usize, k: usize) -> PackedW {
+    let kp = k.div_ceil(4) * 4;
+    let blocks = oc.div_ceil(16);
+    let mut data = vec![0i8; blocks * kp * 16];
+    let mut sums = vec![0i32; oc];
+    for o in 0..oc {
+        let (b, lane) = (o / 16, o % 16);
+        let row = &w[o * k..(o + 1) * k];
+        sums[o] = row.iter().map(|&v| v as i32).sum();
+        let base = b * kp * 16;
+        for (kk, &v) in row.iter().enumerate() {
+            data[base + (kk / 4) * 64 + lane * 4 + (kk % 4)] = v;
+        }
+    }
+    PackedW {
+        data,
+        kp,
+        oc,
+        blocks,
+        sums,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    /// `MR` rows of `a` (u8, row stride `lda`) times two 16-channel blocks (`w0`, `w1`, each
+    /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, 32 columns; `cols` valid).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn kernel2<const MR: usize>(
+        a: *const u8,
+        lda: usize,
+        w0: *const i8,
+        w1: *const i8,
+        kq: usize,
+        c: *mut i32,
+        ldc: usize,
+        cols: usize,
+    ) {
+        let mut acc0 = [_mm512_setzero_si512(); MR];
+        let mut acc1 = [_mm512_setzero_si512(); MR];
+        for q in 0..kq {
+            let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
+            let b1 = _mm512_loadu_si512(w1.add(q * 64) as *const _);
+            for r in 0..MR {
+                let av = _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
+                acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
+                acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+            }
+        }
+        for r in 0..MR {
+            let dst = c.add(r * ldc);
+            if cols >= 32 {
+                _mm512_storeu_si512(dst as *mut _, acc0[r]);
+                _mm512_storeu_si512(dst.add(16) as *mut _, acc1[r]);
+            } else {
+                let mut tmp = [0i32; 32];
+                _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
+                _mm512_storeu_si512(tmp.as_mut_ptr().add(16) as *mut _, acc1[r]);
+                std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+            }
+        }
+    }
+
+    /// One 16-channel block.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn kernel1<const MR: usize>(
+        a: *const u8,
+        lda: usize,
+        w0: *const i8,
+        kq: usize,
+        c: *mut i32,
+        ldc: usize,
+        cols: usize,
+    ) {
+        let mut acc0 = [_mm512_setzero_si512(); MR];
+        for q in 0..kq {
+            let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
+            for r in 0..MR {
+                let av = _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
+                acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
+            }
+        }
+        for r in 0..MR {
+            let dst = c.add(r * ldc);
+            let mut tmp = [0i32; 16];
+            _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
+            std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols.min(16));
+        }
+    }
+}
+
+/// `rows x kp` u8 activations (already shifted by +128, padded k zero) times packed weights:
+/// fills `c` (`rows x oc` i32, raw `sum u*w`).
+#[cfg(target_arch = "x86_64")]
+fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
+    const MR: usize = 6;
+    let (kp, oc) = (w.kp, w.oc);
+    let kq = kp / 4;
+    assert!(a.len() >= rows * kp && c.len() >= rows * oc);
+    let mut b = 0;
+    while b < w.blocks {
+        let two = b + 1 < w.blocks;
+        let col0 = b * 16;
+        let cols = (oc - col0).min(if two { 32 } else { 16 });
+        let w0 = w.data[b * kp * 16..].as_ptr();
+        let mut r = 0;
+        unsafe {
+            while r + MR <= rows {
+                let ap = a.as_ptr().add(r * kp);
+                let cp = c.as_mut_ptr().add(r * oc + col0);
+                if two {
+                    vnni::kernel2::<MR>(
+                        ap,
+                        kp,
+                        w0,
+                        w.data[(b + 1) * kp * 16..].as_ptr(),
+                        kq,
+                        cp,
+                        oc,
+                        cols,
+                    );
+                } else {
+                    vnni::kernel1::<MR>(ap, kp, w0, kq, cp, oc, cols);
+                }
+                r += MR;
+            }
+            while r < rows {
+                let ap = a.as_ptr().add(r * kp);
+                let cp = c.as_mut_ptr().add(r * oc + col0);
+                if two {
+                    vnni::kernel2::<1>(
+                        ap,
+                        kp,
+                        w0,
+                        w.data[(b + 1) * kp * 16..].as_ptr(),
+                        kq,
+                        cp,
+                        oc,
+                        cols,
+                    );
+                } else {
+                    vnni::kernel1::<1>(ap, kp, w0, kq, cp, oc, cols);
+                }
+                r += 1;
+            }
+        }
+        b += if two { 2 } else { 1 };
+    }
+}
+
+/// The VNNI GEMM with the output stage: `a` is `rows x kp` (u8, +128 shifted); the shift is
+/// folded into the bias by the caller.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn vnni_gemm<T: QInt>(a: &[u8], rows: usize, w: &PackedW, q: &Requant) -> Vec<T> {
+    let oc = w.oc;
+    let mut out = vec![T::default(); rows * oc];
+    if rows == 0 || oc == 0 {
+        return out;
+    }
+    let threads = rayon::current_num_threads();
+    let work = rows * oc * w.kp;
+    let chunk_rows = if threads == 1 || work < 1 << 18 {
+        rows
+    } else {
+        (rows / (4 * threads)).max(6).div_ceil(6) * 6
+    };
+    if rows >= 2 * threads * 6 || threads == 1 || work < 1 << 18 {
+        out.par_chunks_mut(chunk_rows * oc)
+            .enumerate()
+            .for_each(|(ci, o)| {
+                let r0 = ci * chunk_rows;
+                let nr = o.len() / oc;
+                let mut c = vec![0i32; nr * oc];
+                vnni_block(&a[r0 * w.kp..(r0 + nr) * w.kp], nr, w, &mut c);
+                for r in 0..nr {
+                    requant_row(&c[r * oc..(r + 1) * oc], q, &mut o[r * oc..(r + 1) * oc]);
+                }
+            });
+    } else {
+        // Few rows: split the channel blocks.
+        let mut c = vec![0i32; rows * oc];
+        let nb = w.blocks;
+        let per = nb.div_ceil(threads * 2).max(1).div_ceil(2) * 2;
+        let parts: Vec<(usize, Vec<i32>)> = (0..nb.div_ceil(per))
+            .into_par_iter()
+            .map(|pi| {
+                let b0 = pi * per;
+                let b1 = (b0 + per).min(nb);
+                let sub = PackedW {
+                    data: w.data[b0 * w.kp * 16..b1 * w.kp * 16].to_vec(),
+                    kp: w.kp,
+                    oc: ((b1 * 16).min(oc)) - b0 * 16,
+                    blocks: b1 - b0,
+                    sums: Vec::new(),
+                };
+                let mut part = vec![0i32; rows * sub.oc];
+                vnni_block(a, rows, &sub, &mut part);
+                (b0 * 16, part)
+            })
+            .collect();
+        for (o0, part) in parts {
+            let n = part.len() / rows;
+            for r in 0..rows {
+                c[r * oc + o0..r * oc + o0 + n].copy_from_slice(&part[r * n..(r + 1) * n]);
+            }
+        }
+        for r in 0..rows {
+            requant_row(&c[r * oc..(r + 1) * oc], q, &mut out[r * oc..(r + 1) * oc]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::arith;
+
+    #[test]
+    fn requant_row_matches_mbqm() {
+        let accs: Vec<i32> = (-500..500)
+            .map(|i| i * 7919 - 3)
+            .chain([i32::MAX, i32::MIN, 0])
+            .collect();
+        for &real in &[0.3f64, 0.0007, 1.7, 0.5, 1e-9] {
+            let (m, s) = arith::quantize_multiplier(real);
+            let n = accs.len();
+            let bias = vec![5; n];
+            let mult = vec![m; n];
+            let shift = vec![s; n];
+            let q = Requant {
+                bias: &bias,
+                mult: &mult,
+                shift: &shift,
+                out_off: -3,
+                lo: -128,
+                hi: 127,
+            };
+            let mut out = vec![0i8; n];
+            requant_row(&accs, &q, &mut out);
+            for (i, &a) in accs.iter().enumerate() {
+                let want = (arith::mbqm(a.wrapping_add(5), m, s) - 3).clamp(-128, 127) as i8;
+                assert_eq!(out[i], want, "acc {a} real {real}");
+            }
+        }
+    }
+
+    #[test]
+    fn vnni_matches_naive() {
+        if !has_vnni() {
+            return;
+        }
+        for &(rows, k, oc) in &[
+            (13usize, 27usize, 40usize),
+            (1, 512, 100),
+            (50, 8, 16),
+            (7, 3, 5),
+        ] {
+            let a: Vec<u8> = (0..rows * k).map(|i| ((i * 7919) % 256) as u8).collect();
+            let w: Vec<i8> = (0..oc * k)
+                .map(|i| ((i * 104729) % 256) as u8 as i8)
+                .collect();
+            let pw = pack_weights(&w, oc, k);
+            let mut ap = vec![0u8; rows * pw.kp];
+            for r in 0..rows {
+                ap[r * pw.kp..r * pw.kp + k].copy_from_slice(&a[r * k..(r + 1) * k]);
+            }
+            let mut c = vec![0i32; rows * oc];
+            vnni_block(&ap, rows, &pw, &mut c);
+            for r in 0..rows {
+                for o in 0..oc {
+                    let s: i32 = (0..k)
+                        .map(|j| a[r * k + j] as i32 * w[o * k + j] as i32)
+                        .sum();
+                    assert_eq!(c[r * oc + o], s, "{rows}x{k}x{oc} at {r},{o}");
+                }
+            }
+        }
+    }
+}

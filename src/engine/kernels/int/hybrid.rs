@@ -1,0 +1,278 @@
+//! Dynamic-range (hybrid) kernels: float activations, int8 (or int4, unpacked to int8) weights.
+//!
+//! As TFLite's hybrid kernels: each batch of the input is quantized on the fly to int8
+//! (`SymmetricQuantizeFloats`, or `AsymmetricQuantizeFloats` for per-channel convolutions and
+//! when the op asks for `asymmetric_quantize_inputs`), the products are accumulated in i32, and
+//! the result is `acc * input_scale * filter_scale[c] + bias[c]`, then the float activation.
+
+use super::conv::{conv_geom, fc_out_shape, im2col};
+use super::{array, bail, flat, fused, scales};
+use crate::engine::arith::Activation;
+use crate::engine::kernels::OpCtx;
+use crate::engine::{EngineError, Value};
+use ndarray::ArrayD;
+use rayon::prelude::*;
+
+/// `tensor_utils::SymmetricQuantizeFloats`: returns the scaling factor.
+fn symmetric_quantize(v: &[f32], q: &mut [i8]) -> f32 {
+    let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &x in v {
+        mn = mn.min(x);
+        mx = mx.max(x);
+    }
+    let range = mn.abs().max(mx.abs());
+    if v.is_empty() || range == 0.0 {
+        q.iter_mut().for_each(|x| *x = 0);
+        return 1.0;
+    }
+    let inv = 127.0f32 / range;
+    for (d, &x) in q.iter_mut().zip(v) {
+        *d = ((x * inv).round() as i32).clamp(-127, 127) as i8;
+    }
+    range / 127.0
+}
+
+/// `tensor_utils::AsymmetricQuantizeFloats`: returns (scaling factor, zero point).
+fn asymmetric_quantize(v: &[f32], q: &mut [i8]) -> (f32, i32) {
+    let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &x in v {
+        mn = mn.min(x);
+        mx = mx.max(x);
+    }
+    let rmin = 0.0f32.min(mn) as f64;
+    let rmax = 0.0f32.max(mx) as f64;
+    if v.is_empty() || rmin == rmax {
+        q.iter_mut().for_each(|x| *x = 0);
+        return (1.0, 0);
+    }
+    let (qmin, qmax) = (-128.0f64, 127.0f64);
+    let scale = (rmax - rmin) / (qmax - qmin);
+    let zp_from_min = qmin - rmin / scale;
+    let zp_from_max = qmax - rmax / scale;
+    let err_min = qmin.abs() + (rmin / scale).abs();
+    let err_max = qmax.abs() + (rmax / scale).abs();
+    let zp = if err_min < err_max {
+        zp_from_min
+    } else {
+        zp_from_max
+    };
+    let nudged = if zp <= qmin {
+        -128
+    } else if zp >= qmax {
+        127
+    } else {
+        zp.round() as i32
+    };
+    let scale = scale as f32;
+    let inv = 1.0f32 / scale;
+    for (d, &x) in q.iter_mut().zip(v) {
+        *d = ((nudged as f32 + x * inv).round() as i32).clamp(-128, 127) as i8;
+    }
+    (scale, nudged)
+}
+
+fn weights_i8(ctx: &OpCtx) -> Result<(Vec<i8>, Vec<usize>), EngineError> {
+    match ctx.input(1)? {
+        Value::I8(a) => Ok((flat(a).to_vec(), a.shape().to_vec())),
+        Value::U8(a) => Ok((
+            flat(a).iter().map(|&x| x as i8).collect(),
+            a.shape().to_vec(),
+        )),
+        other => bail!("hybrid weights of type {} are not supported", other.dtype()),
+    }
+}
+
+fn bias_f32(ctx: &OpCtx, i: usize, n: usize) -> Result<Vec<f32>, EngineError> {
+    match ctx.opt_input(i) {
+        None => Ok(vec![0.0; n]),
+        Some(Value::F32(b)) => Ok(flat(b).to_vec()),
+        Some(other) => bail!("hybrid bias of type {} is not supported", other.dtype()),
+    }
+}
+
+/// Per-output-channel filter scales (broadcast when per-tensor).
+fn channel_scales(ctx: &OpCtx, n: usize) -> Vec<f32> {
+    let s = scales(ctx.input_meta[1]);
+    (0..n)
+        .map(|c| {
+            if s.len() > 1 {
+                s[c]
+            } else {
+                s.first().copied().unwrap_or(1.0)
+            }
+        })
+        .collect()
+}
+
+fn per_channel(sc: &[f32]) -> bool {
+    sc.iter().any(|&s| s != sc[0])
+}
+
+/// `acc * scale + bias`, clamped by the float activation.
+#[inline]
+fn finish(acc: i32, scale: f32, bias: f32, act: Activation) -> f32 {
+    act.clamp_f32(acc as f32 * scale + bias)
+}
+
+pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    let x = ctx.in_f32(0)?;
+    let (w, ws) = weights_i8(ctx)?;
+    if ws.len() != 2 {
+        bail!("expected a 2-D weight matrix, got {ws:?}");
+    }
+    let (units, k) = (ws[0], ws[1]);
+    let shape = fc_out_shape(ctx, x.shape(), k, units)?;
+    let rows = x.len() / k.max(1);
+    let asym = ctx
+        .fb
+        .builtin_options_as_fully_connected_options()
+        .map(|o| o.asymmetric_quantize_inputs())
+        .unwrap_or(false);
+    let sc = channel_scales(ctx, units);
+    let bias = bias_f32(ctx, 2, units)?;
+    let act = fused(ctx);
+    let xf = flat(x);
+    let row_sums: Vec<i32> = (0..units)
+        .map(|o| w[o * k..(o + 1) * k].iter().map(|&v| v as i32).sum())
+        .collect();
+    let mut out = vec![0f32; rows * units];
+    out.par_chunks_mut(units).enumerate().for_each(|(b, orow)| {
+        let xr = &xf[b * k..(b + 1) * k];
+        if xr.iter().all(|&v| v == 0.0) {
+            for (o, d) in orow.iter_mut().enumerate() {
+                *d = act.clamp_f32(bias[o]);
+            }
+            return;
+        }
+        let mut q = vec![0i8; k];
+        let (s, zp) = if asym {
+            asymmetric_quantize(xr, &mut q)
+        } else {
+            (symmetric_quantize(xr, &mut q), 0)
+        };
+        for (o, d) in orow.iter_mut().enumerate() {
+            let wr = &w[o * k..(o + 1) * k];
+            let mut acc: i32 = q.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
+            acc -= zp * row_sums[o];
+            *d = finish(acc, s * sc[o], bias[o], act);
+        }
+    });
+    Ok(vec![Value::F32(array(&shape, out)?)])
+}
+
+pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    let x = ctx.in_f32(0)?;
+    let (w, ws) = weights_i8(ctx)?;
+    if ws.len() != 4 {
+        bail!("expected a 4-D filter, got {ws:?}");
+    }
+    let (oc, kh, kw, fic) = (ws[0], ws[1], ws[2], ws[3]);
+    let g = conv_geom(ctx, x.shape(), kh, kw)?;
+    if fic != g.ic {
+        bail!("grouped convolution is not supported");
+    }
+    let sc = channel_scales(ctx, oc);
+    let asym = per_channel(&sc);
+    let bias = bias_f32(ctx, 2, oc)?;
+    let act = fused(ctx);
+    let xf = flat(x);
+    let per_batch = g.ih * g.iw * g.ic;
+    let k = kh * kw * g.ic;
+    let rows_per_batch = g.oh * g.ow;
+    let mut out = vec![0f32; g.n * rows_per_batch * oc];
+    for b in 0..g.n {
+        let xb = &xf[b * per_batch..(b + 1) * per_batch];
+        let mut q = vec![0i8; per_batch];
+        let (s, zp) = if asym {
+            asymmetric_quantize(xb, &mut q)
+        } else {
+            (symmetric_quantize(xb, &mut q), 0)
+        };
+        // Offset-folded i16 input; padding contributes 0 like the reference's zero-point padding.
+        let q16: Vec<i16> = q.iter().map(|&v| v as i16 - zp as i16).collect();
+        let gb = super::conv::ConvGeom { n: 1, ..g };
+        let a = im2col(&q16, &gb, g.ic);
+        let ob = &mut out[b * rows_per_batch * oc..(b + 1) * rows_per_batch * oc];
+        ob.par_chunks_mut(oc).enumerate().for_each(|(p, orow)| {
+            let ar = &a[p * k..(p + 1) * k];
+            for (o, d) in orow.iter_mut().enumerate() {
+                let wr = &w[o * k..(o + 1) * k];
+                let acc: i32 = ar.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
+                *d = finish(acc, s * sc[o], bias[o], act);
+            }
+        });
+    }
+    Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
+}
+
+pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    let x = ctx.in_f32(0)?;
+    let (w, ws) = weights_i8(ctx)?;
+    if ws.len() != 4 {
+        bail!("expected a 4-D filter, got {ws:?}");
+    }
+    let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
+    let g = conv_geom(ctx, x.shape(), kh, kw)?;
+    let m = if g.ic == 0 { 1 } else { oc / g.ic };
+    let sc = channel_scales(ctx, oc);
+    let bias = bias_f32(ctx, 2, oc)?;
+    let act = fused(ctx);
+    let xf = flat(x);
+    let per_batch = g.ih * g.iw * g.ic;
+    let mut out = vec![0f32; g.n * g.oh * g.ow * oc];
+    for b in 0..g.n {
+        let xb = &xf[b * per_batch..(b + 1) * per_batch];
+        let mut q = vec![0i8; per_batch];
+        let (s, zp) = asymmetric_quantize(xb, &mut q);
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for o in 0..oc {
+                    let mut acc = 0i32;
+                    for ky in 0..kh {
+                        let iy = (oy * g.sh + ky * g.dh) as i64 - g.ph as i64;
+                        if iy < 0 || iy >= g.ih as i64 {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * g.sw + kx * g.dw) as i64 - g.pw as i64;
+                            if ix < 0 || ix >= g.iw as i64 {
+                                continue;
+                            }
+                            let xv =
+                                q[(iy as usize * g.iw + ix as usize) * g.ic + o / m] as i32 - zp;
+                            acc += xv * w[(ky * kw + kx) * oc + o] as i32;
+                        }
+                    }
+                    out[((b * g.oh + oy) * g.ow + ox) * oc + o] =
+                        finish(acc, s * sc[o], bias[o], act);
+                }
+            }
+        }
+    }
+    Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
+}
+
+pub fn batch_matmul(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    bail!("hybrid {} is not supported yet", ctx.name())
+}
+
+#[allow(dead_code)]
+fn _t(_: ArrayD<f32>) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantizers() {
+        let v = [0.5f32, -1.0, 0.25, 0.0];
+        let mut q = [0i8; 4];
+        let s = symmetric_quantize(&v, &mut q);
+        assert_eq!(q, [64, -127, 32, 0]);
+        assert!((s - 1.0 / 127.0).abs() < 1e-9);
+        let (s, zp) = asymmetric_quantize(&[0.0, 1.0, 2.0], &mut q[..3]);
+        assert_eq!(zp, -128);
+        assert!((s - 2.0 / 255.0).abs() < 1e-7);
+        assert_eq!(&q[..3], &[-128, 0, 127]);
+    }
+}

@@ -1,0 +1,333 @@
+//! Quantized AVERAGE_POOL_2D, reductions (MEAN, SUM, REDUCE_MAX/MIN/PROD) and RESIZE_BILINEAR.
+
+use super::conv::out_and_pad;
+use super::{array, bail, clamp_to, flat, fused, out_range, qparams, QInt};
+use crate::engine::arith::{self, mbqm};
+use crate::engine::kernels::{norm_axis, OpCtx};
+use crate::engine::{EngineError, Value};
+use ndarray::ArrayD;
+use rayon::prelude::*;
+use tract_tflite::tflite::Padding;
+
+pub fn avg_pool(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    match ctx.input(0)? {
+        Value::I8(x) => avg_pool_q::<i8>(ctx, x),
+        Value::U8(x) => avg_pool_q::<u8>(ctx, x),
+        Value::I16(x) => avg_pool_q::<i16>(ctx, x),
+        other => bail!("AVERAGE_POOL_2D on {} is not supported", other.dtype()),
+    }
+}
+
+/// `reference_integer_ops::AveragePool`: sum over the in-bounds window, divided by the number
+/// of in-bounds taps rounding half away from zero, clamped to the activation range. Input and
+/// output share quantization.
+fn avg_pool_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
+    let o = ctx
+        .fb
+        .builtin_options_as_pool_2_doptions()
+        .ok_or_else(|| EngineError::msg("missing pool options"))?;
+    let sh = x.shape();
+    if sh.len() != 4 {
+        bail!("expected a 4-D input, got {sh:?}");
+    }
+    let (n, ih, iw, c) = (sh[0], sh[1], sh[2], sh[3]);
+    let (fh, fw) = (
+        o.filter_height().max(1) as usize,
+        o.filter_width().max(1) as usize,
+    );
+    let (sy, sx) = (o.stride_h().max(1) as usize, o.stride_w().max(1) as usize);
+    let same = o.padding() == Padding::SAME;
+    let (oh, ph) = out_and_pad(ih, fh, sy, 1, same);
+    let (ow, pw) = out_and_pad(iw, fw, sx, 1, same);
+    let (lo, hi) = out_range(ctx, fused(ctx), 0);
+    let xs = flat(x);
+    let mut out = vec![T::default(); n * oh * ow * c];
+    out.par_chunks_mut(ow * c)
+        .enumerate()
+        .for_each(|(r, orow)| {
+            let b = r / oh;
+            let oy = r % oh;
+            let mut acc = vec![0i32; c];
+            for ox in 0..ow {
+                let iy0 = (oy * sy) as i64 - ph as i64;
+                let ix0 = (ox * sx) as i64 - pw as i64;
+                let fy0 = (-iy0).max(0) as usize;
+                let fy1 = (fh as i64).min(ih as i64 - iy0).max(0) as usize;
+                let fx0 = (-ix0).max(0) as usize;
+                let fx1 = (fw as i64).min(iw as i64 - ix0).max(0) as usize;
+                acc.iter_mut().for_each(|a| *a = 0);
+                let mut count = 0i32;
+                for fy in fy0..fy1 {
+                    for fx in fx0..fx1 {
+                        let iy = (iy0 + fy as i64) as usize;
+                        let ix = (ix0 + fx as i64) as usize;
+                        let src =
+                            &xs[((b * ih + iy) * iw + ix) * c..((b * ih + iy) * iw + ix + 1) * c];
+                        for (a, &v) in acc.iter_mut().zip(src) {
+                            *a += v.to_i32();
+                        }
+                        count += 1;
+                    }
+                }
+                let dst = &mut orow[ox * c..(ox + 1) * c];
+                for (d, &a) in dst.iter_mut().zip(&acc) {
+                    let v = if count == 0 {
+                        0
+                    } else if a > 0 {
+                        (a + count / 2) / count
+                    } else {
+                        (a - count / 2) / count
+                    };
+                    *d = clamp_to::<T>(v, lo, hi);
+                }
+            }
+        });
+    Ok(vec![T::wrap(array(&[n, oh, ow, c], out)?)])
+}
+
+// --------------------------------------------------------------------------------------------
+// Reductions
+// --------------------------------------------------------------------------------------------
+
+/// Splits `shape` into (outer, reduced, inner) index maps: returns, for the reduced axes, the
+/// output shape (keep_dims or not) and a function from an input flat index to its output index.
+fn reduce_plan(shape: &[usize], axes: &[usize], keep: bool) -> (Vec<usize>, Vec<usize>, usize) {
+    let rank = shape.len();
+    let mut out_shape = Vec::new();
+    let mut out_dims = Vec::new(); // per input dim: output extent (1 if reduced)
+    let mut count = 1usize;
+    for d in 0..rank {
+        if axes.contains(&d) {
+            count *= shape[d];
+            out_dims.push(1);
+            if keep {
+                out_shape.push(1);
+            }
+        } else {
+            out_dims.push(shape[d]);
+            out_shape.push(shape[d]);
+        }
+    }
+    (out_shape, out_dims, count)
+}
+
+/// Output index of every input element.
+fn out_index(shape: &[usize], out_dims: &[usize]) -> Vec<usize> {
+    let n: usize = shape.iter().product();
+    let rank = shape.len();
+    let mut idx = vec![0usize; rank];
+    let mut res = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut o = 0;
+        for d in 0..rank {
+            o = o * out_dims[d] + if out_dims[d] == 1 { 0 } else { idx[d] };
+        }
+        res.push(o);
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    res
+}
+
+pub fn reduce(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    match ctx.input(0)? {
+        Value::I8(x) => reduce_q::<i8>(ctx, x),
+        Value::U8(x) => reduce_q::<u8>(ctx, x),
+        Value::I16(x) => reduce_q::<i16>(ctx, x),
+        other => bail!("{} on {} is not supported", ctx.name(), other.dtype()),
+    }
+}
+
+fn reduce_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
+    let shape = x.shape().to_vec();
+    let rank = shape.len();
+    let mut axes = Vec::new();
+    for a in ctx.in_ints(1)? {
+        let a = norm_axis(a, rank)?;
+        if !axes.contains(&a) {
+            axes.push(a);
+        }
+    }
+    let keep = ctx
+        .fb
+        .builtin_options_as_reducer_options()
+        .map(|o| o.keep_dims())
+        .unwrap_or(false);
+    let (out_shape, out_dims, count) = reduce_plan(&shape, &axes, keep);
+    let n_out: usize = out_dims.iter().product();
+    let map = out_index(&shape, &out_dims);
+    let xs = flat(x);
+    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
+    let (lo, hi) = (T::MIN, T::MAX);
+    let out: Vec<T> = match ctx.name() {
+        "REDUCE_MAX" | "REDUCE_MIN" => {
+            let is_max = ctx.name() == "REDUCE_MAX";
+            let mut acc = vec![if is_max { i32::MIN } else { i32::MAX }; n_out];
+            for (&v, &o) in xs.iter().zip(&map) {
+                let v = v.to_i32();
+                acc[o] = if is_max { acc[o].max(v) } else { acc[o].min(v) };
+            }
+            if (in_s, in_z) != (out_s, out_z) {
+                bail!("{} with requantization is not supported", ctx.name());
+            }
+            acc.iter().map(|&a| clamp_to::<T>(a, lo, hi)).collect()
+        }
+        "MEAN" | "SUM" => {
+            let mut acc = vec![0i64; n_out];
+            for (&v, &o) in xs.iter().zip(&map) {
+                acc[o] += v.to_i32() as i64;
+            }
+            if ctx.name() == "MEAN" {
+                mean_requant::<T>(&acc, count, in_s, in_z, out_s, out_z)
+            } else {
+                sum_requant::<T>(&acc, count, in_s, in_z, out_s, out_z)
+            }
+        }
+        "REDUCE_PROD" => {
+            bail!("quantized REDUCE_PROD is not supported");
+        }
+        other => bail!("{other} is not a reduction"),
+    };
+    Ok(vec![T::wrap(array(&out_shape, out)?)])
+}
+
+/// Quantized MEAN (`reference_ops::QuantizedMeanOrSum`, compute_sum = false): the sum of
+/// `(x - in_zp)`, rescaled by `in_scale / (out_scale * count)` with a 31-bit-aligned multiplier,
+/// plus the output zero point.
+fn mean_requant<T: QInt>(
+    acc: &[i64],
+    count: usize,
+    in_s: f32,
+    in_z: i32,
+    out_s: f32,
+    out_z: i32,
+) -> Vec<T> {
+    // reduce.cc EvalQuantizedMean -> QuantizedMeanOrSum: real = input_scale / output_scale
+    // (double), the sum of (x - in_zp) over `count` elements is scaled by real / count.
+    let num = count as i32;
+    let real = in_s as f64 / out_s as f64;
+    let (mult, shift) = arith::quantize_multiplier(real);
+    // The reference divides by the element count with a rounded shift of the multiplier.
+    let shift2 = 63 - (num as u64).leading_zeros() as i32; // floor(log2(num))
+    let _ = shift2;
+    acc.iter()
+        .map(|&s| {
+            let s = (s - in_z as i64 * count as i64) as i32;
+            // multiplier / num, following QuantizedMeanOrSum
+            let v = mean_div(s, num, mult, shift) + out_z;
+            clamp_to::<T>(v, T::MIN, T::MAX)
+        })
+        .collect()
+}
+
+fn mean_div(sum: i32, num: i32, mult: i32, shift: i32) -> i32 {
+    // Placeholder replaced below by the exact reference arithmetic.
+    let _ = (mult, shift);
+    let scaled = mbqm(sum, mult, shift);
+    if scaled > 0 {
+        (scaled + num / 2) / num
+    } else {
+        (scaled - num / 2) / num
+    }
+}
+
+fn sum_requant<T: QInt>(
+    acc: &[i64],
+    count: usize,
+    in_s: f32,
+    in_z: i32,
+    out_s: f32,
+    out_z: i32,
+) -> Vec<T> {
+    let real = in_s as f64 / out_s as f64;
+    let (mult, shift) = arith::quantize_multiplier(real);
+    acc.iter()
+        .map(|&s| {
+            let s = (s - in_z as i64 * count as i64) as i32;
+            clamp_to::<T>(mbqm(s, mult, shift) + out_z, T::MIN, T::MAX)
+        })
+        .collect()
+}
+
+// --------------------------------------------------------------------------------------------
+// RESIZE_BILINEAR (int8 / int16): reference_ops::ResizeBilinearInteger.
+// --------------------------------------------------------------------------------------------
+
+pub fn resize_bilinear(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    match ctx.input(0)? {
+        Value::I8(x) => resize_bilinear_q::<i8>(ctx, x),
+        Value::U8(x) => resize_bilinear_q::<u8>(ctx, x),
+        Value::I16(x) => resize_bilinear_q::<i16>(ctx, x),
+        other => bail!("RESIZE_BILINEAR on {} is not supported", other.dtype()),
+    }
+}
+
+fn resize_bilinear_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
+    let sh = x.shape();
+    if sh.len() != 4 {
+        bail!("expected a 4-D input, got {sh:?}");
+    }
+    let size = ctx.in_ints(1)?;
+    if size.len() != 2 {
+        bail!("size must have 2 elements");
+    }
+    let (n, ih, iw, c) = (sh[0], sh[1], sh[2], sh[3]);
+    let (oh, ow) = (size[0].max(0) as usize, size[1].max(0) as usize);
+    let (align, half) = ctx
+        .fb
+        .builtin_options_as_resize_bilinear_options()
+        .map(|o| (o.align_corners(), o.half_pixel_centers()))
+        .unwrap_or((false, false));
+    // ResizeBilinearInteger works in 1/1024 fixed point.
+    const ONE: i32 = 1 << 10;
+    let scale = |i: usize, o: usize| -> i32 {
+        // (in_size << 10 + out_size / 2) / out_size, corner-aligned variant uses size - 1.
+        if align && o > 1 {
+            (((i as i32 - 1) * ONE) + (o as i32 - 1) / 2) / (o as i32 - 1)
+        } else {
+            ((i as i32 * ONE) + o as i32 / 2) / o as i32
+        }
+    };
+    let (hs, ws) = (scale(ih, oh), scale(iw, ow));
+    let offset = if half { ONE / 2 } else { 0 };
+    let src = |o: usize, s: i32, insz: usize| -> (i32, usize, usize) {
+        let input = o as i32 * s + if half { (s - ONE) / 2 } else { 0 };
+        let _ = offset;
+        let input = if half { input.max(0) } else { input };
+        let lower = (input / ONE).max(0) as usize;
+        let upper = ((input + ONE - 1) / ONE).min(insz as i32 - 1).max(0) as usize;
+        (input, lower.min(insz - 1), upper)
+    };
+    let xs = flat(x);
+    let mut out = Vec::with_capacity(n * oh * ow * c);
+    for b in 0..n {
+        for y in 0..oh {
+            let (iy, y0, y1) = src(y, hs, ih);
+            for xx in 0..ow {
+                let (ix, x0, x1) = src(xx, ws, iw);
+                for ch in 0..c {
+                    let at = |yy: usize, xi: usize| {
+                        xs[((b * ih + yy) * iw + xi) * c + ch].to_i32() as i64
+                    };
+                    let dy = (iy - y0 as i32 * ONE) as i64;
+                    let dx = (ix - x0 as i32 * ONE) as i64;
+                    let one = ONE as i64;
+                    let v = at(y0, x0) * (one - dy) * (one - dx)
+                        + at(y1, x0) * dy * (one - dx)
+                        + at(y0, x1) * (one - dy) * dx
+                        + at(y1, x1) * dy * dx;
+                    let round = if v > 0 { 1i64 << 19 } else { (1i64 << 19) - 1 };
+                    let r = ((v + round) / (1i64 << 20)) as i32;
+                    out.push(clamp_to::<T>(r, T::MIN, T::MAX));
+                }
+            }
+        }
+    }
+    Ok(vec![T::wrap(array(&[n, oh, ow, c], out)?)])
+}
