@@ -7,6 +7,7 @@
 
 pub mod arith;
 pub mod kernels;
+pub mod limits;
 pub mod npy;
 mod value;
 
@@ -147,6 +148,14 @@ impl<'m> Engine<'m> {
     /// Checks every op of subgraph 0 and the subgraphs it calls, and decodes constants.
     pub fn new(model: &'m Model, opts: EngineOptions) -> Result<Engine<'m>, EngineError> {
         tune_allocator();
+        // Declared shapes first: a corrupt file must not make us allocate terabytes.
+        for s in &model.subgraphs {
+            for t in s.tensors.iter().filter(|t| !t.is_constant) {
+                let shape: Vec<usize> = t.shape.iter().map(|&d| d.max(0) as usize).collect();
+                let elem = t.dtype.storage_bytes(1).unwrap_or(1);
+                limits::check_alloc(&shape, elem, &format!("subgraph {} tensor {} '{}'", s.index, t.index, t.name))?;
+            }
+        }
         // Subgraphs reachable from subgraph 0.
         let mut reach = vec![0usize];
         let mut seen: HashSet<usize> = HashSet::from([0]);

@@ -145,6 +145,7 @@ impl Value {
 
     /// A zero-filled value of `dtype` and `shape`.
     pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Value, EngineError> {
+        super::limits::check_alloc(shape, dtype.storage_bytes(1).unwrap_or(1), "tensor")?;
         let s = IxDyn(shape);
         Ok(match dtype {
             DType::F32 => Value::F32(ArrayD::zeros(s)),

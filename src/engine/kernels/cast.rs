@@ -113,6 +113,7 @@ pub fn fill(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     if v.is_empty() {
         bail!("FILL value is empty");
     }
+    crate::engine::limits::check_alloc(&dims, 8, "FILL output")?;
     Ok(vec![
         map_value!(v, a => ArrayD::from_elem(IxDyn(&dims), a.iter().next().unwrap().clone())),
     ])
@@ -130,6 +131,7 @@ pub fn range(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
                 bail!("RANGE delta is 0");
             }
             let n = ((l - s) / d).abs().ceil() as usize;
+            crate::engine::limits::check_alloc(&[n], 4, "RANGE output")?;
             let v: Vec<f32> = (0..n).map(|i| s + i as f32 * d).collect();
             Ok(vec![Value::F32(
                 ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap(),
@@ -143,7 +145,10 @@ pub fn range(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             if d == 0 {
                 bail!("RANGE delta is 0");
             }
-            let n = (((l - s0).abs() + d.abs() - 1) / d.abs()).max(0) as usize;
+            let span = l.saturating_sub(s0).saturating_abs();
+            let step = d.saturating_abs();
+            let n = (span.saturating_add(step - 1) / step).max(0) as usize;
+            crate::engine::limits::check_alloc(&[n], 8, "RANGE output")?;
             let v: Vec<i64> = (0..n as i64).map(|i| s0 + i * d).collect();
             let a = ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap();
             Ok(vec![match s {

@@ -622,6 +622,8 @@ pub fn tile(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     if m.len() != x.shape().len() {
         bail!("multiples {m:?} for rank {}", x.shape().len());
     }
+    let out: Vec<usize> = x.shape().iter().zip(&m).map(|(&d, &k)| d.saturating_mul(k.max(0) as usize)).collect();
+    crate::engine::limits::check_alloc(&out, 8, "TILE output")?;
     let idx: Vec<Option<Vec<usize>>> = x
         .shape()
         .iter()
@@ -636,6 +638,7 @@ pub fn tile(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 pub fn broadcast_to(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.input(0)?;
     let shape: Vec<usize> = ctx.in_ints(1)?.iter().map(|&d| d.max(0) as usize).collect();
+    crate::engine::limits::check_alloc(&shape, 8, "BROADCAST_TO output")?;
     Ok(vec![map_value!(x, a => a
         .broadcast(IxDyn(&shape))
         .ok_or_else(|| EngineError::msg(format!("cannot broadcast {:?} to {shape:?}", a.shape())))?

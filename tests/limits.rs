@@ -1,0 +1,49 @@
+//! Allocation limits: a file that declares enormous shapes is an error, not an abort.
+
+use quantscope::engine::{Engine, EngineOptions};
+use quantscope::model::Model;
+use std::path::PathBuf;
+
+fn patch_shape(bytes: &mut [u8], from: &[i32], to: &[i32]) -> usize {
+    let enc = |v: &[i32]| -> Vec<u8> {
+        let mut out = (v.len() as u32).to_le_bytes().to_vec();
+        for x in v {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out
+    };
+    let (a, b) = (enc(from), enc(to));
+    let mut n = 0;
+    let mut i = 0;
+    while i + a.len() <= bytes.len() {
+        if bytes[i..i + a.len()] == a[..] {
+            bytes[i..i + a.len()].copy_from_slice(&b);
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+#[test]
+fn huge_declared_shapes_are_refused_before_allocation() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
+    let mut bytes = std::fs::read(path).unwrap();
+    // The input and first activation shapes become about 2^31 x 2^31 elements.
+    let n = patch_shape(&mut bytes, &[1, 32, 32, 3], &[1, i32::MAX, i32::MAX, 3]);
+    assert!(n >= 1);
+    let model = Model::from_bytes(bytes).expect("still a readable model: inspect must work");
+    let _ = model.summary();
+    let err = Engine::new(&model, EngineOptions::default()).err().expect("must refuse");
+    let msg = err.to_string();
+    assert!(msg.contains("byte limit") || msg.contains("overflows"), "{msg}");
+}
+
+#[test]
+fn budget_is_configurable() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
+    let model = Model::open(path).unwrap();
+    assert!(quantscope::engine::limits::check_alloc(&[1, 32, 32, 3], 4, "x").is_ok());
+    assert!(quantscope::engine::limits::check_alloc(&[usize::MAX, 2], 4, "x").is_err());
+    assert!(Engine::new(&model, EngineOptions::default()).is_ok());
+}
