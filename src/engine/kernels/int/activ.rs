@@ -1,5 +1,5 @@
-//! Quantized activations: SOFTMAX, LOG_SOFTMAX, the LUT ops (LOGISTIC, TANH, ...), RELU family,
-//! LEAKY_RELU, HARD_SWISH, PRELU, L2_NORMALIZATION.
+//! Quantized activations: SOFTMAX, the LUT ops LOGISTIC and TANH, the RELU family and
+//! LEAKY_RELU (LOG_SOFTMAX, HARD_SWISH, PRELU, GELU, L2_NORMALIZATION: see `elem`).
 
 use super::{array, bail, clamp_to, flat, qparams, QInt};
 use crate::engine::arith::{self, mbqm, rdbpot, srdhm};
@@ -192,17 +192,6 @@ fn softmax_i16(x: &ArrayD<i16>, beta: f32, in_scale: f32) -> Result<ArrayD<i16>,
 }
 
 // --------------------------------------------------------------------------------------------
-// LOG_SOFTMAX
-// --------------------------------------------------------------------------------------------
-
-pub fn log_softmax(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    bail!(
-        "quantized LOG_SOFTMAX ({}) is not supported yet",
-        ctx.in_dtype(0).map(|d| d.name()).unwrap_or_default()
-    )
-}
-
-// --------------------------------------------------------------------------------------------
 // 8-bit lookup tables (LOGISTIC, TANH, ...): `LUTPopulate<T>` in float.
 // --------------------------------------------------------------------------------------------
 
@@ -256,7 +245,7 @@ fn apply_lut8<T: QInt>(x: &ArrayD<T>, lut: &[i32; 256]) -> Result<ArrayD<T>, Eng
 }
 
 // --------------------------------------------------------------------------------------------
-// RELU family, LEAKY_RELU, HARD_SWISH, PRELU
+// RELU family, LEAKY_RELU (HARD_SWISH, PRELU, L2_NORMALIZATION: see `elem`)
 // --------------------------------------------------------------------------------------------
 
 pub fn relu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
@@ -341,27 +330,6 @@ pub fn leaky_relu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         Value::I16(x) => Value::I16(run(x, in_z, out_z, ma, sa, mi, si)),
         other => bail!("quantized LEAKY_RELU on {} is not supported", other.dtype()),
     }])
-}
-
-pub fn hard_swish(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    bail!(
-        "quantized HARD_SWISH is not supported yet ({:?})",
-        ctx.in_dtype(0)
-    )
-}
-
-pub fn prelu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    bail!(
-        "quantized PRELU is not supported yet ({:?})",
-        ctx.in_dtype(0)
-    )
-}
-
-pub fn l2_normalization(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    bail!(
-        "quantized L2_NORMALIZATION is not supported yet ({:?})",
-        ctx.in_dtype(0)
-    )
 }
 
 #[cfg(test)]

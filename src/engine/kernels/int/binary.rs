@@ -185,11 +185,6 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
                 .map(|(&i, &j)| T::from_i32(if max { a[i].max(b[j]) } else { a[i].min(b[j]) }))
                 .collect()
         }
-        "DIV" => {
-            // div.cc (int8/uint8): reciprocal of input2 via a quantized multiplier is not
-            // reproduced yet.
-            bail!("quantized DIV is not supported yet")
-        }
         other => bail!("quantized {other} is not supported"),
     };
     Ok(vec![T::wrap(array(&shape, out)?)])

@@ -273,6 +273,7 @@ mod tests {
         let (s, zp) = asymmetric_quantize(&[0.0, 1.0, 2.0], &mut q[..3]);
         assert_eq!(zp, -128);
         assert!((s - 2.0 / 255.0).abs() < 1e-7);
-        assert_eq!(&q[..3], &[-128, 0, 127]);
+        // -128 + 1 * 127.5 = -0.5 rounds away from zero.
+        assert_eq!(&q[..3], &[-128, -1, 127]);
     }
 }

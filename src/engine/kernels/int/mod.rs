@@ -8,6 +8,7 @@
 mod activ;
 mod binary;
 mod conv;
+mod elem;
 mod gemm;
 mod hybrid;
 mod pool;
@@ -149,6 +150,10 @@ enum Route {
     ResizeBilinear,
     L2Norm,
     MaxPoolRequant,
+    Lut2,
+    Sqrt,
+    Rsqrt,
+    Div,
 }
 
 fn route(
@@ -189,18 +194,20 @@ fn route(
         "MEAN" | "SUM" | "REDUCE_MAX" | "REDUCE_MIN" | "REDUCE_PROD" if q => Route::Reduce,
         "SOFTMAX" if q => Route::Softmax,
         "LOG_SOFTMAX" if q => Route::LogSoftmax,
-        "LOGISTIC" | "TANH" | "GELU" | "ELU" if q => Route::Lut,
-        "SQRT" | "RSQRT" | "LOG" | "EXP" | "SIN" | "COS"
-            if matches!(x, Some(DType::I8 | DType::U8)) =>
-        {
-            Route::Lut
-        }
+        "ELU" if x == Some(DType::I8) => Route::Lut2,
+        "LOGISTIC" | "TANH" | "ELU" if q => Route::Lut,
+        "GELU" if q => Route::Lut2,
+        "LOG" | "EXP" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Lut2,
+        "SQRT" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Sqrt,
+        "RSQRT" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Rsqrt,
+        "SIN" | "COS" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Lut,
         "RELU" | "RELU6" | "RELU_N1_TO_1" | "RELU_0_TO_1" if q => Route::Relu,
         "LEAKY_RELU" if q => Route::LeakyRelu,
         "HARD_SWISH" if q => Route::HardSwish,
         "PRELU" if q => Route::Prelu,
-        "ADD" | "SUB" | "MUL" | "DIV" | "SQUARED_DIFFERENCE" | "MAXIMUM" | "MINIMUM" | "ABS"
-        | "NEG" | "SQUARE"
+        "DIV" if q => Route::Div,
+        "ADD" | "SUB" | "MUL" | "SQUARED_DIFFERENCE" | "MAXIMUM" | "MINIMUM" | "ABS" | "NEG"
+        | "SQUARE"
             if q =>
         {
             Route::Binary
@@ -247,12 +254,16 @@ pub fn dispatch(ctx: &OpCtx) -> Option<Result<Vec<Value>, EngineError>> {
         }
         Route::Reduce => pool::reduce(ctx),
         Route::Softmax => activ::softmax(ctx),
-        Route::LogSoftmax => activ::log_softmax(ctx),
+        Route::LogSoftmax => elem::log_softmax(ctx),
         Route::Lut => activ::lut_op(ctx),
         Route::Relu => activ::relu(ctx),
         Route::LeakyRelu => activ::leaky_relu(ctx),
-        Route::HardSwish => activ::hard_swish(ctx),
-        Route::Prelu => activ::prelu(ctx),
+        Route::HardSwish => elem::hard_swish(ctx),
+        Route::Prelu => elem::prelu(ctx),
+        Route::Lut2 => elem::lut_op(ctx),
+        Route::Sqrt => elem::sqrt(ctx),
+        Route::Rsqrt => elem::rsqrt(ctx),
+        Route::Div => elem::div(ctx),
         Route::Binary => binary::binary(ctx),
         Route::Requantize => quant::requantize(ctx),
         Route::Concat => {
@@ -267,7 +278,7 @@ pub fn dispatch(ctx: &OpCtx) -> Option<Result<Vec<Value>, EngineError>> {
             quant::concatenation(ctx)
         }
         Route::ResizeBilinear => pool::resize_bilinear(ctx),
-        Route::L2Norm => activ::l2_normalization(ctx),
+        Route::L2Norm => elem::l2_normalization(ctx),
     })
 }
 
@@ -300,6 +311,22 @@ pub fn supported(op: &Operator, model: &Model, sg: usize) -> bool {
             );
             a.map(|q| (&q.scales, &q.zero_points)) == b.map(|q| (&q.scales, &q.zero_points))
         }
+        // Routed here but not implemented yet: refuse before running (the engine names them).
+        Some(Route::HybridBatchMatMul) => false,
+        Some(Route::LogSoftmax) => dt(0) == Some(DType::I8),
+        Some(Route::HardSwish | Route::Prelu) => {
+            matches!(dt(0), Some(DType::I8 | DType::U8))
+        }
+        Some(Route::Lut2) => {
+            dt(0) == Some(DType::I8) || (op.op == "GELU" && dt(0) == Some(DType::U8))
+        }
+        Some(Route::Sqrt | Route::Rsqrt | Route::L2Norm) => dt(0) == Some(DType::I8),
+        Some(Route::Div) => matches!(dt(0), Some(DType::I8 | DType::U8 | DType::I16)),
+        Some(Route::Lut) => {
+            matches!(op.op.as_str(), "LOGISTIC" | "TANH") && dt(0) != Some(DType::I16)
+        }
+        Some(Route::Binary) => op.op != "SQUARE",
+        Some(Route::Reduce) => op.op != "REDUCE_PROD" || dt(0) != Some(DType::U8),
         Some(_) => true,
     }
 }

@@ -179,78 +179,92 @@ fn reduce_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineErr
             acc.iter().map(|&a| clamp_to::<T>(a, lo, hi)).collect()
         }
         "MEAN" | "SUM" => {
-            let mut acc = vec![0i64; n_out];
+            let mut acc = vec![0i32; n_out];
             for (&v, &o) in xs.iter().zip(&map) {
-                acc[o] += v.to_i32() as i64;
+                acc[o] = acc[o].wrapping_add(v.to_i32());
             }
+            // PrepareMeanOrSum: input_scale / output_scale in double.
+            let (mult, shift) = arith::quantize_multiplier(in_s as f64 / out_s as f64);
             if ctx.name() == "MEAN" {
-                mean_requant::<T>(&acc, count, in_s, in_z, out_s, out_z)
+                quantized_mean_or_sum::<T>(&acc, count, in_z, mult, shift, out_z, false)
+            } else if std::mem::size_of::<T>() == 1 && T::MIN < 0 {
+                // LiteRT 2.3's reference SUM runs the int8 buffer through the uint8
+                // instantiation: inputs read as unsigned bytes, outputs clamped to [0, 255]
+                // and stored back as (wrapped) int8. Reproduced as is.
+                let mut uacc = vec![0i32; n_out];
+                for (&v, &o) in xs.iter().zip(&map) {
+                    uacc[o] += v.to_i32() & 0xff;
+                }
+                quantized_mean_or_sum::<u8>(&uacc, count, in_z, mult, shift, out_z, true)
+                    .into_iter()
+                    .map(|u| T::from_i32(u as i32))
+                    .collect()
             } else {
-                sum_requant::<T>(&acc, count, in_s, in_z, out_s, out_z)
+                quantized_mean_or_sum::<T>(&acc, count, in_z, mult, shift, out_z, true)
             }
         }
         "REDUCE_PROD" => {
-            bail!("quantized REDUCE_PROD is not supported");
+            let n_in = xs.len();
+            if n_in == 0 || n_out == 0 {
+                bail!("empty REDUCE_PROD is not supported");
+            }
+            // PrepareProd: in_scale / out_scale^(1/n), n = input size / output size.
+            let reduced = (n_in / n_out) as f64;
+            let scaling = in_s as f64 / (out_s as f64).powf(1.0 / reduced);
+            let (mult, shift) = arith::quantize_multiplier(scaling);
+            let mut acc = vec![0i32; n_out];
+            let mut seen = vec![false; n_out];
+            for (&v, &o) in xs.iter().zip(&map) {
+                let d = v.to_i32() - in_z;
+                if seen[o] {
+                    acc[o] = arith::mbqm_i64(acc[o] as i64 * d as i64, mult, shift);
+                } else {
+                    acc[o] = d;
+                    seen[o] = true;
+                }
+            }
+            acc.iter()
+                .map(|&p| {
+                    clamp_to::<T>(
+                        arith::mbqm_i64(p as i64, mult, shift) + out_z,
+                        T::MIN,
+                        T::MAX,
+                    )
+                })
+                .collect()
         }
         other => bail!("{other} is not a reduction"),
     };
     Ok(vec![T::wrap(array(&out_shape, out)?)])
 }
 
-/// Quantized MEAN (`reference_ops::QuantizedMeanOrSum`, compute_sum = false): the sum of
-/// `(x - in_zp)`, rescaled by `in_scale / (out_scale * count)` with a 31-bit-aligned multiplier,
-/// plus the output zero point.
-fn mean_requant<T: QInt>(
-    acc: &[i64],
+/// `reference_ops::QuantizedMeanOrSum` (integer version): the int32 sum of the raw values
+/// minus `in_zp * count`, rescaled by the input/output multiplier; for MEAN the multiplier
+/// absorbs `1 / count` (shifted up by floor(log2(count)) first, limited so the final shift
+/// stays >= -31).
+fn quantized_mean_or_sum<T: QInt>(
+    acc: &[i32],
     count: usize,
-    in_s: f32,
     in_z: i32,
-    out_s: f32,
+    mut mult: i32,
+    mut shift: i32,
     out_z: i32,
+    compute_sum: bool,
 ) -> Vec<T> {
-    // reduce.cc EvalQuantizedMean -> QuantizedMeanOrSum: real = input_scale / output_scale
-    // (double), the sum of (x - in_zp) over `count` elements is scaled by real / count.
-    let num = count as i32;
-    let real = in_s as f64 / out_s as f64;
-    let (mult, shift) = arith::quantize_multiplier(real);
-    // The reference divides by the element count with a rounded shift of the multiplier.
-    let shift2 = 63 - (num as u64).leading_zeros() as i32; // floor(log2(num))
-    let _ = shift2;
-    acc.iter()
-        .map(|&s| {
-            let s = (s - in_z as i64 * count as i64) as i32;
-            // multiplier / num, following QuantizedMeanOrSum
-            let v = mean_div(s, num, mult, shift) + out_z;
-            clamp_to::<T>(v, T::MIN, T::MAX)
-        })
-        .collect()
-}
-
-fn mean_div(sum: i32, num: i32, mult: i32, shift: i32) -> i32 {
-    // Placeholder replaced below by the exact reference arithmetic.
-    let _ = (mult, shift);
-    let scaled = mbqm(sum, mult, shift);
-    if scaled > 0 {
-        (scaled + num / 2) / num
-    } else {
-        (scaled - num / 2) / num
+    let n = count as i64;
+    if n == 0 {
+        return vec![T::default(); acc.len()];
     }
-}
-
-fn sum_requant<T: QInt>(
-    acc: &[i64],
-    count: usize,
-    in_s: f32,
-    in_z: i32,
-    out_s: f32,
-    out_z: i32,
-) -> Vec<T> {
-    let real = in_s as f64 / out_s as f64;
-    let (mult, shift) = arith::quantize_multiplier(real);
+    if !compute_sum {
+        let mut s = 63 - (n as u64).leading_zeros() as i32;
+        s = s.min(32).min(31 + shift);
+        mult = (((mult as i64) << s) / n) as i32;
+        shift -= s;
+    }
     acc.iter()
         .map(|&s| {
-            let s = (s - in_z as i64 * count as i64) as i32;
-            clamp_to::<T>(mbqm(s, mult, shift) + out_z, T::MIN, T::MAX)
+            let shifted = (s as i64 - in_z as i64 * n) as i32;
+            clamp_to::<T>(mbqm(shifted, mult, shift) + out_z, T::MIN, T::MAX)
         })
         .collect()
 }
@@ -287,42 +301,44 @@ fn resize_bilinear_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, 
     // ResizeBilinearInteger works in 1/1024 fixed point.
     const ONE: i32 = 1 << 10;
     let scale = |i: usize, o: usize| -> i32 {
-        // (in_size << 10 + out_size / 2) / out_size, corner-aligned variant uses size - 1.
         if align && o > 1 {
-            (((i as i32 - 1) * ONE) + (o as i32 - 1) / 2) / (o as i32 - 1)
+            (ONE * (i as i32 - 1) + (o as i32 - 1) / 2) / (o as i32 - 1)
         } else {
-            ((i as i32 * ONE) + o as i32 / 2) / o as i32
+            (ONE * i as i32 + o as i32 / 2) / (o as i32).max(1)
         }
     };
     let (hs, ws) = (scale(ih, oh), scale(iw, ow));
-    let offset = if half { ONE / 2 } else { 0 };
+    // ComputeInterpolationValuesInteger: C division (toward zero), no clamp of the scaled
+    // value itself.
     let src = |o: usize, s: i32, insz: usize| -> (i32, usize, usize) {
-        let input = o as i32 * s + if half { (s - ONE) / 2 } else { 0 };
-        let _ = offset;
-        let input = if half { input.max(0) } else { input };
-        let lower = (input / ONE).max(0) as usize;
-        let upper = ((input + ONE - 1) / ONE).min(insz as i32 - 1).max(0) as usize;
-        (input, lower.min(insz - 1), upper)
+        let v = if half {
+            o as i32 * s + s / 2 - (1 << 9)
+        } else {
+            o as i32 * s
+        };
+        let lower = (v / ONE).max(0);
+        let upper = ((v + ONE - 1) / ONE).min(insz as i32 - 1);
+        (v, lower as usize, upper.max(0) as usize)
     };
     let xs = flat(x);
     let mut out = Vec::with_capacity(n * oh * ow * c);
+    let one = ONE as i64;
     for b in 0..n {
         for y in 0..oh {
             let (iy, y0, y1) = src(y, hs, ih);
+            let dy = (iy - ONE * y0 as i32) as i64;
             for xx in 0..ow {
                 let (ix, x0, x1) = src(xx, ws, iw);
+                let dx = (ix - ONE * x0 as i32) as i64;
                 for ch in 0..c {
                     let at = |yy: usize, xi: usize| {
                         xs[((b * ih + yy) * iw + xi) * c + ch].to_i32() as i64
                     };
-                    let dy = (iy - y0 as i32 * ONE) as i64;
-                    let dx = (ix - x0 as i32 * ONE) as i64;
-                    let one = ONE as i64;
                     let v = at(y0, x0) * (one - dy) * (one - dx)
                         + at(y1, x0) * dy * (one - dx)
                         + at(y0, x1) * (one - dy) * dx
                         + at(y1, x1) * dy * dx;
-                    let round = if v > 0 { 1i64 << 19 } else { (1i64 << 19) - 1 };
+                    let round = if v > 0 { 1i64 << 19 } else { -(1i64 << 19) };
                     let r = ((v + round) / (1i64 << 20)) as i32;
                     out.push(clamp_to::<T>(r, T::MIN, T::MAX));
                 }

@@ -1,0 +1,67 @@
+//! Entry points shared by the cargo-fuzz targets (`fuzz/`) and their regression test
+//! (`tests/fuzz_regressions.rs`): each takes arbitrary bytes and must return, never panic,
+//! hang or allocate without bound.
+
+use crate::engine::{limits, Engine, EngineOptions, Value};
+use crate::model::Model;
+use crate::preprocess::{load_image_bytes, prepare, ChannelOrder, Filter, ImageLimits, InputSpec, Layout, Preprocess, ResizeMode, ValueRange};
+use crate::report::InspectReport;
+
+/// The model reader and everything `inspect` computes.
+pub fn model_bytes(data: &[u8]) {
+    if let Ok(m) = Model::from_bytes(data.to_vec()) {
+        let _ = serde_json::to_string(&InspectReport::new(&m, "fuzz"));
+        let _ = m.tflite_metadata();
+        for sg in 0..m.subgraphs.len() {
+            for t in 0..m.subgraphs[sg].tensors.len() {
+                let _ = m.tensor_data(sg, t);
+            }
+        }
+    }
+}
+
+/// Engine preparation and one invocation on zero inputs, with a small allocation budget.
+pub fn engine_bytes(data: &[u8]) {
+    limits::set_max_tensor_bytes(16 << 20);
+    let Ok(m) = Model::from_bytes(data.to_vec()) else { return };
+    let Ok(mut engine) = Engine::new(&m, EngineOptions::default()) else { return };
+    let inputs: Option<Vec<Value>> = crate::engine::input_meta(&m)
+        .iter()
+        .map(|t| {
+            let shape: Vec<usize> = t.shape.iter().map(|&d| d.max(1) as usize).collect();
+            Value::zeros(t.dtype, &shape).ok()
+        })
+        .collect();
+    if let Some(inputs) = inputs {
+        let _ = engine.invoke(&inputs);
+    }
+}
+
+/// Decoding an image and preprocessing it into an int8 input.
+pub fn image_bytes(data: &[u8]) {
+    let limits = ImageLimits { max_side: 4096, max_alloc_bytes: 64 << 20 };
+    let Ok(img) = load_image_bytes(data, limits) else { return };
+    let spec = InputSpec {
+        name: "fuzz".into(),
+        tensor_index: 0,
+        dtype: crate::model::DType::I8,
+        shape: vec![1, 16, 16, 3],
+        height: 16,
+        width: 16,
+        channels: 3,
+        layout: Layout::Nhwc,
+        quant: Some((1.0 / 255.0, -128)),
+    };
+    for resize in [ResizeMode::Stretch, ResizeMode::CenterCrop, ResizeMode::Letterbox] {
+        let pp = Preprocess {
+            resize,
+            crop_fraction: 0.875,
+            filter: Filter::Area,
+            pad_color: [0; 3],
+            channels: ChannelOrder::Bgr,
+            layout: Layout::Nhwc,
+            range: ValueRange::Unit,
+        };
+        let _ = prepare(&img, &spec, &pp);
+    }
+}
