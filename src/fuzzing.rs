@@ -4,7 +4,10 @@
 
 use crate::engine::{limits, Engine, EngineOptions, Value};
 use crate::model::Model;
-use crate::preprocess::{load_image_bytes, prepare, ChannelOrder, Filter, ImageLimits, InputSpec, Layout, Preprocess, ResizeMode, ValueRange};
+use crate::preprocess::{
+    load_image_bytes, prepare, ChannelOrder, Filter, ImageLimits, InputSpec, Layout, Preprocess,
+    ResizeMode, ValueRange,
+};
 use crate::report::InspectReport;
 
 /// The model reader and everything `inspect` computes.
@@ -23,8 +26,12 @@ pub fn model_bytes(data: &[u8]) {
 /// Engine preparation and one invocation on zero inputs, with a small allocation budget.
 pub fn engine_bytes(data: &[u8]) {
     limits::set_max_tensor_bytes(16 << 20);
-    let Ok(m) = Model::from_bytes(data.to_vec()) else { return };
-    let Ok(mut engine) = Engine::new(&m, EngineOptions::default()) else { return };
+    let Ok(m) = Model::from_bytes(data.to_vec()) else {
+        return;
+    };
+    let Ok(mut engine) = Engine::new(&m, EngineOptions::default()) else {
+        return;
+    };
     let inputs: Option<Vec<Value>> = crate::engine::input_meta(&m)
         .iter()
         .map(|t| {
@@ -39,8 +46,13 @@ pub fn engine_bytes(data: &[u8]) {
 
 /// Decoding an image and preprocessing it into an int8 input.
 pub fn image_bytes(data: &[u8]) {
-    let limits = ImageLimits { max_side: 4096, max_alloc_bytes: 64 << 20 };
-    let Ok(img) = load_image_bytes(data, limits) else { return };
+    let limits = ImageLimits {
+        max_side: 4096,
+        max_alloc_bytes: 64 << 20,
+    };
+    let Ok(img) = load_image_bytes(data, limits) else {
+        return;
+    };
     let spec = InputSpec {
         name: "fuzz".into(),
         tensor_index: 0,
@@ -52,7 +64,11 @@ pub fn image_bytes(data: &[u8]) {
         layout: Layout::Nhwc,
         quant: Some((1.0 / 255.0, -128)),
     };
-    for resize in [ResizeMode::Stretch, ResizeMode::CenterCrop, ResizeMode::Letterbox] {
+    for resize in [
+        ResizeMode::Stretch,
+        ResizeMode::CenterCrop,
+        ResizeMode::Letterbox,
+    ] {
         let pp = Preprocess {
             resize,
             crop_fraction: 0.875,

@@ -3,9 +3,13 @@
 //! Dependencies point one way: [`model`] (reading) <- [`engine`] (running), [`quant`]
 //! (numerics) <- [`cli`]. The GUI (feature `gui`) sits on top and computes nothing itself.
 
+#[cfg(feature = "gui")]
+pub mod app;
 pub mod cli;
 pub mod compare;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod preprocess;
 pub mod quant;

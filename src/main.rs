@@ -2,10 +2,39 @@ use clap::Parser;
 use quantscope::cli::{self, Cli};
 use std::process::ExitCode;
 
+#[cfg(feature = "gui")]
+const EXAMPLE: quantscope::app::Example = quantscope::app::Example {
+    float: include_bytes!("../assets/digits_f32.tflite"),
+    quant: include_bytes!("../assets/digits_int8.tflite"),
+    labels: include_str!("../assets/digits_labels.txt"),
+    image: include_bytes!("../assets/samples/digit_2_0.png"),
+};
+
 fn main() -> ExitCode {
     let args = Cli::parse();
     match args.command {
         Some(command) => cli::run(command),
+        #[cfg(feature = "gui")]
+        None => {
+            let files = args.files;
+            if files.len() > 2 {
+                eprintln!("usage: quantscope [MODEL [FLOAT_MODEL]] or quantscope <COMMAND>");
+                return ExitCode::FAILURE;
+            }
+            let r = quantscope::app::run_native(move |app| match files.as_slice() {
+                [] => app.open_example(&EXAMPLE),
+                [m] => app.open_models(m, None),
+                [m, f, ..] => app.open_models(m, Some(f)),
+            });
+            match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot open the window: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        #[cfg(not(feature = "gui"))]
         None => {
             eprintln!("usage: quantscope <COMMAND>; see --help (the desktop app comes with the gui feature)");
             ExitCode::FAILURE

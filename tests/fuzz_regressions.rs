@@ -6,9 +6,16 @@ use quantscope::fuzzing::{engine_bytes, image_bytes, model_bytes};
 use std::path::PathBuf;
 
 fn files(dir: &str) -> Vec<(String, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(dir);
     let mut out: Vec<_> = std::fs::read_dir(&root)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file() && !p.ends_with(".keep")).collect::<Vec<_>>())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && !p.ends_with(".keep"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
@@ -20,7 +27,10 @@ fn files(dir: &str) -> Vec<(String, Vec<u8>)> {
 fn run(target: &str, f: fn(&[u8])) {
     let seeds = files(&format!("seeds/{target}"));
     assert!(!seeds.is_empty(), "no seeds for {target}");
-    for (name, bytes) in seeds.iter().chain(files(&format!("regressions/{target}")).iter()) {
+    for (name, bytes) in seeds
+        .iter()
+        .chain(files(&format!("regressions/{target}")).iter())
+    {
         eprintln!("{target}: {name}");
         f(bytes);
     }

@@ -23,7 +23,13 @@ fn a_sparse_2_5_gb_model_opens_fast_and_streams() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.tflite");
     // 4 layers of 20480 x 32768 int8 weights = 2.68 GB, all after the flatbuffer.
-    FcChain { layers: vec![(20480, 32768); 4], external: true, fill: false }.write(&path).unwrap();
+    FcChain {
+        layers: vec![(20480, 32768); 4],
+        external: true,
+        fill: false,
+    }
+    .write(&path)
+    .unwrap();
     let file_bytes = std::fs::metadata(&path).unwrap().len();
     assert!(file_bytes > 2_500_000_000, "{file_bytes}");
 
@@ -33,9 +39,17 @@ fn a_sparse_2_5_gb_model_opens_fast_and_streams() {
     let summary = model.summary();
     let open_s = t.elapsed().as_secs_f64();
     let (rss1, _) = rss_kib();
-    eprintln!("open + summary of {file_bytes} bytes: {:.1} ms, RSS +{} KiB", open_s * 1e3, rss1.saturating_sub(rss0));
+    eprintln!(
+        "open + summary of {file_bytes} bytes: {:.1} ms, RSS +{} KiB",
+        open_s * 1e3,
+        rss1.saturating_sub(rss0)
+    );
     assert!(open_s < 0.5, "open took {open_s} s");
-    assert!((rss1.saturating_sub(rss0)) * 1024 < 64 << 20, "RSS grew by {} KiB", rss1 - rss0);
+    assert!(
+        (rss1.saturating_sub(rss0)) * 1024 < 64 << 20,
+        "RSS grew by {} KiB",
+        rss1 - rss0
+    );
     assert_eq!(summary.constant_bytes as u64, 4 * 20480 * 32768);
     assert!(model.buffers.iter().skip(1).all(|b| b.external));
 
@@ -53,5 +67,9 @@ fn a_sparse_2_5_gb_model_opens_fast_and_streams() {
     // All-zero weights: one level used (zero), every channel dead.
     let j = serde_json::to_value(&report.tensors[0]).unwrap();
     assert_eq!(j["levels_used"], 1, "{}", j["levels_used"]);
-    assert!(anon1.saturating_sub(anon0) * 1024 < 256 << 20, "anonymous RSS grew by {} KiB", anon1 - anon0);
+    assert!(
+        anon1.saturating_sub(anon0) * 1024 < 256 << 20,
+        "anonymous RSS grew by {} KiB",
+        anon1 - anon0
+    );
 }

@@ -27,21 +27,28 @@ fn patch_shape(bytes: &mut [u8], from: &[i32], to: &[i32]) -> usize {
 
 #[test]
 fn huge_declared_shapes_are_refused_before_allocation() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
     let mut bytes = std::fs::read(path).unwrap();
     // The input and first activation shapes become about 2^31 x 2^31 elements.
     let n = patch_shape(&mut bytes, &[1, 32, 32, 3], &[1, i32::MAX, i32::MAX, 3]);
     assert!(n >= 1);
     let model = Model::from_bytes(bytes).expect("still a readable model: inspect must work");
     let _ = model.summary();
-    let err = Engine::new(&model, EngineOptions::default()).err().expect("must refuse");
+    let err = Engine::new(&model, EngineOptions::default())
+        .err()
+        .expect("must refuse");
     let msg = err.to_string();
-    assert!(msg.contains("byte limit") || msg.contains("overflows"), "{msg}");
+    assert!(
+        msg.contains("byte limit") || msg.contains("overflows"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn budget_is_configurable() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
     let model = Model::open(path).unwrap();
     assert!(quantscope::engine::limits::check_alloc(&[1, 32, 32, 3], 4, "x").is_ok());
     assert!(quantscope::engine::limits::check_alloc(&[usize::MAX, 2], 4, "x").is_err());

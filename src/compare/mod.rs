@@ -435,6 +435,44 @@ impl<'m> Comparator<'m> {
         })
     }
 
+    /// Both activations of one paired layer on one image — the reference (float model or
+    /// twin) and the dequantized quantized tensor — and their difference `float - quant`
+    /// (for heat maps). Needs `layers: true` (both runs keep every tensor).
+    pub fn activations(
+        &mut self,
+        img: &RgbImage,
+        pp: &Preprocess,
+        float_tensor: usize,
+        quant_tensor: usize,
+    ) -> Result<LayerActivations, CompareError> {
+        if !self.opts.layers {
+            return Err(CompareError::Msg(
+                "activations need CompareOptions::layers".into(),
+            ));
+        }
+        let r = self.run_pair(img, pp)?;
+        let qs = &self.quant.subgraphs[0];
+        let float = r.ftensors.get(&float_tensor).cloned().ok_or_else(|| {
+            CompareError::Msg(format!("the reference run kept no tensor {float_tensor}"))
+        })?;
+        let quant = r
+            .qraw
+            .get(&quant_tensor)
+            .and_then(|v| dequantize_value(v, qs.tensors[quant_tensor].quantization.as_ref()).ok())
+            .ok_or_else(|| {
+                CompareError::Msg(format!("the quantized run kept no tensor {quant_tensor}"))
+            })?;
+        if float.shape() != quant.shape() {
+            return Err(CompareError::Msg(format!(
+                "shapes differ: {:?} vs {:?}",
+                float.shape(),
+                quant.shape()
+            )));
+        }
+        let diff = &float - &quant;
+        Ok(LayerActivations { float, quant, diff })
+    }
+
     fn layers(&self, r: &RunPair) -> Result<Vec<LayerError>, CompareError> {
         let qs = &self.quant.subgraphs[0];
         let deq = |i: usize| -> Option<ArrayD<f32>> {
@@ -491,6 +529,15 @@ impl<'m> Comparator<'m> {
         }
         Ok(out)
     }
+}
+
+/// One layer's activations on one image (see [`Comparator::activations`]).
+#[derive(Clone, Debug)]
+pub struct LayerActivations {
+    pub float: ArrayD<f32>,
+    pub quant: ArrayD<f32>,
+    /// `float - quant`.
+    pub diff: ArrayD<f32>,
 }
 
 struct RunPair {

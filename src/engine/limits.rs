@@ -17,9 +17,13 @@ pub fn max_tensor_bytes() -> usize {
 
 /// Checks that a tensor of `shape` with `elem_bytes`-byte elements may be allocated.
 pub fn check_alloc(shape: &[usize], elem_bytes: usize, what: &str) -> Result<(), EngineError> {
-    let bytes = shape.iter().try_fold(elem_bytes.max(1), |acc, &d| acc.checked_mul(d));
+    let bytes = shape
+        .iter()
+        .try_fold(elem_bytes.max(1), |acc, &d| acc.checked_mul(d));
     match bytes {
-        None => Err(EngineError::msg(format!("{what}: shape {shape:?} overflows the element count"))),
+        None => Err(EngineError::msg(format!(
+            "{what}: shape {shape:?} overflows the element count"
+        ))),
         Some(b) if b > max_tensor_bytes() => Err(EngineError::msg(format!(
             "{what}: shape {shape:?} needs {b} bytes, over the {} byte limit per tensor",
             max_tensor_bytes()

@@ -153,7 +153,11 @@ impl<'m> Engine<'m> {
             for t in s.tensors.iter().filter(|t| !t.is_constant) {
                 let shape: Vec<usize> = t.shape.iter().map(|&d| d.max(0) as usize).collect();
                 let elem = t.dtype.storage_bytes(1).unwrap_or(1);
-                limits::check_alloc(&shape, elem, &format!("subgraph {} tensor {} '{}'", s.index, t.index, t.name))?;
+                limits::check_alloc(
+                    &shape,
+                    elem,
+                    &format!("subgraph {} tensor {} '{}'", s.index, t.index, t.name),
+                )?;
             }
         }
         // Subgraphs reachable from subgraph 0.

@@ -622,7 +622,12 @@ pub fn tile(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     if m.len() != x.shape().len() {
         bail!("multiples {m:?} for rank {}", x.shape().len());
     }
-    let out: Vec<usize> = x.shape().iter().zip(&m).map(|(&d, &k)| d.saturating_mul(k.max(0) as usize)).collect();
+    let out: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(&m)
+        .map(|(&d, &k)| d.saturating_mul(k.max(0) as usize))
+        .collect();
     crate::engine::limits::check_alloc(&out, 8, "TILE output")?;
     let idx: Vec<Option<Vec<usize>>> = x
         .shape()

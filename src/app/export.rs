@@ -1,0 +1,119 @@
+//! Writing exports: a save dialog when the desktop has one, else a file in the export folder
+//! (the current directory) whose path is shown in the window. PNG exports crop a screenshot of
+//! the window to the plot's rectangle.
+
+use eframe::egui;
+use std::path::PathBuf;
+
+/// Where exports go when no native dialog is available.
+pub fn export_dir() -> PathBuf {
+    std::env::var_os("QUANTSCOPE_EXPORT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+}
+
+fn target(default_name: &str, ask: bool) -> PathBuf {
+    if ask {
+        if let Some(p) = rfd::FileDialog::new()
+            .set_file_name(default_name)
+            .set_directory(export_dir())
+            .save_file()
+        {
+            return p;
+        }
+    }
+    export_dir().join(default_name)
+}
+
+/// Saves `bytes`; returns the path written (shown to the user) or the error.
+pub fn save(default_name: &str, bytes: &[u8], ask: bool) -> Result<PathBuf, String> {
+    let p = target(default_name, ask);
+    std::fs::write(&p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    Ok(p)
+}
+
+/// Asks for a screenshot and saves the part of it under `rect` as a PNG. The result message
+/// arrives in `status` (shown by the app's status line).
+pub fn save_png(ctx: &egui::Context, rect: egui::Rect, default_name: &str, status: &StatusLine) {
+    let p = export_dir().join(default_name);
+    let ppp = ctx.pixels_per_point();
+    let status = status.clone();
+    let c2 = ctx.clone();
+    ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
+        egui::ScreenshotCallback::new(move |img| {
+            let r = img.region(&rect, Some(ppp));
+            let [w, h] = r.size;
+            let rgba: Vec<u8> = r.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let msg = match image::RgbaImage::from_raw(w as u32, h as u32, rgba)
+                .ok_or_else(|| "empty image".to_string())
+                .and_then(|im| im.save(&p).map_err(|e| e.to_string()))
+            {
+                Ok(()) => format!("saved {}", p.display()),
+                Err(e) => format!("cannot save {}: {e}", p.display()),
+            };
+            status.set(msg);
+            c2.request_repaint();
+        }),
+    ));
+}
+
+/// A message line shared between panels and the app ("saved ...", "cannot write ...").
+#[derive(Clone, Default)]
+pub struct StatusLine(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl StatusLine {
+    pub fn set(&self, s: impl Into<String>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = s.into();
+        }
+    }
+    pub fn get(&self) -> String {
+        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+    pub fn report(&self, r: Result<PathBuf, String>) {
+        self.set(match r {
+            Ok(p) => format!("saved {}", p.display()),
+            Err(e) => e,
+        })
+    }
+}
+
+/// Export buttons under a plot: PNG (screenshot crop), CSV and JSON of the plotted numbers.
+pub fn plot_exports(
+    ui: &mut egui::Ui,
+    plot_rect: egui::Rect,
+    stem: &str,
+    csv: impl FnOnce() -> String,
+    json: impl FnOnce() -> serde_json::Value,
+    status: &StatusLine,
+) {
+    ui.horizontal(|ui| {
+        ui.weak("export:");
+        if ui.small_button("PNG").clicked() {
+            save_png(ui.ctx(), plot_rect, &format!("{stem}.png"), status);
+        }
+        if ui.small_button("CSV").clicked() {
+            status.report(save(&format!("{stem}.csv"), csv().as_bytes(), false));
+        }
+        if ui.small_button("JSON").clicked() {
+            let s = serde_json::to_string_pretty(&json()).unwrap_or_default();
+            status.report(save(&format!("{stem}.json"), s.as_bytes(), false));
+        }
+    });
+}
+
+/// A file-name-safe stem.
+pub fn stem(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    out.truncate(60);
+    out
+}

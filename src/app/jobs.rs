@@ -1,0 +1,184 @@
+//! Background jobs: loading, weight analysis, comparisons and what-if runs happen on threads so
+//! the window keeps painting. Each job has a progress text (fed by the engine's progress
+//! callback: "float: layer 3/12 CONV_2D"), a cancel flag (the engine's), and catches panics at
+//! its boundary so a bug in a kernel shows as an error in the window instead of killing it.
+
+use crate::engine::EngineOptions;
+use eframe::egui;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What a running job can see: where to write progress, whether it was cancelled.
+#[derive(Clone)]
+pub struct JobCtx {
+    progress: Arc<Mutex<String>>,
+    cancel: Arc<AtomicBool>,
+    repaint: Option<egui::Context>,
+}
+
+impl JobCtx {
+    pub fn set_progress(&self, text: impl Into<String>) {
+        if let Ok(mut p) = self.progress.lock() {
+            *p = text.into();
+        }
+        if let Some(c) = &self.repaint {
+            c.request_repaint();
+        }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Engine options whose progress reads "`prefix`layer i/n OP" (the prefix can change
+    /// between runs, e.g. "image 2/5, ").
+    pub fn engine_options_prefixed(&self, prefix: Arc<Mutex<String>>) -> EngineOptions {
+        let me = self.clone();
+        EngineOptions {
+            cancel: Some(self.cancel.clone()),
+            progress: Some(Arc::new(move |i: usize, n: usize, op: &str| {
+                let p = prefix.lock().map(|p| p.clone()).unwrap_or_default();
+                me.set_progress(format!("{p}layer {}/{n} {op}", i + 1));
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// Engine options wired to this job: progress "`what`: layer i/n OP", and the cancel flag.
+    pub fn engine_options(&self, what: &str) -> EngineOptions {
+        let me = self.clone();
+        let what = what.to_string();
+        EngineOptions {
+            cancel: Some(self.cancel.clone()),
+            progress: Some(Arc::new(move |i: usize, n: usize, op: &str| {
+                me.set_progress(format!("{what}: layer {}/{n} {op}", i + 1));
+            })),
+            ..Default::default()
+        }
+    }
+}
+
+/// A job running on its own thread, producing `T` or an error message.
+pub struct Job<T> {
+    pub label: String,
+    rx: Receiver<Result<T, String>>,
+    ctx: JobCtx,
+    pub started: Instant,
+    done: bool,
+}
+
+impl<T: Send + 'static> Job<T> {
+    pub fn spawn(
+        label: impl Into<String>,
+        repaint: Option<egui::Context>,
+        f: impl FnOnce(&JobCtx) -> Result<T, String> + Send + 'static,
+    ) -> Job<T> {
+        let (tx, rx) = mpsc::channel();
+        let ctx = JobCtx {
+            progress: Arc::new(Mutex::new("starting".into())),
+            cancel: Arc::new(AtomicBool::new(false)),
+            repaint,
+        };
+        let jc = ctx.clone();
+        let label = label.into();
+        let what = label.clone();
+        std::thread::Builder::new()
+            .name(format!("job: {label}"))
+            .spawn(move || {
+                let r = catch_unwind(AssertUnwindSafe(|| f(&jc))).unwrap_or_else(|p| {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    Err(format!(
+                        "internal error while {what}: {msg} (please report this)"
+                    ))
+                });
+                let _ = tx.send(r);
+                if let Some(c) = &jc.repaint {
+                    c.request_repaint();
+                }
+            })
+            .expect("cannot start a thread");
+        Job {
+            label,
+            rx,
+            ctx,
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// The result once the job has finished (returned once), without blocking.
+    pub fn poll(&mut self) -> Option<Result<T, String>> {
+        if self.done {
+            return None;
+        }
+        match self.rx.try_recv() {
+            Ok(r) => {
+                self.done = true;
+                Some(r)
+            }
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                self.done = true;
+                Some(Err(format!(
+                    "{}: the job ended without a result",
+                    self.label
+                )))
+            }
+        }
+    }
+
+    /// Blocks until the job finishes (tests, and the report export).
+    pub fn wait(&mut self) -> Option<Result<T, String>> {
+        if self.done {
+            return None;
+        }
+        self.done = true;
+        Some(
+            self.rx
+                .recv()
+                .unwrap_or_else(|_| Err(format!("{}: the job ended without a result", self.label))),
+        )
+    }
+
+    pub fn progress(&self) -> String {
+        self.ctx
+            .progress
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn cancel(&self) {
+        self.ctx.cancel.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.ctx.cancelled()
+    }
+
+    /// One line for the status bar, with a cancel button. Returns true when cancel was clicked.
+    pub fn status_ui(&self, ui: &mut egui::Ui) -> bool {
+        let mut clicked = false;
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!(
+                "{} - {} ({:.1} s)",
+                self.label,
+                self.progress(),
+                self.started.elapsed().as_secs_f32()
+            ));
+            if ui.small_button("Cancel").clicked() {
+                self.cancel();
+                clicked = true;
+            }
+        });
+        clicked
+    }
+}

@@ -1,0 +1,256 @@
+//! Overview: file, kind, coverage, bytes by dtype, inputs/outputs with the float range their
+//! quantization implies, operators (those the engine cannot run marked), metadata.
+
+use super::export::{self, StatusLine};
+use super::fmt_opt;
+use crate::model::{Model, Summary, Tensor};
+use crate::preprocess::InputSpec;
+use crate::quant::WeightsReport;
+use eframe::egui;
+use egui_plot::{Bar, BarChart, Legend, Plot};
+
+#[derive(Default)]
+pub struct OverviewPanel {}
+
+fn quant_text(t: &Tensor) -> (String, String) {
+    match &t.quantization {
+        Some(q) if !q.scales.is_empty() => {
+            if q.is_per_channel() {
+                (
+                    format!("{} scales (axis {})", q.scales.len(), q.quantized_dimension),
+                    format!("{} zero points", q.zero_points.len()),
+                )
+            } else {
+                (
+                    format!("{:.6}", q.scales[0]),
+                    format!("{}", q.zero_points.first().copied().unwrap_or(0)),
+                )
+            }
+        }
+        _ => ("-".into(), "-".into()),
+    }
+}
+
+/// The float range of a per-tensor quantized tensor (±1/2 LSB around the integer limits), from
+/// the library's clip thresholds.
+fn implied_range(t: &Tensor) -> String {
+    let Some(q) = t.quantization.as_ref().filter(|q| q.scales.len() == 1) else {
+        return "-".into();
+    };
+    let Some((lo, hi)) = t.dtype.int_range() else {
+        return "-".into();
+    };
+    let (a, b) = crate::quant::metrics::clip_thresholds(
+        q.scales[0] as f64,
+        q.zero_points.first().copied().unwrap_or(0),
+        lo,
+        hi,
+    );
+    format!("[{a:.4}, {b:.4}] (±1/2 LSB)")
+}
+
+impl OverviewPanel {
+    #[allow(clippy::too_many_arguments)]
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model: &Model,
+        s: &Summary,
+        name: &str,
+        labels: Option<&[String]>,
+        weights: Option<&WeightsReport>,
+        status: &StatusLine,
+    ) {
+        egui::ScrollArea::vertical().auto_shrink(false).show(ui, |ui| {
+            ui.heading(name);
+            egui::Grid::new("ov_grid").num_columns(2).striped(true).show(ui, |ui| {
+                ui.label("file");
+                ui.label(model.path().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{name} (embedded)")));
+                ui.end_row();
+                ui.label("size");
+                ui.label(format!("{} bytes", model.file_bytes().len()));
+                ui.end_row();
+                ui.label("kind");
+                ui.strong(s.kind.label());
+                ui.end_row();
+                ui.label("fully quantized");
+                if s.fully_quantized {
+                    ui.colored_label(egui::Color32::from_rgb(60, 170, 60), "yes");
+                } else {
+                    ui.colored_label(egui::Color32::from_rgb(220, 140, 40), format!("no ({} float activations inside)", s.float_activations_inside));
+                }
+                ui.end_row();
+                ui.label("tensors");
+                ui.label(format!(
+                    "{} ({} quantized, {} per-channel), {} operators, {} subgraph(s)",
+                    s.tensors, s.quantized_tensors, s.per_channel_tensors, s.operators, s.subgraphs
+                ));
+                ui.end_row();
+                ui.label("constant bytes");
+                ui.label(format!("{}", s.constant_bytes));
+                ui.end_row();
+                if let Some(w) = weights {
+                    ui.label("weights SQNR");
+                    ui.label(format!(
+                        "overall {} dB over {} tensors compared ({} errors, {} warnings from spec checks)",
+                        fmt_opt(w.rollup.overall_sqnr_db, 2),
+                        w.rollup.tensors_compared,
+                        w.rollup.errors,
+                        w.rollup.warnings
+                    ));
+                    ui.end_row();
+                    if let Some(worst) = w.rollup.worst.first() {
+                        ui.label("worst tensor");
+                        ui.label(format!("#{} {} ({} dB)", worst.index, worst.name, fmt_opt(worst.sqnr_db, 2)));
+                        ui.end_row();
+                    }
+                }
+            });
+            egui::CollapsingHeader::new("Why this kind").default_open(false).show(ui, |ui| {
+                for e in &s.evidence {
+                    ui.label(format!("- {e}"));
+                }
+                for e in &s.float_activation_examples {
+                    ui.label(format!("  float activation: {e}"));
+                }
+            });
+
+            ui.separator();
+            ui.strong("Bytes by dtype");
+            let dtypes: Vec<&String> = s.counts_by_dtype.keys().collect();
+            let cbars: Vec<Bar> = dtypes.iter().enumerate().map(|(k, d)| {
+                Bar::new(k as f64 - 0.2, s.constants_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).width(0.4).name(format!("{d} constants"))
+            }).collect();
+            let abars: Vec<Bar> = dtypes.iter().enumerate().map(|(k, d)| {
+                Bar::new(k as f64 + 0.2, s.activations_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).width(0.4).name(format!("{d} activations"))
+            }).collect();
+            let names: Vec<String> = dtypes.iter().map(|d| format!("{d} ({} tensors)", s.counts_by_dtype[*d])).collect();
+            let names2 = names.clone();
+            let resp = Plot::new("bytes_by_dtype")
+                .height(160.0)
+                .legend(Legend::default())
+                .x_axis_formatter(move |m, _| {
+                    let k = m.value.round();
+                    if (m.value - k).abs() < 1e-6 && k >= 0.0 {
+                        names2.get(k as usize).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_axis_label("bytes")
+                .show(ui, |p| {
+                    p.bar_chart(BarChart::new("constants", cbars));
+                    p.bar_chart(BarChart::new("activations", abars));
+                });
+            export::plot_exports(
+                ui,
+                resp.response.rect,
+                "bytes_by_dtype",
+                || {
+                    let mut c = String::from("dtype,tensors,constant_bytes,activation_bytes\n");
+                    for d in &dtypes {
+                        c += &format!(
+                            "{d},{},{},{}\n",
+                            s.counts_by_dtype[*d],
+                            s.constants_by_dtype.get(*d).map_or(0, |x| x.bytes),
+                            s.activations_by_dtype.get(*d).map_or(0, |x| x.bytes)
+                        );
+                    }
+                    c
+                },
+                || serde_json::to_value(s).unwrap_or_default(),
+                status,
+            );
+
+            ui.separator();
+            let sg = &model.subgraphs[0];
+            for (title, list, is_input) in [("Inputs", &sg.inputs, true), ("Outputs", &sg.outputs, false)] {
+                ui.strong(title);
+                egui::Grid::new(format!("io_{title}")).striped(true).num_columns(6).show(ui, |ui| {
+                    for h in ["name", "dtype", "shape", "scale", "zero point", "float range"] {
+                        ui.strong(h);
+                    }
+                    ui.end_row();
+                    for (k, &ti) in list.iter().enumerate() {
+                        let Some(t) = sg.tensors.get(ti.max(0) as usize) else { continue };
+                        let (sc, zp) = quant_text(t);
+                        ui.label(&t.name);
+                        ui.label(t.dtype.name());
+                        ui.label(format!("{:?}", t.shape));
+                        ui.label(sc);
+                        ui.label(zp);
+                        let range = if is_input {
+                            InputSpec::from_model(model, k, None)
+                                .ok()
+                                .and_then(|sp| sp.representable_range())
+                                .map(|(a, b)| format!("[{a:.4}, {b:.4}]"))
+                                .unwrap_or_else(|| implied_range(t))
+                        } else {
+                            implied_range(t)
+                        };
+                        ui.label(range);
+                        ui.end_row();
+                    }
+                });
+            }
+
+            ui.separator();
+            ui.strong("Operators");
+            let mut unsupported: std::collections::BTreeMap<String, String> = Default::default();
+            for (si, g) in model.subgraphs.iter().enumerate() {
+                for op in &g.operators {
+                    if let Err(why) = crate::engine::kernels::supported(op, model, si) {
+                        unsupported.entry(op.op.clone()).or_insert(why);
+                    }
+                }
+            }
+            egui::Grid::new("ops").striped(true).show(ui, |ui| {
+                for (op, n) in &s.ops_by_type {
+                    ui.label(op);
+                    ui.label(format!("{n}"));
+                    match unsupported.get(op) {
+                        Some(why) => {
+                            ui.colored_label(ui.visuals().warn_fg_color, format!("engine cannot run: {why}"));
+                        }
+                        None => {
+                            ui.weak("runs");
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+
+            ui.separator();
+            ui.strong("Metadata");
+            if let Some(d) = &model.description {
+                ui.label(format!("description: {d}"));
+            }
+            if let Some(v) = model.min_runtime_version() {
+                ui.label(format!("min runtime version: {v}"));
+            }
+            if let Some(md) = model.tflite_metadata() {
+                ui.label(format!(
+                    "TFLite metadata: {} {} {}",
+                    md.name.unwrap_or_default(),
+                    md.version.unwrap_or_default(),
+                    md.description.unwrap_or_default()
+                ));
+                for (k, i) in md.inputs.iter().enumerate() {
+                    ui.label(format!("input {k} normalization: mean {:?} std {:?}", i.mean, i.std));
+                }
+            }
+            for m in &model.metadata {
+                ui.label(format!("entry {} ({} bytes)", m.name, m.bytes));
+            }
+            match labels {
+                Some(l) => {
+                    let head: Vec<&str> = l.iter().take(12).map(|s| s.as_str()).collect();
+                    ui.label(format!("labels: {} ({}{})", l.len(), head.join(", "), if l.len() > 12 { ", ..." } else { "" }));
+                }
+                None => {
+                    ui.weak("labels: none (put <prefix>_labels.txt beside the model)");
+                }
+            }
+        });
+    }
+}

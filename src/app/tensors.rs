@@ -1,0 +1,476 @@
+//! The tensor table: every tensor of every subgraph, virtual scrolling (only visible rows are
+//! laid out), sortable columns, filters; click a row to show its detail.
+
+use crate::model::Model;
+use crate::quant::{Severity, WeightsReport};
+use eframe::egui;
+use egui_extras::{Column, TableBuilder};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Col {
+    Index,
+    Name,
+    Op,
+    Dtype,
+    Shape,
+    Scale,
+    ZeroPoint,
+    Bytes,
+    Sqnr,
+    Problems,
+}
+
+const COLS: [(Col, &str); 10] = [
+    (Col::Index, "#"),
+    (Col::Name, "name"),
+    (Col::Op, "producing op"),
+    (Col::Dtype, "dtype"),
+    (Col::Shape, "shape"),
+    (Col::Scale, "scale"),
+    (Col::ZeroPoint, "zero point"),
+    (Col::Bytes, "bytes"),
+    (Col::Sqnr, "SQNR dB"),
+    (Col::Problems, "problems"),
+];
+
+pub struct Row {
+    pub sg: usize,
+    pub idx: usize,
+    pub name: String,
+    name_lc: String,
+    pub op: String,
+    pub dtype: String,
+    pub shape: String,
+    pub scale: String,
+    scale_key: f64,
+    pub zp: String,
+    pub bytes: usize,
+    pub quantized: bool,
+    pub per_channel: bool,
+    pub sqnr: Option<f64>,
+    pub problems: usize,
+    pub problem_text: String,
+}
+
+pub struct TensorsPanel {
+    pub rows: Vec<Row>,
+    order: Vec<usize>,
+    model_key: usize,
+    weights_key: usize,
+    dirty: bool,
+    pub filter: String,
+    pub dtype_filter: Option<String>,
+    pub only_quantized: bool,
+    pub only_per_channel: bool,
+    pub only_problems: bool,
+    pub sort: Col,
+    pub ascending: bool,
+    pub selected: Option<(usize, usize)>,
+    dtypes: Vec<String>,
+    scroll_to: Option<usize>,
+}
+
+impl Default for TensorsPanel {
+    fn default() -> Self {
+        TensorsPanel {
+            rows: Vec::new(),
+            order: Vec::new(),
+            model_key: 0,
+            weights_key: 0,
+            dirty: true,
+            filter: String::new(),
+            dtype_filter: None,
+            only_quantized: false,
+            only_per_channel: false,
+            only_problems: false,
+            sort: Col::Index,
+            ascending: true,
+            selected: None,
+            dtypes: Vec::new(),
+            scroll_to: None,
+        }
+    }
+}
+
+fn build_rows(model: &Model) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (si, g) in model.subgraphs.iter().enumerate() {
+        let mut producer = vec![String::new(); g.tensors.len()];
+        for op in &g.operators {
+            for &o in &op.outputs {
+                if let Some(p) = producer.get_mut(o.max(0) as usize).filter(|_| o >= 0) {
+                    *p = format!("{} #{}", op.op, op.index);
+                }
+            }
+        }
+        for t in &g.tensors {
+            let (scale, scale_key, zp, quantized, per_channel) = match &t.quantization {
+                Some(q) if !q.scales.is_empty() => {
+                    if q.is_per_channel() {
+                        let (smin, smax) = q
+                            .scales
+                            .iter()
+                            .fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
+                        let (zmin, zmax) = q
+                            .zero_points
+                            .iter()
+                            .fold((i64::MAX, i64::MIN), |(a, b), &z| (a.min(z), b.max(z)));
+                        (
+                            format!("{}x {:.3e}..{:.3e}", q.scales.len(), smin, smax),
+                            smax as f64,
+                            if q.zero_points.is_empty() {
+                                "-".into()
+                            } else {
+                                format!("{}x {zmin}..{zmax}", q.zero_points.len())
+                            },
+                            true,
+                            true,
+                        )
+                    } else {
+                        (
+                            format!("{:.6e}", q.scales[0]),
+                            q.scales[0] as f64,
+                            format!("{}", q.zero_points.first().copied().unwrap_or(0)),
+                            true,
+                            false,
+                        )
+                    }
+                }
+                _ => ("".into(), f64::NAN, "".into(), false, false),
+            };
+            let name = if model.subgraphs.len() > 1 {
+                format!("[sg{si}] {}", t.name)
+            } else {
+                t.name.clone()
+            };
+            rows.push(Row {
+                sg: si,
+                idx: t.index,
+                name_lc: name.to_lowercase(),
+                name,
+                op: if t.is_constant {
+                    "(constant)".into()
+                } else if producer[t.index].is_empty() {
+                    "(input)".into()
+                } else {
+                    producer[t.index].clone()
+                },
+                dtype: t.dtype.name(),
+                shape: format!("{:?}", t.shape),
+                scale,
+                scale_key,
+                zp,
+                bytes: t.buffer_bytes,
+                quantized,
+                per_channel,
+                sqnr: None,
+                problems: 0,
+                problem_text: String::new(),
+            });
+        }
+    }
+    rows
+}
+
+impl TensorsPanel {
+    fn refresh(&mut self, model: &Model, weights: Option<&WeightsReport>) {
+        let mk = model as *const Model as usize;
+        if mk != self.model_key {
+            self.rows = build_rows(model);
+            self.model_key = mk;
+            self.weights_key = 0;
+            let mut d: Vec<String> = self.rows.iter().map(|r| r.dtype.clone()).collect();
+            d.sort();
+            d.dedup();
+            self.dtypes = d;
+            self.dirty = true;
+        }
+        let wk = weights.map_or(0, |w| w as *const WeightsReport as usize);
+        if wk != self.weights_key {
+            self.weights_key = wk;
+            let mut base = 0;
+            let mut starts = Vec::new();
+            for g in &model.subgraphs {
+                starts.push(base);
+                base += g.tensors.len();
+            }
+            for r in &mut self.rows {
+                r.sqnr = None;
+                r.problems = 0;
+                r.problem_text.clear();
+            }
+            if let Some(w) = weights {
+                for t in &w.tensors {
+                    if let Some(r) = starts
+                        .get(t.subgraph)
+                        .and_then(|s| self.rows.get_mut(s + t.index))
+                    {
+                        r.sqnr = t.errors.sqnr_db;
+                        let probs: Vec<&str> = t
+                            .checks
+                            .iter()
+                            .filter(|c| c.severity != Severity::Info)
+                            .map(|c| c.message.as_str())
+                            .collect();
+                        r.problems = probs.len();
+                        r.problem_text = probs.first().map(|s| s.to_string()).unwrap_or_default();
+                    }
+                }
+            }
+            self.dirty = true;
+        }
+    }
+
+    fn recompute_order(&mut self) {
+        let f = self.filter.to_lowercase();
+        let mut order: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| {
+                let r = &self.rows[i];
+                (f.is_empty() || r.name_lc.contains(&f) || r.op.to_lowercase().contains(&f))
+                    && self.dtype_filter.as_ref().is_none_or(|d| &r.dtype == d)
+                    && (!self.only_quantized || r.quantized)
+                    && (!self.only_per_channel || r.per_channel)
+                    && (!self.only_problems || r.problems > 0)
+            })
+            .collect();
+        let rows = &self.rows;
+        let nan_last = |a: f64, b: f64| match (a.is_nan(), b.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => a.total_cmp(&b),
+        };
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&rows[a], &rows[b]);
+            let o = match self.sort {
+                Col::Index => (x.sg, x.idx).cmp(&(y.sg, y.idx)),
+                Col::Name => x.name.cmp(&y.name),
+                Col::Op => x.op.cmp(&y.op),
+                Col::Dtype => x.dtype.cmp(&y.dtype),
+                Col::Shape => x
+                    .shape
+                    .len()
+                    .cmp(&y.shape.len())
+                    .then(x.shape.cmp(&y.shape)),
+                Col::Scale => nan_last(x.scale_key, y.scale_key),
+                Col::ZeroPoint => x.zp.cmp(&y.zp),
+                Col::Bytes => x.bytes.cmp(&y.bytes),
+                Col::Sqnr => nan_last(x.sqnr.unwrap_or(f64::NAN), y.sqnr.unwrap_or(f64::NAN)),
+                Col::Problems => x.problems.cmp(&y.problems),
+            };
+            if self.ascending {
+                o
+            } else {
+                o.reverse()
+            }
+        });
+        // Missing values stay last whichever the direction.
+        if !self.ascending && matches!(self.sort, Col::Sqnr | Col::Scale) {
+            order.sort_by_key(|&i| {
+                let r = &rows[i];
+                match self.sort {
+                    Col::Sqnr => r.sqnr.is_none(),
+                    _ => r.scale_key.is_nan(),
+                }
+            });
+        }
+        self.order = order;
+        self.dirty = false;
+    }
+
+    /// Selects a tensor (and scrolls to it).
+    pub fn select(&mut self, sg: usize, idx: usize) {
+        self.selected = Some((sg, idx));
+        self.scroll_to = self
+            .order
+            .iter()
+            .position(|&i| self.rows[i].sg == sg && self.rows[i].idx == idx);
+    }
+
+    /// Sort by SQNR, worst first (the "find the worst tensor" button).
+    pub fn sort_worst_first(&mut self) {
+        self.sort = Col::Sqnr;
+        self.ascending = true;
+        self.dirty = true;
+    }
+
+    pub fn visible_rows(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, model: &Model, weights: Option<&WeightsReport>) {
+        self.refresh(model, weights);
+        ui.horizontal_wrapped(|ui| {
+            ui.label("filter:");
+            self.dirty |= ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.filter)
+                        .desired_width(160.0)
+                        .hint_text("name or op"),
+                )
+                .changed();
+            egui::ComboBox::new("dtype_filter", "dtype")
+                .selected_text(
+                    self.dtype_filter
+                        .clone()
+                        .unwrap_or_else(|| "any dtype".into()),
+                )
+                .show_ui(ui, |ui| {
+                    if ui
+                        .selectable_label(self.dtype_filter.is_none(), "any dtype")
+                        .clicked()
+                    {
+                        self.dtype_filter = None;
+                        self.dirty = true;
+                    }
+                    for d in &self.dtypes {
+                        if ui
+                            .selectable_label(self.dtype_filter.as_ref() == Some(d), d)
+                            .clicked()
+                        {
+                            self.dtype_filter = Some(d.clone());
+                            self.dirty = true;
+                        }
+                    }
+                });
+            self.dirty |= ui.checkbox(&mut self.only_quantized, "quantized").changed();
+            self.dirty |= ui
+                .checkbox(&mut self.only_per_channel, "per-channel")
+                .changed();
+            self.dirty |= ui
+                .checkbox(&mut self.only_problems, "has problems")
+                .changed();
+            if ui
+                .button("Worst SQNR first")
+                .on_hover_text("sort the analysed weights by SQNR, lowest first")
+                .clicked()
+            {
+                self.sort_worst_first();
+            }
+        });
+        if self.dirty {
+            self.recompute_order();
+        }
+        ui.weak(format!(
+            "{} of {} tensors{}",
+            self.order.len(),
+            self.rows.len(),
+            if weights.is_none() {
+                " - SQNR and problems appear when the weight analysis finishes"
+            } else {
+                ""
+            }
+        ));
+        let row_h = 18.0;
+        let mut clicked_row = None;
+        let mut sort_click = None;
+        let mut tb = TableBuilder::new(ui)
+            .id_salt("tensor_table")
+            .striped(true)
+            .resizable(true)
+            .sense(egui::Sense::click())
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            .column(Column::auto().at_least(40.0))
+            .column(Column::initial(200.0).at_least(80.0).clip(true))
+            .column(Column::initial(110.0).clip(true))
+            .column(Column::auto().at_least(40.0))
+            .column(Column::initial(90.0).clip(true))
+            .column(Column::initial(110.0).clip(true))
+            .column(Column::initial(60.0).clip(true))
+            .column(Column::auto().at_least(60.0))
+            .column(Column::auto().at_least(60.0))
+            .column(Column::remainder().at_least(80.0).clip(true))
+            .min_scrolled_height(0.0)
+            .max_scroll_height(f32::INFINITY);
+        if let Some(r) = self.scroll_to.take() {
+            tb = tb.scroll_to_row(r, Some(egui::Align::Center));
+        }
+        tb.header(20.0, |mut header| {
+            for (c, name) in COLS {
+                header.col(|ui| {
+                    let arrow = if self.sort == c {
+                        if self.ascending {
+                            " ^"
+                        } else {
+                            " v"
+                        }
+                    } else {
+                        ""
+                    };
+                    if ui
+                        .add(
+                            egui::Button::new(
+                                egui::RichText::new(format!("{name}{arrow}")).strong(),
+                            )
+                            .frame(false),
+                        )
+                        .clicked()
+                    {
+                        sort_click = Some(c);
+                    }
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(row_h, self.order.len(), |mut row| {
+                let r = &self.rows[self.order[row.index()]];
+                let sel = self.selected == Some((r.sg, r.idx));
+                row.set_selected(sel);
+                let mut hit = false;
+                row.col(|ui| {
+                    ui.label(r.idx.to_string());
+                });
+                row.col(|ui| {
+                    hit |= ui
+                        .add(egui::Button::selectable(sel, &r.name).frame(false))
+                        .clicked();
+                });
+                row.col(|ui| {
+                    ui.label(&r.op);
+                });
+                row.col(|ui| {
+                    ui.label(&r.dtype);
+                });
+                row.col(|ui| {
+                    ui.label(&r.shape);
+                });
+                row.col(|ui| {
+                    ui.label(&r.scale);
+                });
+                row.col(|ui| {
+                    ui.label(&r.zp);
+                });
+                row.col(|ui| {
+                    ui.label(r.bytes.to_string());
+                });
+                row.col(|ui| {
+                    ui.label(r.sqnr.map_or(String::new(), |s| format!("{s:.1}")));
+                });
+                row.col(|ui| {
+                    if r.problems > 0 {
+                        ui.colored_label(
+                            ui.visuals().warn_fg_color,
+                            format!("{}: {}", r.problems, r.problem_text),
+                        )
+                        .on_hover_text(&r.problem_text);
+                    }
+                });
+                if hit || row.response().clicked() {
+                    clicked_row = Some((r.sg, r.idx));
+                }
+            });
+        });
+        if let Some(c) = sort_click {
+            if self.sort == c {
+                self.ascending = !self.ascending;
+            } else {
+                self.sort = c;
+                self.ascending = true;
+            }
+            self.dirty = true;
+        }
+        if let Some(s) = clicked_row {
+            self.selected = Some(s);
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! What-if: simulated quantization of a float model's weights (`quant::analyze` with
+//! `Options::simulate`): pick a scheme, see the per-tensor error and the chosen tensor's plots.
+
+use super::export::{self, StatusLine};
+use super::fmt_opt;
+use super::jobs::Job;
+use super::tensor_detail::analysis_ui;
+use crate::model::Model;
+use crate::quant::{self, Bits, Clip, Scheme, WeightsReport};
+use eframe::egui;
+use egui_plot::{Bar, BarChart, Plot};
+use std::sync::Arc;
+
+pub struct WhatIfPanel {
+    pub scheme: Scheme,
+    percentile: f64,
+    /// None = whole model.
+    pub tensor: Option<usize>,
+    pub report: Option<Result<Arc<WeightsReport>, String>>,
+    report_scheme: Option<Scheme>,
+    model_key: usize,
+    job: Option<(Scheme, Job<WeightsReport>)>,
+}
+
+impl Default for WhatIfPanel {
+    fn default() -> Self {
+        WhatIfPanel {
+            scheme: Scheme::default(),
+            percentile: 99.99,
+            tensor: None,
+            report: None,
+            report_scheme: None,
+            model_key: 0,
+            job: None,
+        }
+    }
+}
+
+impl WhatIfPanel {
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    pub fn poll(&mut self) {
+        if let Some((s, j)) = &mut self.job {
+            if let Some(r) = j.poll() {
+                self.report = Some(r.map(Arc::new));
+                self.report_scheme = Some(*s);
+                self.job = None;
+            }
+        }
+    }
+
+    pub fn wait(&mut self) -> bool {
+        if let Some((s, mut j)) = self.job.take() {
+            if let Some(r) = j.wait() {
+                self.report = Some(r.map(Arc::new));
+                self.report_scheme = Some(s);
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn report_json(&self) -> serde_json::Value {
+        match &self.report {
+            Some(Ok(r)) => serde_json::to_value(r.as_ref()).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    fn start(&mut self, model: &Arc<Model>, repaint: Option<egui::Context>) {
+        if let Some((_, j)) = self.job.take() {
+            j.cancel();
+        }
+        let m = model.clone();
+        let scheme = self.scheme;
+        self.job = Some((
+            scheme,
+            Job::spawn(format!("simulating {scheme}"), repaint, move |jc| {
+                jc.set_progress("quantizing the float weights in simulation");
+                quant::analyze(
+                    &m,
+                    None,
+                    &quant::Options {
+                        simulate: Some(scheme),
+                        channel_histograms: false,
+                    },
+                )
+                .map_err(|e| e.to_string())
+            }),
+        ));
+    }
+
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model: Option<(&Arc<Model>, &str)>,
+        repaint: Option<egui::Context>,
+        status: &StatusLine,
+    ) {
+        self.poll();
+        let Some((model, name)) = model else {
+            ui.label("What-if simulates quantizing a float model's weights. Open a float (or float16) model, or pair this model with its float original.");
+            return;
+        };
+        let mk = Arc::as_ptr(model) as usize;
+        if mk != self.model_key {
+            self.model_key = mk;
+            self.report = None;
+            self.report_scheme = None;
+            self.tensor = None;
+        }
+        let before = self.scheme;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!("simulate on {name}:"));
+            ui.selectable_value(&mut self.scheme.bits, Bits::Int8, "int8");
+            ui.selectable_value(&mut self.scheme.bits, Bits::Int4, "int4");
+            ui.separator();
+            ui.selectable_value(&mut self.scheme.per_channel, true, "per-channel");
+            ui.selectable_value(&mut self.scheme.per_channel, false, "per-tensor");
+            ui.separator();
+            ui.checkbox(&mut self.scheme.symmetric, "symmetric");
+            ui.separator();
+            ui.label("clipping");
+            let is_pct = matches!(self.scheme.clip, Clip::Percentile(_));
+            if ui
+                .selectable_label(self.scheme.clip == Clip::MinMax, "min-max")
+                .clicked()
+            {
+                self.scheme.clip = Clip::MinMax;
+            }
+            if ui
+                .selectable_label(self.scheme.clip == Clip::Mse, "MSE")
+                .clicked()
+            {
+                self.scheme.clip = Clip::Mse;
+            }
+            if ui.selectable_label(is_pct, "percentile").clicked() {
+                self.scheme.clip = Clip::Percentile(self.percentile);
+            }
+            if is_pct
+                && ui
+                    .add(
+                        egui::DragValue::new(&mut self.percentile)
+                            .range(90.0..=100.0)
+                            .speed(0.01)
+                            .suffix(" %"),
+                    )
+                    .on_hover_text("percentile")
+                    .changed()
+            {
+                self.scheme.clip = Clip::Percentile(self.percentile);
+            }
+        });
+        let stale = self.report_scheme != Some(self.scheme);
+        if (self.scheme != before || stale)
+            && self.job.as_ref().is_none_or(|(s, _)| *s != self.scheme)
+        {
+            self.start(model, repaint);
+        }
+        if let Some((_, j)) = &self.job {
+            j.status_ui(ui);
+        }
+        let report = match &self.report {
+            None => return,
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+                return;
+            }
+            Some(Ok(r)) => r.clone(),
+        };
+        if let Some(s) = self.report_scheme {
+            ui.label(format!(
+                "{s}: overall weights SQNR {} dB over {} tensors; {} bytes of constants would become {}",
+                fmt_opt(report.rollup.overall_sqnr_db, 2),
+                report.rollup.tensors_compared,
+                report.rollup.constant_bytes,
+                report.rollup.simulated_bytes.map_or("-".into(), |b| b.to_string())
+            ));
+        }
+        let simulated: Vec<usize> = (0..report.tensors.len())
+            .filter(|&k| report.tensors[k].errors.sqnr_db.is_some())
+            .collect();
+        ui.horizontal(|ui| {
+            let lab = ui.label("tensor:");
+            egui::ComboBox::from_id_salt("whatif_tensor")
+                .width(420.0)
+                .selected_text(
+                    self.tensor
+                        .and_then(|k| report.tensors.get(k))
+                        .map_or("whole model".into(), |t| format!("#{} {}", t.index, t.name)),
+                )
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.tensor, None, "whole model");
+                    for &k in &simulated {
+                        let t = &report.tensors[k];
+                        ui.selectable_value(
+                            &mut self.tensor,
+                            Some(k),
+                            format!(
+                                "#{} {} ({} dB)",
+                                t.index,
+                                t.name,
+                                fmt_opt(t.errors.sqnr_db, 1)
+                            ),
+                        );
+                    }
+                })
+                .response
+                .labelled_by(lab.id);
+        });
+        egui::ScrollArea::vertical().id_salt("whatif_scroll").auto_shrink(false).show(ui, |ui| match self.tensor.and_then(|k| report.tensors.get(k)) {
+            Some(ta) => analysis_ui(ui, "whatif", ta, None, status),
+            None => {
+                ui.strong("SQNR per weight tensor (dB); click a bar to open the tensor");
+                let bars: Vec<Bar> = simulated
+                    .iter()
+                    .enumerate()
+                    .map(|(x, &k)| {
+                        let t = &report.tensors[k];
+                        Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0)).width(0.8).name(format!("#{} {}", t.index, t.name))
+                    })
+                    .collect();
+                let resp = Plot::new("whatif_sqnr").height(220.0).x_axis_label("weight tensor").show(ui, |p| {
+                    p.bar_chart(BarChart::new("SQNR", bars));
+                    if p.response().clicked() {
+                        p.pointer_coordinate().map(|c| c.x.round().max(0.0) as usize)
+                    } else {
+                        None
+                    }
+                });
+                if let Some(x) = resp.inner.and_then(|x| simulated.get(x)) {
+                    self.tensor = Some(*x);
+                }
+                export::plot_exports(
+                    ui,
+                    resp.response.rect,
+                    "whatif_sqnr",
+                    || {
+                        let mut s = String::from("index,name,sqnr_db,rmse_over_scale,max_abs_err_lsb,clip_rate\n");
+                        for &k in &simulated {
+                            let t = &report.tensors[k];
+                            let e = &t.errors;
+                            s += &format!(
+                                "{},\"{}\",{},{},{},{}\n",
+                                t.index,
+                                t.name.replace('"', "'"),
+                                fmt_opt(e.sqnr_db, 4),
+                                fmt_opt(e.rmse_over_scale, 4),
+                                fmt_opt(e.max_abs_err_lsb, 4),
+                                fmt_opt(e.clip_rate, 6)
+                            );
+                        }
+                        s
+                    },
+                    || serde_json::to_value(report.as_ref()).unwrap_or_default(),
+                    status,
+                );
+                ui.strong("Worst tensors");
+                for w in report.rollup.worst.iter().take(10) {
+                    ui.label(format!("#{} {} - {} dB{}", w.index, w.name, fmt_opt(w.sqnr_db, 2), w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))));
+                }
+            }
+        });
+    }
+}

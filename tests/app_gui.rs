@@ -1,0 +1,251 @@
+#![cfg(feature = "gui")]
+//! The desktop app driven through egui_kittest: files arrive as dropped files (the window
+//! system's path), jobs are waited for deterministically, and what the window shows is checked
+//! against the library's own numbers.
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use quantscope::app::{DroppedPath, QuantscopeApp, View};
+use quantscope::compare::{Comparator, CompareOptions};
+use quantscope::model::Model;
+use quantscope::preprocess::{detect_defaults, load_image, ChannelOrder, ImageLimits, ValueRange};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn asset(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join(p)
+}
+
+fn harness() -> Harness<'static, QuantscopeApp> {
+    harness_sized(1400.0, 900.0)
+}
+
+fn harness_sized(w: f32, h: f32) -> Harness<'static, QuantscopeApp> {
+    Harness::builder()
+        .with_size([w, h])
+        .build_eframe(|cc| QuantscopeApp::new(cc))
+}
+
+/// Drops a file on the window, the way the window system hands it over.
+fn drop_file(h: &mut Harness<'_, QuantscopeApp>, p: &Path) {
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(p.to_path_buf())));
+    h.step();
+}
+
+/// Runs background jobs to completion and lets the UI catch up.
+fn settle(h: &mut Harness<'_, QuantscopeApp>) {
+    for _ in 0..3 {
+        h.state_mut().wait_for_jobs();
+        h.run_steps(4);
+    }
+}
+
+fn open_pair(h: &mut Harness<'_, QuantscopeApp>) {
+    drop_file(h, &asset("digits_f32.tflite"));
+    drop_file(h, &asset("digits_int8.tflite"));
+    settle(h);
+    let app = h.state();
+    assert_eq!(app.tabs.len(), 2, "errors: {:?}", app.errors);
+    assert!(
+        app.tabs[1].paired == Some(app.tabs[0].id),
+        "int8 paired with float"
+    );
+}
+
+#[test]
+fn click_tensor_row_shows_its_numbers() {
+    let mut h = harness();
+    open_pair(&mut h);
+    h.get_by_label("Tensors").click();
+    h.run_steps(3);
+    // The library's worst weight tensor of the pair.
+    let f = Model::open(asset("digits_f32.tflite")).unwrap();
+    let q = Model::open(asset("digits_int8.tflite")).unwrap();
+    let rep = quantscope::quant::analyze(&q, Some(&f), &Default::default()).unwrap();
+    let worst = &rep.rollup.worst[0];
+    let ta = rep.tensors.iter().find(|t| t.index == worst.index).unwrap();
+    h.get_by_label(&ta.name).click();
+    h.run_steps(4);
+    assert_eq!(h.state().tabs[1].tensors.selected, Some((0, ta.index)));
+    h.get_by_label(&format!("#{} {}", ta.index, ta.name));
+    h.get_by_label(&format!("{:.2} dB", ta.errors.sqnr_db.unwrap()));
+    let levels = ta.range.levels_used.unwrap().to_string();
+    assert!(
+        h.query_all_by_label(&levels).next().is_some(),
+        "levels used {levels}"
+    );
+    h.get_by_label_contains("Histogram of stored integers");
+}
+
+fn expected(range: Option<ValueRange>, channels: ChannelOrder) -> (String, String, Vec<String>) {
+    let f = Model::open(asset("digits_f32.tflite")).unwrap();
+    let q = Model::open(asset("digits_int8.tflite")).unwrap();
+    let (mut pp, why) = detect_defaults(&q, 0, Some(&f)).unwrap();
+    if let Some(r) = range {
+        pp.range = r;
+    }
+    pp.channels = channels;
+    let labels: Vec<String> = std::fs::read_to_string(asset("digits_labels.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    let opts = CompareOptions {
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let mut c = Comparator::new(Some(&f), &q, opts).unwrap();
+    let img = load_image(&asset("samples/digit_2_0.png"), ImageLimits::default()).unwrap();
+    let r = c.compare(&img, "x", &pp, why).unwrap();
+    let cl = r.outputs[0].classification.as_ref().unwrap();
+    let name = |s: &quantscope::compare::Scored| s.label.clone().unwrap();
+    (
+        format!(
+            "float model top-1: {} ({:.3})",
+            name(&cl.top_k_float[0]),
+            cl.top_k_float[0].score
+        ),
+        format!(
+            "INT8 top-1: {} ({:.3})",
+            name(&cl.top_k_quant[0]),
+            cl.top_k_quant[0].score
+        ),
+        r.warnings,
+    )
+}
+
+#[test]
+fn dropped_image_shows_both_top1_labels() {
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    assert_eq!(h.state().tabs[1].view, View::Compare);
+    let (f, q, _) = expected(None, ChannelOrder::Rgb);
+    h.get_by_label(&f);
+    h.get_by_label(&q);
+    h.get_by_label("top-1 agrees");
+}
+
+#[test]
+fn channel_order_changes_the_warning() {
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    // A wrong value mapping first ([-1,1] on a [0,1] model), then flip the channel order.
+    h.state_mut().tabs[1].compare.set_range(ValueRange::Signed);
+    settle(&mut h);
+    let (_, _, w_rgb) = expected(Some(ValueRange::Signed), ChannelOrder::Rgb);
+    assert!(!w_rgb.is_empty());
+    for w in &w_rgb {
+        h.get_by_label(&format!("warning: {w}"));
+    }
+    h.get_by_label("BGR").click();
+    h.run_steps(2);
+    settle(&mut h);
+    let (_, _, w_bgr) = expected(Some(ValueRange::Signed), ChannelOrder::Bgr);
+    assert_ne!(
+        w_rgb, w_bgr,
+        "the library's warnings differ between RGB and BGR here"
+    );
+    for w in &w_bgr {
+        h.get_by_label(&format!("warning: {w}"));
+    }
+    for w in w_rgb.iter().filter(|w| !w_bgr.contains(w)) {
+        assert!(
+            h.query_by_label(&format!("warning: {w}")).is_none(),
+            "stale warning {w}"
+        );
+    }
+    h.get_by_label_contains("channel order Bgr set in the app");
+}
+
+#[test]
+fn corrupt_file_shows_the_error_and_the_app_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("photo.tflite");
+    std::fs::copy(asset("samples/digit_0_0.png"), &bad).unwrap();
+    let expected = match Model::open(&bad) {
+        Ok(_) => panic!("a PNG opened as a model"),
+        Err(e) => e.to_string(),
+    };
+    let mut h = harness();
+    drop_file(&mut h, &bad);
+    settle(&mut h);
+    h.get_by_label_contains(&expected);
+    assert!(h.state().tabs.is_empty());
+    // Still alive: a good model opens afterwards.
+    drop_file(&mut h, &asset("digits_int8.tflite"));
+    settle(&mut h);
+    assert_eq!(h.state().tabs.len(), 1);
+    assert!(h
+        .query_all_by_label_contains("full-integer int8")
+        .next()
+        .is_some());
+}
+
+#[test]
+fn report_export_has_everything() {
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    let r = h.state().report_json();
+    let m = &r["models"][1];
+    assert!(m["inspect"]["summary"]["kind"].is_string());
+    assert!(m["weights"]["rollup"].is_object());
+    assert_eq!(m["comparisons"]["images"].as_array().unwrap().len(), 1);
+}
+
+/// Snapshots of the main panels on the bundled example (tests/snapshots/app_*.png; they are
+/// also the README's screenshots). `UPDATE_SNAPSHOTS=1 cargo test --test app_gui` rewrites them.
+#[test]
+fn snapshots_of_the_main_panels() {
+    let mut h = harness_sized(1400.0, 1300.0);
+    open_pair(&mut h);
+    h.snapshot("app_overview");
+
+    h.get_by_label("Tensors").click();
+    h.run_steps(3);
+    let worst = {
+        let w = h.state().tabs[1].weights.clone().unwrap();
+        w.rollup.worst[0].clone()
+    };
+    h.get_by_label(&worst.name).click();
+    h.run_steps(4);
+    h.snapshot("app_tensors");
+
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    // The worst convolution (by local SQNR): its activations and their difference as heat maps.
+    let layer = {
+        let c = &h.state().tabs[1].compare;
+        let r = c.results[0].as_ref().unwrap();
+        let ranked = quantscope::compare::rank_layers(&r.cmp.layers);
+        let worst_conv = ranked.iter().find(|l| l.op == "CONV_2D").unwrap();
+        r.cmp
+            .layers
+            .iter()
+            .position(|l| std::ptr::eq(l, *worst_conv))
+            .unwrap()
+    };
+    h.state_mut().tabs[1].compare.select_layer(layer);
+    h.run_steps(2);
+    assert_eq!(h.state().tabs[1].compare.selected_layer, Some(layer));
+    settle(&mut h);
+    assert!(h
+        .query_all_by_label_contains("difference float")
+        .next()
+        .is_some());
+    h.state_mut().tabs[1].compare.layer_channel = 3;
+    h.run_steps(2);
+    h.snapshot("app_compare");
+
+    h.get_by_label("What-if").click();
+    h.step();
+    settle(&mut h);
+    h.snapshot("app_whatif");
+}
