@@ -195,7 +195,8 @@ fn softmax_i16(x: &ArrayD<i16>, beta: f32, in_scale: f32) -> Result<ArrayD<i16>,
 // 8-bit lookup tables (LOGISTIC, TANH, ...): `LUTPopulate<T>` in float.
 // --------------------------------------------------------------------------------------------
 
-fn lut8<T: QInt>(
+/// TFLite's int8/uint8 lookup table: dequantize, apply `f` in float, requantize (round half away).
+pub(super) fn lut8<T: QInt>(
     in_s: f32,
     in_z: i32,
     out_s: f32,

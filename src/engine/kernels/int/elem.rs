@@ -175,25 +175,6 @@ extern "C" {
     fn expm1f(x: f32) -> f32;
 }
 
-fn lut8<T: QInt>(
-    in_s: f32,
-    in_z: i32,
-    out_s: f32,
-    out_z: i32,
-    f: &dyn Fn(f32) -> f32,
-) -> [i32; 256] {
-    let inverse_scale = 1.0f32 / out_s;
-    let mut lut = [0i32; 256];
-    for val in T::MIN..=T::MAX {
-        let dequantized = in_s * (val - in_z) as f32;
-        let transformed = f(dequantized);
-        let rescaled = (transformed * inverse_scale).round();
-        let quantized = (rescaled + out_z as f32) as i32;
-        lut[(val - T::MIN) as usize] = quantized.max(T::MIN).min(T::MAX);
-    }
-    lut
-}
-
 pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
     let (in_s, in_z) = qparams(ctx.input_meta[0]);
@@ -231,13 +212,13 @@ pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     };
     match ctx.input(0)? {
         Value::I8(x) => {
-            let lut = lut8::<i8>(in_s, in_z, out_s, out_z, &*f);
+            let lut = super::activ::lut8::<i8>(in_s, in_z, out_s, out_z, &*f);
             Ok(vec![Value::I8(
                 x.mapv(|v| lut[(v as i32 + 128) as usize] as i8),
             )])
         }
         Value::U8(x) if name == "GELU" => {
-            let lut = lut8::<u8>(in_s, in_z, out_s, out_z, &*f);
+            let lut = super::activ::lut8::<u8>(in_s, in_z, out_s, out_z, &*f);
             Ok(vec![Value::U8(x.mapv(|v| lut[v as usize] as u8))])
         }
         other => bail!("quantized {name} on {} is not supported", other.dtype()),
