@@ -660,23 +660,7 @@ impl<'m> Engine<'m> {
                 )));
             }
         }
-        let ctx = kernels::OpCtx {
-            model,
-            sg,
-            op,
-            fb,
-            inputs,
-            input_meta: op
-                .inputs
-                .iter()
-                .map(|&t| (t >= 0).then(|| &s.tensors[t as usize]))
-                .collect(),
-            output_meta: op
-                .outputs
-                .iter()
-                .map(|&t| &s.tensors[t.max(0) as usize])
-                .collect(),
-        };
+        let ctx = kernels::OpCtx::new(model, sg, op, fb, inputs);
         kernels::run_op(&ctx)
     }
 }
@@ -727,23 +711,7 @@ pub fn run_op_float(
         };
         vals.push(Some(v));
     }
-    let ctx = kernels::OpCtx {
-        model,
-        sg,
-        op,
-        fb,
-        inputs: vals.iter().map(|v| v.as_ref()).collect(),
-        input_meta: op
-            .inputs
-            .iter()
-            .map(|&t| (t >= 0).then(|| &s.tensors[t as usize]))
-            .collect(),
-        output_meta: op
-            .outputs
-            .iter()
-            .map(|&t| &s.tensors[t.max(0) as usize])
-            .collect(),
-    };
+    let ctx = kernels::OpCtx::new(model, sg, op, fb, vals.iter().map(|v| v.as_ref()).collect());
     let outs = kernels::run_float(&ctx).map_err(|e| match e {
         EngineError::Type(msg) => EngineError::Op {
             sg,

@@ -34,6 +34,34 @@ macro_rules! bail {
 pub(crate) use bail;
 
 impl<'a> OpCtx<'a> {
+    /// The context of op `op` of subgraph `sg`, with tensor metadata looked up from the model.
+    pub fn new(
+        model: &'a Model,
+        sg: usize,
+        op: &'a Operator,
+        fb: tflite::Operator<'a>,
+        inputs: Vec<Option<&'a Value>>,
+    ) -> OpCtx<'a> {
+        let s = &model.subgraphs[sg];
+        OpCtx {
+            model,
+            sg,
+            op,
+            fb,
+            inputs,
+            input_meta: op
+                .inputs
+                .iter()
+                .map(|&t| (t >= 0).then(|| &s.tensors[t as usize]))
+                .collect(),
+            output_meta: op
+                .outputs
+                .iter()
+                .map(|&t| &s.tensors[t.max(0) as usize])
+                .collect(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.op.op
     }
