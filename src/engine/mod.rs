@@ -267,23 +267,12 @@ impl<'m> Engine<'m> {
                     continue;
                 };
                 let c = &consts[sgi];
-                let ctx = kernels::OpCtx {
-                    model,
-                    sg: sgi,
-                    op,
-                    fb,
-                    inputs: op
-                        .inputs
-                        .iter()
-                        .map(|&t| if t < 0 { None } else { c[t as usize].as_ref() })
-                        .collect(),
-                    input_meta: op
-                        .inputs
-                        .iter()
-                        .map(|&t| (t >= 0).then(|| &s.tensors[t as usize]))
-                        .collect(),
-                    output_meta: op.outputs.iter().map(|&t| &s.tensors[t as usize]).collect(),
-                };
+                let inputs = op
+                    .inputs
+                    .iter()
+                    .map(|&t| if t < 0 { None } else { c[t as usize].as_ref() })
+                    .collect();
+                let ctx = kernels::OpCtx::new(model, sgi, op, fb, inputs);
                 // A failure here is reported when the op runs for real.
                 if let Ok(outs) = kernels::run_op(&ctx) {
                     if outs.len() == op.outputs.len() {
