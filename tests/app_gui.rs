@@ -12,8 +12,10 @@ use quantscope::preprocess::{detect_defaults, load_image, ChannelOrder, ImageLim
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Relative to the package root (cargo runs tests there), so what the window shows — and the
+/// snapshots — do not depend on where the checkout lives.
 fn asset(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join(p)
+    Path::new("assets").join(p)
 }
 
 fn harness() -> Harness<'static, QuantscopeApp> {
