@@ -54,3 +54,49 @@ fn budget_is_configurable() {
     assert!(quantscope::engine::limits::check_alloc(&[usize::MAX, 2], 4, "x").is_err());
     assert!(Engine::new(&model, EngineOptions::default()).is_ok());
 }
+
+/// `--timeout` on every command that runs a model: an expired deadline stops the work with the
+/// one clear message and exit code 1 (0 s is expired from the start, so this is deterministic),
+/// while a generous one changes nothing.
+#[test]
+fn cli_timeout_stops_run_compare_and_bench() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let f32m = root.join("assets/digits_f32.tflite");
+    let int8 = root.join("assets/digits_int8.tflite");
+    let img = root.join("assets/samples/digit_2_0.png");
+    let out = tempfile::tempdir().unwrap();
+    let (f, q, i, o) = (
+        f32m.to_str().unwrap(),
+        int8.to_str().unwrap(),
+        img.to_str().unwrap(),
+        out.path().to_str().unwrap(),
+    );
+    let cmds: [Vec<&str>; 3] = [
+        vec!["run", q, "--image", i, "--out", o],
+        vec!["compare", f, q, "--image", i],
+        vec!["bench", q, "--runs", "3"],
+    ];
+    for args in cmds {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+            .args(&args)
+            .args(["--timeout", "0"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("took longer than --timeout 0s"),
+            "{args:?}: {err}"
+        );
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+            .args(&args)
+            .args(["--timeout", "600"])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

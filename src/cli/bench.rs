@@ -27,6 +27,9 @@ pub struct Args {
     /// Also print the time per op type (summed over the timed runs, in ms per invocation).
     #[arg(long)]
     pub profile: bool,
+    /// Stop with an error after this many seconds (checked between ops).
+    #[arg(long)]
+    pub timeout: Option<f64>,
 }
 
 /// Fixed-seed random inputs: float in [0,1), integers over their range, bool 0/1.
@@ -68,6 +71,11 @@ pub fn random_inputs(model: &Model, seed: u64) -> anyhow::Result<Vec<Value>> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let deadline = super::Deadline::start(args.timeout);
+    bench(args, &deadline).map_err(|e| deadline.explain(e))
+}
+
+fn bench(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
     let model = Model::open(&args.model).with_context(|| format!("{}", args.model.display()))?;
     let inputs = if args.inputs.is_empty() {
         random_inputs(&model, 0x9e3779b97f4a7c15)?
@@ -84,7 +92,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::collections::BTreeMap<String, f64>,
     )>;
     let prof: std::sync::Arc<Prof> = Default::default();
-    let mut opts = EngineOptions::default();
+    let mut opts = EngineOptions {
+        cancel: deadline.flag.clone(),
+        ..Default::default()
+    };
     if args.profile {
         let p = prof.clone();
         opts.progress = Some(std::sync::Arc::new(move |_k, _n, name: &str| {

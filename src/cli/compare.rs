@@ -27,6 +27,9 @@ pub struct Args {
     pub no_layers: bool,
     #[arg(long)]
     pub json: bool,
+    /// Stop with an error after this many seconds (checked between ops and images).
+    #[arg(long)]
+    pub timeout: Option<f64>,
 }
 
 pub fn image_files(p: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -55,6 +58,11 @@ pub fn image_files(p: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let deadline = super::Deadline::start(a.timeout);
+    compare(a, &deadline).map_err(|e| deadline.explain(e))
+}
+
+fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
     let open = |p: &PathBuf| Model::open(p).with_context(|| p.display().to_string());
     let (float, quant) = match a.models.as_slice() {
         [q] => (None, open(q)?),
@@ -64,16 +72,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let quant_path = a.models.last().unwrap();
     let labels = load_labels(a.labels.as_deref(), quant_path)?;
     let (pp, why) = a.pp.resolve(&quant, float.as_ref())?;
-    let opts = CompareOptions {
+    let mut opts = CompareOptions {
         top_k: a.top_k,
         labels,
         layers: !a.no_layers,
         ..Default::default()
     };
+    opts.engine.cancel = deadline.flag.clone();
     let mut cmp = Comparator::new(float.as_ref(), &quant, opts)?;
     let files = image_files(&a.image)?;
     let mut results = Vec::new();
     for (i, f) in files.iter().enumerate() {
+        deadline.check()?;
         if files.len() > 1 && !a.json {
             eprintln!("[{}/{}] {}", i + 1, files.len(), f.display());
         }

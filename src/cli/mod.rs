@@ -58,11 +58,55 @@ pub fn run(command: Command) -> ExitCode {
 /// A cancel flag that a timer thread raises after `seconds` (the engine checks it between ops).
 pub fn timeout_flag(seconds: Option<f64>) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let secs = seconds?;
-    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Zero (or less) means "already expired", without racing a timer thread.
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(secs <= 0.0));
+    if secs <= 0.0 {
+        return Some(flag);
+    }
     let f = flag.clone();
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.0)));
         f.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     Some(flag)
+}
+
+/// `--timeout` for a whole command: the flag the engine polls, and the one clear error that
+/// replaces whatever the interrupted work reported once the time is up.
+pub struct Deadline {
+    pub flag: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    seconds: f64,
+}
+
+impl Deadline {
+    pub fn start(seconds: Option<f64>) -> Self {
+        Deadline {
+            flag: timeout_flag(seconds),
+            seconds: seconds.unwrap_or(0.0),
+        }
+    }
+
+    pub fn expired(&self) -> bool {
+        self.flag
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Errors after the deadline are the timeout; earlier ones are themselves.
+    pub fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        if self.expired() {
+            anyhow::anyhow!("stopped: took longer than --timeout {}s", self.seconds)
+        } else {
+            e
+        }
+    }
+
+    /// For loops over many items: stop between them once the time is up.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.expired() {
+            Err(self.explain(anyhow::anyhow!("timeout")))
+        } else {
+            Ok(())
+        }
+    }
 }

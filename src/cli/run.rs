@@ -51,6 +51,11 @@ pub fn read_inputs(model: &Model, files: &[PathBuf]) -> anyhow::Result<Vec<Value
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let deadline = super::Deadline::start(args.timeout);
+    run_model(args, &deadline).map_err(|e| deadline.explain(e))
+}
+
+fn run_model(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
     let model = Model::open(&args.model).with_context(|| format!("{}", args.model.display()))?;
     let inputs = match &args.image {
         Some(img) => {
@@ -80,25 +85,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Keep::Outputs
     };
-    let cancel = super::timeout_flag(args.timeout);
     let mut engine = Engine::new(
         &model,
         EngineOptions {
             keep,
-            cancel,
+            cancel: deadline.flag.clone(),
             ..Default::default()
         },
     )
     .with_context(|| format!("{}", args.model.display()))?;
-    let out = engine.invoke(&inputs).map_err(|e| match e {
-        crate::engine::EngineError::Cancelled => {
-            anyhow::anyhow!(
-                "stopped: the run took longer than --timeout {}s",
-                args.timeout.unwrap_or(0.0)
-            )
-        }
-        e => e.into(),
-    })?;
+    let out = engine.invoke(&inputs)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     for (k, v) in out.outputs.iter().enumerate() {
