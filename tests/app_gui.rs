@@ -3,7 +3,7 @@
 //! system's path), jobs are waited for deterministically, and what the window shows is checked
 //! against the library's own numbers.
 
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use quantscope::app::{DroppedPath, QuantscopeApp, View};
 use quantscope::compare::{Comparator, CompareOptions};
@@ -250,4 +250,154 @@ fn snapshots_of_the_main_panels() {
     h.step();
     settle(&mut h);
     h.snapshot("app_whatif");
+}
+
+/// Clicking a row of the per-layer list (not calling the panel's method) selects that layer
+/// and shows both activations and their difference.
+#[test]
+fn clicking_a_layer_row_shows_its_heat_maps() {
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    let (k, name) = {
+        let c = &h.state().tabs[1].compare;
+        let r = c.results[0].as_ref().unwrap();
+        // The last paired layer: at the bottom of the list, so the row must be scrolled to.
+        let k = r.cmp.layers.len() - 1;
+        (k, r.cmp.layers[k].name.clone())
+    };
+    assert_eq!(h.state().tabs[1].compare.selected_layer, None);
+    let is_row = |l: &str| l.starts_with(&format!("{k:>3}  op")) && l.contains("cumulative");
+    let find_row = |h: &Harness<'static, QuantscopeApp>| {
+        h.query_all_by_label_contains(&name)
+            .find(|n| n.accesskit_node().label().is_some_and(|l| is_row(&l)))
+            .map(|n| n.rect())
+            .expect("the layer's row")
+    };
+    // Scroll as a user would: the list to the row, and the panel until the row shows.
+    for _ in 0..40 {
+        if find_row(&h).max.y < 880.0 {
+            break;
+        }
+        h.query_all_by_label_contains(&name)
+            .find(|n| n.accesskit_node().label().is_some_and(|l| is_row(&l)))
+            .unwrap()
+            .scroll_to_me();
+        h.run_steps(2);
+        if find_row(&h).max.y < 880.0 {
+            break;
+        }
+        h.hover_at(egui::pos2(800.0, 600.0));
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, -100.0),
+            modifiers: Default::default(),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+        });
+        h.run_steps(2);
+    }
+    let row = h
+        .query_all_by_label_contains(&name)
+        .find(|n| n.accesskit_node().label().is_some_and(|l| is_row(&l)))
+        .unwrap();
+    let rect = row.rect();
+    let row = h
+        .query_all_by_label_contains(&name)
+        .find(|n| n.accesskit_node().label().is_some_and(|l| is_row(&l)))
+        .unwrap();
+    row.click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().tabs[1].compare.selected_layer,
+        Some(k),
+        "row at {rect:?}"
+    );
+    settle(&mut h);
+    assert!(h
+        .query_all_by_label_contains("difference float")
+        .next()
+        .is_some());
+}
+
+/// Export buttons write files: the PNG is the plot's pixels (cropped from a real screenshot),
+/// the CSV holds the library's numbers.
+#[test]
+fn plot_exports_write_png_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only this test exports; the variable is read when a button is clicked.
+    std::env::set_var("QUANTSCOPE_EXPORT_DIR", dir.path());
+    let mut h = harness();
+    drop_file(&mut h, &asset("digits_int8.tflite"));
+    settle(&mut h);
+    h.get_by_label("PNG").click();
+    h.run_steps(3);
+    let pngs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(pngs.len(), 1, "status: {}", h.state().status.get());
+    let img = image::open(&pngs[0]).unwrap().to_rgba8();
+    assert!(
+        img.width() > 200 && img.height() > 100,
+        "{:?}",
+        img.dimensions()
+    );
+    let distinct: std::collections::HashSet<_> = img.pixels().map(|p| p.0).collect();
+    assert!(distinct.len() > 10, "a plot, not a blank rectangle");
+    assert!(h.state().status.get().starts_with("saved "));
+
+    h.get_by_label("CSV").click();
+    h.run_steps(2);
+    let csv = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .expect("a CSV");
+    let text = std::fs::read_to_string(csv).unwrap();
+    let q = Model::open(asset("digits_int8.tflite")).unwrap();
+    let s = q.summary();
+    for (dtype, n) in &s.counts_by_dtype {
+        let row = format!(
+            "{dtype},{n},{},{}",
+            s.constants_by_dtype.get(dtype).map_or(0, |x| x.bytes),
+            s.activations_by_dtype.get(dtype).map_or(0, |x| x.bytes)
+        );
+        assert!(text.lines().any(|l| l == row), "{row} in\n{text}");
+    }
+}
+
+/// Recent files and the last view survive a restart (eframe persistence).
+#[test]
+fn settings_persist_between_runs() {
+    #[derive(Default)]
+    struct Mem(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Mem {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.into(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+    let mut h = harness();
+    drop_file(&mut h, &asset("digits_int8.tflite"));
+    settle(&mut h);
+    h.get_by_label("Tensors").click();
+    h.run_steps(2);
+    let mut store = Mem::default();
+    eframe::App::save(h.state_mut(), &mut store);
+
+    let mut h2 = harness();
+    h2.state_mut().restore(&store);
+    assert!(h2.state().recent()[0].ends_with("digits_int8.tflite"));
+    drop_file(&mut h2, &asset("digits_f32.tflite"));
+    settle(&mut h2);
+    assert_eq!(h2.state().tabs[0].view, View::Tensors);
 }

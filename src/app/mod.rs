@@ -167,14 +167,24 @@ impl QuantscopeApp {
     /// The app as eframe creates it: persisted settings restored.
     pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
         let mut app = QuantscopeApp::default();
-        if let Some(s) = cc
-            .storage
-            .and_then(|s| eframe::get_value::<Settings>(s, eframe::APP_KEY))
-        {
-            app.settings = s;
+        if let Some(s) = cc.storage {
+            app.restore(s);
         }
         app.repaint = Some(cc.egui_ctx.clone());
         app
+    }
+
+    /// Restores what `save` persisted (recent files, the last view); unreadable settings are
+    /// ignored rather than refusing to start.
+    pub fn restore(&mut self, storage: &dyn eframe::Storage) {
+        if let Some(s) = eframe::get_value::<Settings>(storage, eframe::APP_KEY) {
+            self.settings = s;
+        }
+    }
+
+    /// Recently opened files, newest first (File > Open recent).
+    pub fn recent(&self) -> &[String] {
+        &self.settings.recent
     }
 
     /// Opens the bundled example pair (INT8 paired with float) and queues the sample image.
