@@ -31,12 +31,18 @@ pub fn frexp(x: f64) -> (f64, i32) {
 /// `QuantizeMultiplier`: a real multiplier as a Q0.31 significand and a power-of-two exponent
 /// (positive = left shift), `real ~= m * 2^(shift - 31)`.
 pub fn quantize_multiplier(real: f64) -> (i32, i32) {
-    if real == 0.0 {
+    if real == 0.0 || real.is_nan() {
         return (0, 0);
+    }
+    if real.is_infinite() {
+        return if real > 0.0 {
+            (i32::MAX, 30)
+        } else {
+            (i32::MIN, 30)
+        };
     }
     let (q, mut shift) = frexp(real);
     let mut q_fixed = round_f64(q * (1i64 << 31) as f64) as i64;
-    debug_assert!(q_fixed <= 1i64 << 31);
     if q_fixed == 1i64 << 31 {
         q_fixed /= 2;
         shift += 1;
@@ -46,6 +52,17 @@ pub fn quantize_multiplier(real: f64) -> (i32, i32) {
     if shift < -31 {
         shift = 0;
         q_fixed = 0;
+    }
+    // A multiplier of 2^30 or more never comes from real scales, only from corrupt ones; left
+    // shifts past 30 overflow (undefined in TFLite's C++), so saturate as TFLite's
+    // single-rounding build does and keep the result defined.
+    if shift > 30 {
+        shift = 30;
+        q_fixed = if q_fixed < 0 {
+            i32::MIN as i64
+        } else {
+            i32::MAX as i64
+        };
     }
     (q_fixed as i32, shift)
 }
@@ -359,6 +376,18 @@ mod tests {
         let (m, e) = frexp(1e-310);
         assert!((0.5..1.0).contains(&m));
         assert_eq!(e, -1029); // 1e-310 ~ 2^-1029.8
+    }
+
+    /// Corrupt scales (a fuzzer's find: an ADD whose scale ratio is 2^40) give a defined,
+    /// saturated multiplier instead of a shift that overflows.
+    #[test]
+    fn quantize_multiplier_saturates_impossible_ratios() {
+        assert_eq!(quantize_multiplier(2f64.powi(40)), (i32::MAX, 30));
+        assert_eq!(quantize_multiplier(f64::INFINITY), (i32::MAX, 30));
+        assert_eq!(quantize_multiplier(f64::NAN), (0, 0));
+        assert_eq!(quantize_multiplier(2f64.powi(29)), (1 << 30, 30));
+        let (m, s) = quantize_multiplier(1e300);
+        assert_eq!(mbqm(3, m, s), mbqm(3, i32::MAX, 30));
     }
 
     #[test]
