@@ -1,6 +1,8 @@
 #![cfg(feature = "gui")]
-//! Frame-time benchmark (not a timed test): a 10,000-tensor synthetic model in the tensor table,
-//! one frame per scroll step. Run in release mode:
+//! Frame-time benchmark through the kittest harness (not a timed test): a 10,000-tensor synthetic
+//! model in the tensor table, one frame per scroll step. The harness always builds the AccessKit
+//! tree (the real app does so only for a screen reader), so this reads higher than the app's own
+//! frame time; `examples/frame_bench.rs` measures that one. Run in release mode:
 //! `cargo test --release --test app_bench -- --ignored --nocapture`
 
 use egui_kittest::kittest::Queryable;

@@ -401,3 +401,31 @@ fn settings_persist_between_runs() {
     settle(&mut h2);
     assert_eq!(h2.state().tabs[0].view, View::Tensors);
 }
+
+/// A model with spatial outputs: the first output is shown as heat maps (float, INT8 and
+/// their difference) as soon as the comparison finishes, without a click.
+#[test]
+fn spatial_output_is_shown_as_heat_maps() {
+    let fx = |n: &str| Path::new("tests/fixtures/models").join(n);
+    let mut h = harness();
+    drop_file(&mut h, &fx("op_resize_bilinear_f32.tflite"));
+    drop_file(&mut h, &fx("op_resize_bilinear_int8.tflite"));
+    settle(&mut h);
+    assert_eq!(h.state().tabs.len(), 2, "errors: {:?}", h.state().errors);
+    assert_eq!(h.state().tabs[1].paired, Some(h.state().tabs[0].id));
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    let (sel, want) = {
+        let t = &h.state().tabs[1];
+        let r = t.compare.results[0].as_ref().expect("the comparison ran");
+        let out0 = t.model.subgraphs[0].outputs[0] as usize;
+        let want = r.cmp.layers.iter().position(|l| l.quant_tensor == out0);
+        (t.compare.selected_layer, want)
+    };
+    assert!(want.is_some(), "output 0 is a paired layer");
+    assert_eq!(sel, want);
+    assert!(h
+        .query_all_by_label_contains("difference float")
+        .next()
+        .is_some());
+}

@@ -1006,7 +1006,10 @@ impl ComparePanel {
                     .iter()
                     .position(|l| l.quant_tensor as i32 == qi)
                 {
-                    if ui.button("Show this output as heat maps").clicked() {
+                    // A spatial output (mask, heat map) is shown as heat maps right away.
+                    if ui.button("Show this output as heat maps").clicked()
+                        || (self.selected_layer.is_none() && spatial_layer.is_none())
+                    {
                         spatial_layer = Some(li);
                     }
                 }

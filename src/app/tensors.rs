@@ -68,6 +68,9 @@ pub struct TensorsPanel {
     pub selected: Option<(usize, usize)>,
     dtypes: Vec<String>,
     scroll_to: Option<usize>,
+    /// Positions (in the filtered, sorted order) of the rows laid out last frame: virtual
+    /// scrolling lays out only these.
+    pub visible_rows: std::ops::Range<usize>,
 }
 
 impl Default for TensorsPanel {
@@ -88,6 +91,7 @@ impl Default for TensorsPanel {
             selected: None,
             dtypes: Vec::new(),
             scroll_to: None,
+            visible_rows: 0..0,
         }
     }
 }
@@ -412,7 +416,9 @@ impl TensorsPanel {
             }
         })
         .body(|body| {
+            let mut seen = usize::MAX..0;
             body.rows(row_h, self.order.len(), |mut row| {
+                seen = seen.start.min(row.index())..seen.end.max(row.index() + 1);
                 let r = &self.rows[self.order[row.index()]];
                 let sel = self.selected == Some((r.sg, r.idx));
                 row.set_selected(sel);
@@ -459,6 +465,7 @@ impl TensorsPanel {
                     clicked_row = Some((r.sg, r.idx));
                 }
             });
+            self.visible_rows = if seen.start < seen.end { seen } else { 0..0 };
         });
         if let Some(c) = sort_click {
             if self.sort == c {
