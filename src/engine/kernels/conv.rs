@@ -129,12 +129,21 @@ fn im2col_f32(
     for (i, p) in (p0..p1).enumerate() {
         let (b, oy, ox) = (p / (g.oh * g.ow), p / g.ow % g.oh, p % g.ow);
         let dst = &mut col[i * k..(i + 1) * k];
+        // With every column tap inside the image, undilated and ungrouped, one kernel row
+        // reads `kw * ic` contiguous values.
+        let run = g.dw == 1 && fic == g.ic && g.kw > 0 && g.in_col(ox, 0).is_some();
+        let run = run && g.in_col(ox, g.kw - 1).is_some();
         for ky in 0..g.kh {
             let d = &mut dst[ky * g.kw * fic..(ky + 1) * g.kw * fic];
             let Some(iy) = g.in_row(oy, ky) else {
                 d.fill(0.0);
                 continue;
             };
+            if run {
+                let s = ((b * g.ih + iy) * g.iw + g.in_col(ox, 0).unwrap()) * g.ic;
+                d.copy_from_slice(&x[s..s + g.kw * fic]);
+                continue;
+            }
             for kx in 0..g.kw {
                 let dd = &mut d[kx * fic..(kx + 1) * fic];
                 match g.in_col(ox, kx) {
@@ -409,7 +418,42 @@ unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
     let (lo0, hi0) = g.valid_ox(0);
     let (lo1, hi1) = g.valid_ox(g.kw.max(1) - 1);
     let (ilo, ihi) = (lo0.max(lo1), hi0.min(hi1));
-    for ox in 0..g.ow {
+    let mut ox = 0;
+    while ox < g.ow {
+        if ox >= ilo && ox + 4 <= ihi {
+            // Four interior pixels at once: each weight vector is loaded once for all four.
+            let sh: [isize; 4] = std::array::from_fn(|p| ((ox + p) * g.sw * g.ic) as isize);
+            let mut c = 0;
+            while c < oc {
+                let valid = (oc - c).min(16);
+                let mask: __mmask16 = if valid == 16 {
+                    0xffff
+                } else {
+                    (1 << valid) - 1
+                };
+                let b0 = match d.bias {
+                    Some(bv) => _mm512_maskz_loadu_ps(mask, bv.as_ptr().add(c)),
+                    None => _mm512_setzero_ps(),
+                };
+                let mut acc = [b0; 4];
+                for &(xo, wo) in &inner {
+                    let wv = _mm512_maskz_loadu_ps(mask, wp.add(wo + c));
+                    for p in 0..4 {
+                        let xv = _mm512_maskz_loadu_ps(mask, xp.offset(xo + sh[p]).add(c));
+                        acc[p] = _mm512_fmadd_ps(xv, wv, acc[p]);
+                    }
+                }
+                for (p, mut a) in acc.into_iter().enumerate() {
+                    if let Some((lo, hi)) = clamp {
+                        a = _mm512_min_ps(_mm512_max_ps(a, lo), hi);
+                    }
+                    _mm512_mask_storeu_ps(dst.add((ox + p) * oc + c), mask, a);
+                }
+                c += 16;
+            }
+            ox += 4;
+            continue;
+        }
         let shift = (ox * g.sw * g.ic) as isize;
         let taps: &[(isize, usize)] = if ox >= ilo && ox < ihi {
             &inner
@@ -450,6 +494,7 @@ unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
             _mm512_mask_storeu_ps(dst.add(ox * oc + c), mask, acc);
             c += 16;
         }
+        ox += 1;
     }
 }
 
