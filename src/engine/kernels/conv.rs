@@ -239,7 +239,7 @@ pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let [oc, kh, kw, fic] = dims4(w, "filter")?;
     // TFLite's grouped convolution: the filter sees `fic` channels, groups = c / fic, and
     // each group has oc / groups output channels.
-    if fic == 0 || c % fic != 0 || oc % (c / fic).max(1) != 0 {
+    if fic == 0 || !c.is_multiple_of(fic) || !oc.is_multiple_of((c / fic).max(1)) {
         bail!(
             "input depth {c} and filter {:?} do not form groups",
             w.shape()

@@ -434,7 +434,7 @@ fn check_out_dtype(ctx: &OpCtx, want: DType) -> Result<(), EngineError> {
 /// The number of groups of a CONV_2D: input depth / filter depth, which must divide both the
 /// input depth and the filter count.
 fn conv_groups(ic: usize, fic: usize, oc: usize) -> Result<usize, EngineError> {
-    if fic == 0 || ic % fic != 0 || oc % (ic / fic).max(1) != 0 {
+    if fic == 0 || !ic.is_multiple_of(fic) || !oc.is_multiple_of((ic / fic).max(1)) {
         bail!("input depth {ic}, filter depth {fic} and {oc} filters do not form groups");
     }
     Ok((ic / fic).max(1))
