@@ -101,6 +101,8 @@ pub struct Engine<'m> {
     /// Per subgraph: ops whose inputs are all constants, computed once in [`Engine::new`]
     /// (e.g. DEQUANTIZE of float16 weights); their outputs live in `consts`.
     folded: Vec<HashSet<usize>>,
+    /// Per subgraph, per op: what its kernel derived from constant inputs (packed weights).
+    prep: Vec<Vec<kernels::PrepSlot>>,
 }
 
 /// Ops the engine itself runs (they touch engine state or other subgraphs).
@@ -294,6 +296,11 @@ impl<'m> Engine<'m> {
             call_once_done: HashSet::new(),
             var_tensors: HashMap::new(),
             folded,
+            prep: model
+                .subgraphs
+                .iter()
+                .map(|s| s.operators.iter().map(|_| Default::default()).collect())
+                .collect(),
         })
     }
 
@@ -649,7 +656,15 @@ impl<'m> Engine<'m> {
                 )));
             }
         }
-        let ctx = kernels::OpCtx::new(model, sg, op, fb, inputs);
+        let const_mask = op
+            .inputs
+            .iter()
+            .take(64)
+            .enumerate()
+            .filter(|&(_, &t)| t >= 0 && consts[t as usize].is_some())
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        let mut ctx = kernels::OpCtx::new(model, sg, op, fb, inputs);
+        ctx.prep = self.prep[sg].get(op.index).map(|p| (p, const_mask));
         kernels::run_op(&ctx)
     }
 }

@@ -1,35 +1,19 @@
 //! CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, MediaPipe's Convolution2DTransposeBias,
-//! FULLY_CONNECTED and BATCH_MATMUL in float32: im2col + GEMM (matrixmultiply), rayon over
-//! blocks of output rows.
+//! FULLY_CONNECTED and BATCH_MATMUL in float32. CONV_2D runs the packed-weight GEMM of
+//! [`sgemm`] on the input itself (1x1) or on tiles of im2col rows, with the weights packed once
+//! per op; DEPTHWISE_CONV_2D accumulates whole output rows channel-contiguously. The rest use
+//! matrixmultiply. Work is split over rayon in blocks of output rows.
+
+pub mod geom;
+pub mod sgemm;
 
 use super::{apply_act, bail, OpCtx};
 use crate::engine::{EngineError, Value};
+pub use geom::{out_and_pad, ConvGeom};
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
+use sgemm::{Epilogue, PackedB};
 use tract_tflite::tflite::Padding;
-
-/// Output size and padding before, as TFLite computes them (`ComputePaddingWithOffset`).
-pub fn out_and_pad(
-    input: usize,
-    k: usize,
-    stride: usize,
-    dil: usize,
-    same: bool,
-) -> (usize, usize) {
-    let eff = (k - 1) * dil + 1;
-    let out = if same {
-        input.div_ceil(stride)
-    } else if input + stride >= eff {
-        (input + stride - eff) / stride
-    } else {
-        0
-    };
-    if !same || out == 0 {
-        return (out, 0);
-    }
-    let total = ((out - 1) * stride + eff) as i64 - input as i64;
-    (out, (total.max(0) / 2) as usize)
-}
 
 /// C[m×n] = A[m×k]·B[k×n] + beta·C with arbitrary strides.
 #[allow(clippy::too_many_arguments)]
@@ -107,249 +91,470 @@ fn contiguous(a: &ArrayD<f32>) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-/// Parameters of a 2-D convolution in NHWC.
-#[derive(Clone, Copy, Debug)]
-pub struct Conv2dGeom {
-    pub n: usize,
-    pub h: usize,
-    pub w: usize,
-    pub c: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub oc: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    pub oh: usize,
-    pub ow: usize,
-    pub ph: usize,
-    pub pw: usize,
+/// A fused activation as a clamp range for the GEMM's epilogue; `None` when there is no
+/// activation or it is not a clamp (TANH, SIGN_BIT run afterwards).
+fn act_clamp(act: Option<&str>) -> Option<(f32, f32)> {
+    match act {
+        Some("RELU") => Some((0.0, f32::INFINITY)),
+        Some("RELU6") => Some((0.0, 6.0)),
+        Some("RELU_N1_TO_1") => Some((-1.0, 1.0)),
+        _ => None,
+    }
 }
 
-/// Float conv: `x` NHWC, `wt` [OC, KH, KW, C], output NHWC.
-pub fn conv2d_f32(
-    g: &Conv2dGeom,
+/// The activations that are not a clamp, applied after the GEMM.
+fn act_rest(act: Option<&str>) -> Option<&str> {
+    match act {
+        Some("TANH") | Some("SIGN_BIT") => act,
+        _ => None,
+    }
+}
+
+/// Output pixels per im2col tile: a few rows of 12-pixel register tiles, small enough that
+/// the tile stays in L1/L2 between im2col and the GEMM.
+const IM2COL_TILE: usize = 96;
+
+/// Fills `col` (`p1 - p0` rows of `kh*kw*fic`) with the window of output pixels `p0..p1`,
+/// reading input channels `c0..c0 + fic`; taps outside the image are 0.
+fn im2col_f32(
     x: &[f32],
-    wt: &[f32],
+    g: &ConvGeom,
+    c0: usize,
+    fic: usize,
+    p0: usize,
+    p1: usize,
+    col: &mut [f32],
+) {
+    let k = g.kh * g.kw * fic;
+    for (i, p) in (p0..p1).enumerate() {
+        let (b, oy, ox) = (p / (g.oh * g.ow), p / g.ow % g.oh, p % g.ow);
+        let dst = &mut col[i * k..(i + 1) * k];
+        // With every column tap inside the image, undilated and ungrouped, one kernel row
+        // reads `kw * ic` contiguous values.
+        let run = g.dw == 1 && fic == g.ic && g.kw > 0 && g.in_col(ox, 0).is_some();
+        let run = run && g.in_col(ox, g.kw - 1).is_some();
+        for ky in 0..g.kh {
+            let d = &mut dst[ky * g.kw * fic..(ky + 1) * g.kw * fic];
+            let Some(iy) = g.in_row(oy, ky) else {
+                d.fill(0.0);
+                continue;
+            };
+            if run {
+                let s = ((b * g.ih + iy) * g.iw + g.in_col(ox, 0).unwrap()) * g.ic;
+                d.copy_from_slice(&x[s..s + g.kw * fic]);
+                continue;
+            }
+            for kx in 0..g.kw {
+                let dd = &mut d[kx * fic..(kx + 1) * fic];
+                match g.in_col(ox, kx) {
+                    Some(ix) => {
+                        let s = ((b * g.ih + iy) * g.iw + ix) * g.ic + c0;
+                        dd.copy_from_slice(&x[s..s + fic]);
+                    }
+                    None => dd.fill(0.0),
+                }
+            }
+        }
+    }
+}
+
+/// Float convolution with `groups` groups: `x` NHWC, `packed[gi]` the weights of group `gi`
+/// (its `n` output channels by `kh*kw*ic/groups`), output NHWC with the groups' channels
+/// side by side.
+pub fn conv2d_f32(
+    g: &ConvGeom,
+    x: &[f32],
+    packed: &[PackedB],
     bias: Option<&[f32]>,
     act: Option<&str>,
 ) -> Result<Vec<f32>, EngineError> {
     apply_act(&mut [], act)?; // rejects unknown activations up front
-    let k = g.kh * g.kw * g.c;
-    let row_len = g.ow * g.oc;
-    let rows = g.n * g.oh;
-    let mut out = vec![0f32; rows * row_len];
+    let groups = packed.len().max(1);
+    let fic = g.ic / groups;
+    let oc: usize = packed.iter().map(|p| p.n).sum();
+    let k = g.kh * g.kw * fic;
+    let pixels = g.pixels();
+    let mut out = vec![0f32; pixels * oc];
     if out.is_empty() {
         return Ok(out);
     }
-    let pointwise = g.kh == 1
-        && g.kw == 1
-        && g.sh == 1
-        && g.sw == 1
-        && g.ph == 0
-        && g.pw == 0
-        && g.oh == g.h
-        && g.ow == g.w;
-    // Output rows per block: pointwise convs need no im2col buffer, so one block per thread;
-    // otherwise blocks of ~1 MB of im2col (at least 256 pixels), split further for threads.
+    let clamp = act_clamp(act);
+    let rest = act_rest(act);
+    let pointwise = g.is_pointwise();
+    // Pixels per task: one block per thread, in whole im2col tiles.
     let threads = rayon::current_num_threads().max(1);
-    let by_threads = rows.div_ceil(threads);
-    let rows_per = if pointwise {
-        by_threads
-    } else {
-        let px = ((1 << 18) / k.max(1)).max(256);
-        (px / g.ow.max(1)).max(1).min(by_threads.max(1))
-    }
-    .max(1);
-    let fill_bias = |c: &mut [f32]| {
-        if let Some(b) = bias {
-            for px in c.chunks_exact_mut(g.oc) {
-                px.copy_from_slice(b);
-            }
-        }
-    };
-    out.par_chunks_mut(rows_per * row_len)
-        .enumerate()
-        .for_each_init(Vec::new, |col: &mut Vec<f32>, (blk, c)| {
-            let r0 = blk * rows_per;
-            let nrows = c.len() / row_len;
-            let m = nrows * g.ow;
-            fill_bias(c);
-            let beta = if bias.is_some() { 1.0 } else { 0.0 };
-            if pointwise {
-                let a = &x[r0 * g.w * g.c..(r0 * g.w + m) * g.c];
-                gemm(m, k, g.oc, a, k, 1, wt, 1, k, beta, c, g.oc);
-                let _ = apply_act(c, act);
-                return;
-            }
-            col.clear();
-            col.resize(m * k, 0.0);
-            for r in 0..nrows {
-                let row = r0 + r;
-                let (b, oy) = (row / g.oh, row % g.oh);
-                for ox in 0..g.ow {
-                    let dst = &mut col[(r * g.ow + ox) * k..(r * g.ow + ox + 1) * k];
-                    for ky in 0..g.kh {
-                        let iy = (oy * g.sh + ky * g.dh) as isize - g.ph as isize;
-                        let d = &mut dst[ky * g.kw * g.c..(ky + 1) * g.kw * g.c];
-                        if iy < 0 || iy >= g.h as isize {
-                            d.fill(0.0);
-                            continue;
-                        }
-                        let base = (b * g.h + iy as usize) * g.w;
-                        for kx in 0..g.kw {
-                            let ix = (ox * g.sw + kx * g.dw) as isize - g.pw as isize;
-                            let dd = &mut d[kx * g.c..(kx + 1) * g.c];
-                            if ix < 0 || ix >= g.w as isize {
-                                dd.fill(0.0);
-                            } else {
-                                let s = (base + ix as usize) * g.c;
-                                dd.copy_from_slice(&x[s..s + g.c]);
-                            }
-                        }
+    let per = pixels.div_ceil(threads).div_ceil(IM2COL_TILE) * IM2COL_TILE;
+    out.par_chunks_mut(per * oc).enumerate().for_each_init(
+        Vec::new,
+        |col: &mut Vec<f32>, (blk, c)| {
+            let p0 = blk * per;
+            let m = c.len() / oc;
+            let mut c0 = 0;
+            for (gi, pb) in packed.iter().enumerate() {
+                let ep = Epilogue {
+                    bias: bias.map(|b| &b[c0..c0 + pb.n]),
+                    clamp,
+                };
+                if pointwise {
+                    let a = &x[p0 * g.ic + gi * fic..];
+                    sgemm::gemm(a, g.ic, m, pb, &ep, &mut c[c0..], oc);
+                } else {
+                    col.resize(IM2COL_TILE * k, 0.0);
+                    let mut t = 0;
+                    while t < m {
+                        let tm = (m - t).min(IM2COL_TILE);
+                        im2col_f32(x, g, gi * fic, fic, p0 + t, p0 + t + tm, col);
+                        sgemm::gemm(col, k, tm, pb, &ep, &mut c[t * oc + c0..], oc);
+                        t += tm;
                     }
                 }
+                c0 += pb.n;
             }
-            gemm(m, k, g.oc, col, k, 1, wt, 1, k, beta, c, g.oc);
-            let _ = apply_act(c, act);
-        });
+            if rest.is_some() {
+                let _ = apply_act(c, rest);
+            }
+        },
+    );
     Ok(out)
+}
+
+/// The packed weights of each group of a CONV_2D filter `[oc, kh, kw, fic]`.
+fn pack_groups(w: &[f32], oc: usize, k: usize, groups: usize) -> Vec<PackedB> {
+    let per = oc / groups;
+    (0..groups)
+        .map(|gi| PackedB::new(&w[gi * per * k..], per, k, k))
+        .collect()
+}
+
+/// Weights and bias of a float CONV_2D, derived once per op.
+struct ConvPrep {
+    packed: Vec<PackedB>,
+    bias: Option<Vec<f32>>,
 }
 
 pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.in_f32(0)?;
     let w = ctx.in_f32(1)?;
-    let o = ctx
-        .fb
-        .builtin_options_as_conv_2_doptions()
-        .ok_or_else(|| EngineError::msg("CONV_2D without options"))?;
-    let [n, h, wd, c] = dims4(x, "input")?;
-    let [oc, kh, kw, ic] = dims4(w, "filter")?;
-    if ic != c {
-        bail!("grouped convolution (input depth {c}, filter depth {ic}) is not supported");
+    let [_, _, _, c] = dims4(x, "input")?;
+    let [oc, kh, kw, fic] = dims4(w, "filter")?;
+    // TFLite's grouped convolution: the filter sees `fic` channels, groups = c / fic, and
+    // each group has oc / groups output channels.
+    if fic == 0 || !c.is_multiple_of(fic) || !oc.is_multiple_of((c / fic).max(1)) {
+        bail!(
+            "input depth {c} and filter {:?} do not form groups",
+            w.shape()
+        );
     }
-    let same = o.padding() == Padding::SAME;
-    let (sh, sw) = (o.stride_h().max(1) as usize, o.stride_w().max(1) as usize);
-    let (dh, dw) = (
-        o.dilation_h_factor().max(1) as usize,
-        o.dilation_w_factor().max(1) as usize,
-    );
-    let (oh, ph) = out_and_pad(h, kh, sh, dh, same);
-    let (ow, pw) = out_and_pad(wd, kw, sw, dw, same);
-    let g = Conv2dGeom {
-        n,
-        h,
-        w: wd,
-        c,
-        kh,
-        kw,
-        oc,
-        sh,
-        sw,
-        dh,
-        dw,
-        oh,
-        ow,
-        ph,
-        pw,
-    };
-    let bias = bias_vec(ctx, 2, oc)?;
+    let groups = c / fic;
+    let g = geom::conv_geom(ctx, x.shape(), kh, kw)?;
+    let prep = ctx.prepared(&[1, 2], || {
+        Ok(ConvPrep {
+            packed: pack_groups(&contiguous(w), oc, kh * kw * fic, groups),
+            bias: bias_vec(ctx, 2, oc)?,
+        })
+    })?;
     let out = conv2d_f32(
         &g,
         &contiguous(x),
-        &contiguous(w),
-        bias.as_deref(),
+        &prep.packed,
+        prep.bias.as_deref(),
         ctx.activation(),
     )?;
     Ok(vec![Value::F32(
-        ArrayD::from_shape_vec(IxDyn(&[n, oh, ow, oc]), out).unwrap(),
+        ArrayD::from_shape_vec(IxDyn(&[g.n, g.oh, g.ow, oc]), out).unwrap(),
     )])
+}
+
+/// `acc[i] += x[i] * w[i]`, in 16-wide chunks the compiler turns into whole vectors.
+#[inline(always)]
+fn mul_acc(acc: &mut [f32], x: &[f32], w: &[f32]) {
+    let n = acc.len();
+    let (x, w) = (&x[..n], &w[..n]);
+    let mut ac = acc.chunks_exact_mut(16);
+    let mut xc = x.chunks_exact(16);
+    let mut wc = w.chunks_exact(16);
+    for ((a, xv), wv) in (&mut ac).zip(&mut xc).zip(&mut wc) {
+        let a: &mut [f32; 16] = a.try_into().unwrap();
+        let xv: &[f32; 16] = xv.try_into().unwrap();
+        let wv: &[f32; 16] = wv.try_into().unwrap();
+        for i in 0..16 {
+            a[i] += xv[i] * wv[i];
+        }
+    }
+    for ((a, &xv), &wv) in ac
+        .into_remainder()
+        .iter_mut()
+        .zip(xc.remainder())
+        .zip(wc.remainder())
+    {
+        *a += xv * wv;
+    }
+}
+
+/// [`mul_acc`] with AVX-512: whole 16-float vectors, fused multiply-add.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn mul_acc_avx512(acc: &mut [f32], x: &[f32], w: &[f32]) {
+    use std::arch::x86_64::*;
+    let n = acc.len();
+    let (x, w) = (&x[..n], &w[..n]);
+    let (ap, xp, wp) = (acc.as_mut_ptr(), x.as_ptr(), w.as_ptr());
+    let mut i = 0;
+    while i + 16 <= n {
+        let v = _mm512_fmadd_ps(
+            _mm512_loadu_ps(xp.add(i)),
+            _mm512_loadu_ps(wp.add(i)),
+            _mm512_loadu_ps(ap.add(i)),
+        );
+        _mm512_storeu_ps(ap.add(i), v);
+        i += 16;
+    }
+    if i < n {
+        mul_acc(&mut acc[i..], &x[i..], &w[i..]);
+    }
+}
+
+/// What one output row of a float depthwise convolution reads.
+struct DwF32<'a> {
+    g: &'a ConvGeom,
+    x: &'a [f32],
+    /// `[kh * kw][oc]`.
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    mult: usize,
+    clamp: Option<(f32, f32)>,
+}
+
+/// One output row: bias, then for every tap the run of output pixels it reaches, each a
+/// channel-contiguous multiply-add over the pixel's `oc` accumulators.
+/// `WIDE`: the caller has AVX-512.
+#[inline(always)]
+fn dw_row_f32<const WIDE: bool>(d: &DwF32, row: usize, orow: &mut [f32]) {
+    let g = d.g;
+    let oc = g.ic * d.mult;
+    let (b, oy) = (row / g.oh, row % g.oh);
+    match d.bias {
+        Some(bv) => orow
+            .chunks_exact_mut(oc)
+            .for_each(|p| p.copy_from_slice(bv)),
+        None => orow.fill(0.0),
+    }
+    let mut xg = vec![0f32; if d.mult == 1 { 0 } else { oc }];
+    let step = |a: &mut [f32], x: &[f32], w: &[f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if WIDE {
+            // SAFETY: WIDE is only set by `dw_row_f32_avx512`, which requires AVX-512F.
+            return unsafe { mul_acc_avx512(a, x, w) };
+        }
+        mul_acc(a, x, w)
+    };
+    for ky in 0..g.kh {
+        let Some(iy) = g.in_row(oy, ky) else {
+            continue;
+        };
+        let xrow = &d.x[(b * g.ih + iy) * g.iw * g.ic..(b * g.ih + iy + 1) * g.iw * g.ic];
+        for kx in 0..g.kw {
+            let f = &d.w[(ky * g.kw + kx) * oc..(ky * g.kw + kx + 1) * oc];
+            let (lo, hi) = g.valid_ox(kx);
+            for ox in lo..hi {
+                let ix = ox * g.sw + kx * g.dw - g.pw;
+                let px = &xrow[ix * g.ic..(ix + 1) * g.ic];
+                let acc = &mut orow[ox * oc..(ox + 1) * oc];
+                if d.mult == 1 {
+                    step(acc, px, f);
+                } else {
+                    for (o, v) in xg.iter_mut().enumerate() {
+                        *v = px[o / d.mult];
+                    }
+                    step(acc, &xg, f);
+                }
+            }
+        }
+    }
+    if let Some((lo, hi)) = d.clamp {
+        for v in orow.iter_mut() {
+            *v = v.max(lo).min(hi);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dw_row_f32_avx512(d: &DwF32, row: usize, orow: &mut [f32]) {
+    if d.mult == 1 {
+        return dw_row_f32_reg(d, row, orow);
+    }
+    dw_row_f32::<true>(d, row, orow)
+}
+
+/// Depth multiplier 1: for each pixel and 16 channels, the taps accumulate in one register,
+/// then bias, clamp and store. Interior pixels share one list of tap offsets.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let g = d.g;
+    let oc = g.ic;
+    let (b, oy) = (row / g.oh, row % g.oh);
+    assert!(orow.len() >= g.ow * oc && d.w.len() >= g.kh * g.kw * oc);
+    assert!(d.x.len() >= g.n * g.ih * g.iw * g.ic);
+    assert!(d.bias.is_none_or(|bv| bv.len() >= oc));
+    let (xp, wp, dst) = (d.x.as_ptr(), d.w.as_ptr(), orow.as_mut_ptr());
+    let clamp = d
+        .clamp
+        .map(|(lo, hi)| (_mm512_set1_ps(lo), _mm512_set1_ps(hi)));
+    let mut inner: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
+    let mut edge: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
+    for ky in 0..g.kh {
+        if let Some(iy) = g.in_row(oy, ky) {
+            for kx in 0..g.kw {
+                let xo =
+                    (((b * g.ih + iy) * g.iw + kx * g.dw) * g.ic) as isize - (g.pw * g.ic) as isize;
+                inner.push((xo, (ky * g.kw + kx) * oc));
+            }
+        }
+    }
+    let (lo0, hi0) = g.valid_ox(0);
+    let (lo1, hi1) = g.valid_ox(g.kw.max(1) - 1);
+    let (ilo, ihi) = (lo0.max(lo1), hi0.min(hi1));
+    let mut ox = 0;
+    while ox < g.ow {
+        if ox >= ilo && ox + 4 <= ihi {
+            // Four interior pixels at once: each weight vector is loaded once for all four.
+            let sh: [isize; 4] = std::array::from_fn(|p| ((ox + p) * g.sw * g.ic) as isize);
+            let mut c = 0;
+            while c < oc {
+                let valid = (oc - c).min(16);
+                let mask: __mmask16 = if valid == 16 {
+                    0xffff
+                } else {
+                    (1 << valid) - 1
+                };
+                let b0 = match d.bias {
+                    Some(bv) => _mm512_maskz_loadu_ps(mask, bv.as_ptr().add(c)),
+                    None => _mm512_setzero_ps(),
+                };
+                let mut acc = [b0; 4];
+                for &(xo, wo) in &inner {
+                    let wv = _mm512_maskz_loadu_ps(mask, wp.add(wo + c));
+                    for p in 0..4 {
+                        let xv = _mm512_maskz_loadu_ps(mask, xp.offset(xo + sh[p]).add(c));
+                        acc[p] = _mm512_fmadd_ps(xv, wv, acc[p]);
+                    }
+                }
+                for (p, mut a) in acc.into_iter().enumerate() {
+                    if let Some((lo, hi)) = clamp {
+                        a = _mm512_min_ps(_mm512_max_ps(a, lo), hi);
+                    }
+                    _mm512_mask_storeu_ps(dst.add((ox + p) * oc + c), mask, a);
+                }
+                c += 16;
+            }
+            ox += 4;
+            continue;
+        }
+        let shift = (ox * g.sw * g.ic) as isize;
+        let taps: &[(isize, usize)] = if ox >= ilo && ox < ihi {
+            &inner
+        } else {
+            edge.clear();
+            for ky in 0..g.kh {
+                if let Some(iy) = g.in_row(oy, ky) {
+                    for kx in 0..g.kw {
+                        if let Some(ix) = g.in_col(ox, kx) {
+                            let xo = ((b * g.ih + iy) * g.iw + ix) * g.ic;
+                            edge.push((xo as isize - shift, (ky * g.kw + kx) * oc));
+                        }
+                    }
+                }
+            }
+            &edge
+        };
+        let mut c = 0;
+        while c < oc {
+            let valid = (oc - c).min(16);
+            let mask: __mmask16 = if valid == 16 {
+                0xffff
+            } else {
+                (1 << valid) - 1
+            };
+            let mut acc = match d.bias {
+                Some(bv) => _mm512_maskz_loadu_ps(mask, bv.as_ptr().add(c)),
+                None => _mm512_setzero_ps(),
+            };
+            for &(xo, wo) in taps {
+                let xv = _mm512_maskz_loadu_ps(mask, xp.offset(xo + shift).add(c));
+                let wv = _mm512_maskz_loadu_ps(mask, wp.add(wo + c));
+                acc = _mm512_fmadd_ps(xv, wv, acc);
+            }
+            if let Some((lo, hi)) = clamp {
+                acc = _mm512_min_ps(_mm512_max_ps(acc, lo), hi);
+            }
+            _mm512_mask_storeu_ps(dst.add(ox * oc + c), mask, acc);
+            c += 16;
+        }
+        ox += 1;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_row_f32_avx2(d: &DwF32, row: usize, orow: &mut [f32]) {
+    dw_row_f32::<false>(d, row, orow)
+}
+
+fn dw_row_f32_dispatch(d: &DwF32, row: usize, orow: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { dw_row_f32_avx512(d, row, orow) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { dw_row_f32_avx2(d, row, orow) };
+        }
+    }
+    dw_row_f32::<false>(d, row, orow)
 }
 
 pub fn depthwise_conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.in_f32(0)?;
     let w = ctx.in_f32(1)?;
-    let o = ctx
-        .fb
-        .builtin_options_as_depthwise_conv_2_doptions()
-        .ok_or_else(|| EngineError::msg("DEPTHWISE_CONV_2D without options"))?;
-    let [n, h, wd, c] = dims4(x, "input")?;
+    let [_, _, _, c] = dims4(x, "input")?;
     let [_, kh, kw, oc] = dims4(w, "filter")?;
     if c == 0 || oc % c != 0 {
         bail!("filter depth {oc} is not a multiple of input depth {c}");
     }
-    let mult = oc / c;
-    let same = o.padding() == Padding::SAME;
-    let (sh, sw) = (o.stride_h().max(1) as usize, o.stride_w().max(1) as usize);
-    let (dh, dw) = (
-        o.dilation_h_factor().max(1) as usize,
-        o.dilation_w_factor().max(1) as usize,
-    );
-    let (oh, ph) = out_and_pad(h, kh, sh, dh, same);
-    let (ow, pw) = out_and_pad(wd, kw, sw, dw, same);
+    let g = geom::conv_geom(ctx, x.shape(), kh, kw)?;
     let bias = bias_vec(ctx, 2, oc)?;
     let xs = contiguous(x);
     let ws = contiguous(w);
-    let mut out = vec![0f32; n * oh * ow * oc];
-    let row_len = ow * oc;
+    let mut out = vec![0f32; g.pixels() * oc];
+    let act = ctx.activation();
+    apply_act(&mut [], act)?;
+    let d = DwF32 {
+        g: &g,
+        x: &xs,
+        w: &ws,
+        bias: bias.as_deref(),
+        mult: oc / c,
+        clamp: act_clamp(act),
+    };
+    let rest = act_rest(act);
     if !out.is_empty() {
-        let act = ctx.activation();
-        apply_act(&mut [], act)?;
-        out.par_chunks_mut(row_len)
+        out.par_chunks_mut(g.ow * oc)
             .enumerate()
             .for_each(|(row, orow)| {
-                let (b, oy) = (row / oh, row % oh);
-                match &bias {
-                    Some(bv) => orow
-                        .chunks_exact_mut(oc)
-                        .for_each(|p| p.copy_from_slice(bv)),
-                    None => orow.fill(0.0),
+                dw_row_f32_dispatch(&d, row, orow);
+                if rest.is_some() {
+                    let _ = apply_act(orow, rest);
                 }
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh) as isize - ph as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let xrow =
-                        &xs[(b * h + iy as usize) * wd * c..(b * h + iy as usize + 1) * wd * c];
-                    for kx in 0..kw {
-                        let f = &ws[(ky * kw + kx) * oc..(ky * kw + kx + 1) * oc];
-                        // Output columns whose input column ox*sw + kx*dw - pw lies inside the row.
-                        let off = (kx * dw) as isize - pw as isize;
-                        let lo = if off >= 0 {
-                            0
-                        } else {
-                            ((-off) as usize).div_ceil(sw)
-                        };
-                        let hi = if (wd as isize) <= off {
-                            0
-                        } else {
-                            ((wd as isize - off) as usize).div_ceil(sw).min(ow)
-                        };
-                        for ox in lo..hi {
-                            let ix = (ox * sw) as isize + off;
-                            let px = &xrow[ix as usize * c..ix as usize * c + c];
-                            let acc = &mut orow[ox * oc..ox * oc + oc];
-                            if mult == 1 {
-                                for ((a, &p), &fv) in acc.iter_mut().zip(px).zip(f) {
-                                    *a += p * fv;
-                                }
-                            } else {
-                                for (ch, &p) in px.iter().enumerate() {
-                                    for m in 0..mult {
-                                        acc[ch * mult + m] += p * f[ch * mult + m];
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                let _ = apply_act(orow, act);
             });
     }
     Ok(vec![Value::F32(
-        ArrayD::from_shape_vec(IxDyn(&[n, oh, ow, oc]), out).unwrap(),
+        ArrayD::from_shape_vec(IxDyn(&[g.n, g.oh, g.ow, oc]), out).unwrap(),
     )])
 }
 
@@ -676,43 +881,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_padding_offsets() {
-        // in 5, k 3, stride 2: out 3, total pad (2*2+3-5)=2 -> 1 before.
-        assert_eq!(out_and_pad(5, 3, 2, 1, true), (3, 1));
-        // in 4, k 3, stride 2: out 2, total (2+3-4)=1 -> 0 before (the extra goes after).
-        assert_eq!(out_and_pad(4, 3, 2, 1, true), (2, 0));
-        // in 224, k 3, stride 2 (MobileNet stem): out 112, total 1 -> 0 before.
-        assert_eq!(out_and_pad(224, 3, 2, 1, true), (112, 0));
-        // VALID: (5-3+1)/1 = 3.
-        assert_eq!(out_and_pad(5, 3, 1, 1, false), (3, 0));
-        // dilation 2: effective kernel 5, SAME in 7 stride 1: total 4 -> 2 before.
-        assert_eq!(out_and_pad(7, 3, 1, 2, true), (7, 2));
-    }
-
-    #[test]
     fn conv_same_padding_hand_computed() {
         // 1x3x3x1 input 1..9, 3x3 all-ones filter, SAME stride 2: out 2x2;
         // total pad = (1*2+3-3)=2 -> 1 before. out[0,0] = sum of x[0..2,0..2] = 1+2+4+5 = 12.
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let w = vec![1f32; 9];
-        let (oh, ph) = out_and_pad(3, 3, 2, 1, true);
-        let g = Conv2dGeom {
-            n: 1,
-            h: 3,
-            w: 3,
-            c: 1,
-            kh: 3,
-            kw: 3,
-            oc: 1,
-            sh: 2,
-            sw: 2,
-            dh: 1,
-            dw: 1,
-            oh,
-            ow: oh,
-            ph,
-            pw: ph,
-        };
+        let g = ConvGeom::new(&[1, 3, 3, 1], (3, 3), (2, 2), (1, 1), true).unwrap();
+        assert_eq!((g.oh, g.ph), (2, 1));
+        let w = [PackedB::new(&w, 1, 9, 9)];
         let out = conv2d_f32(&g, &x, &w, Some(&[0.5]), None).unwrap();
         // [1+2+4+5, 2+3+5+6, 4+5+7+8, 5+6+8+9] + 0.5
         assert_eq!(out, vec![12.5, 16.5, 24.5, 28.5]);

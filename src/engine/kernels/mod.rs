@@ -24,7 +24,13 @@ pub struct OpCtx<'a> {
     pub inputs: Vec<Option<&'a Value>>,
     pub input_meta: Vec<Option<&'a Tensor>>,
     pub output_meta: Vec<&'a Tensor>,
+    /// The engine's per-op cache and which inputs are constants (bit i: input i), if any.
+    pub prep: Option<(&'a PrepSlot, u64)>,
 }
+
+/// Per-op state a kernel derives once from constant inputs (packed weights, requantization
+/// parameters), kept by the engine so repeated invocations skip the work.
+pub type PrepSlot = std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 pub type Kernel = fn(&OpCtx) -> Result<Vec<Value>, EngineError>;
 
@@ -59,7 +65,29 @@ impl<'a> OpCtx<'a> {
                 .iter()
                 .map(|&t| &s.tensors[t.max(0) as usize])
                 .collect(),
+            prep: None,
         }
+    }
+
+    /// `make()`, computed once per op when the engine keeps a cache and every input in
+    /// `consts` is a constant; otherwise on every call.
+    pub fn prepared<T: std::any::Any + Send + Sync>(
+        &self,
+        consts: &[usize],
+        make: impl FnOnce() -> Result<T, EngineError>,
+    ) -> Result<std::sync::Arc<T>, EngineError> {
+        let slot = match self.prep {
+            Some((slot, mask)) if consts.iter().all(|&i| i < 64 && mask >> i & 1 == 1) => slot,
+            _ => return Ok(std::sync::Arc::new(make()?)),
+        };
+        if let Some(v) = slot.get() {
+            if let Ok(t) = v.clone().downcast::<T>() {
+                return Ok(t);
+            }
+        }
+        let t = std::sync::Arc::new(make()?);
+        let _ = slot.set(t.clone());
+        Ok(t)
     }
 
     pub fn name(&self) -> &str {

@@ -5,39 +5,23 @@
 //! (uint8) and their int16x8 variants (64-bit accumulators): acc = sum (x + in_off)(w + w_off)
 //! + bias, then `MultiplyByQuantizedMultiplier` per output channel, + out_off, clamp.
 //!
-//! Speed: the offsets are folded into i16 copies of the activations and weights (padding then
-//! contributes exactly 0, like the reference's skipped taps), and the 8-bit paths run an
-//! i16 x i16 -> i32 GEMM with a 1x4 micro-kernel that the compiler vectorizes, blocked over
-//! output channels and split over rows with rayon.
+//! Speed: weights are prepared once per op (packed for the VNNI GEMM, or widened to i16 with
+//! the offsets folded in). With AVX-512 VNNI the int8 GEMM runs on u8-shifted activations
+//! with the requantization fused into the micro-kernel (see `gemm.rs`); elsewhere an
+//! i16 x i16 -> i32 GEMM with a 1x4 micro-kernel that the compiler vectorizes. Depthwise
+//! convolutions accumulate whole output rows channel-contiguously in i32 and requantize the
+//! row at once. Grouped CONV_2D (filter depth < input depth) runs one GEMM per group.
 
-use super::gemm::{self, requant_row, Requant};
+use super::gemm::{self, requant_row, requant_rows, PackedW, Requant};
 use super::{array, bail, clamp_to, flat, fused, out_range, qparams, scales, QInt};
 use crate::engine::arith::{self, mbqm, mbqm_i64};
+pub(crate) use crate::engine::kernels::conv::geom::{conv_geom, out_and_pad, ConvGeom};
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
 use crate::model::{DType, Tensor};
 use ndarray::ArrayD;
 use rayon::prelude::*;
 use tract_tflite::tflite::Padding;
-
-/// Output size and the leading padding of one spatial dimension (TFLite's
-/// `ComputePaddingHeightWidth`).
-pub(crate) fn out_and_pad(
-    size: usize,
-    k: usize,
-    stride: usize,
-    dil: usize,
-    same: bool,
-) -> (usize, usize) {
-    let eff = (k - 1) * dil + 1;
-    let out = if same {
-        (size + stride - 1) / stride
-    } else {
-        (size + stride).saturating_sub(eff) / stride
-    };
-    let total = ((out as i64 - 1) * stride as i64 + eff as i64 - size as i64).max(0);
-    (out, (total / 2) as usize)
-}
 
 /// Per-output-channel multipliers and shifts for `input_scale * filter_scale[c] / output_scale`.
 pub(crate) fn channel_multipliers(
@@ -276,29 +260,33 @@ fn gemm<T: QInt>(a: &[i16], rows: usize, k: usize, w: &[i16], oc: usize, q: &Req
     out
 }
 
-/// im2col into u8 rows for the VNNI GEMM: `xu` is the input shifted to u8 (`x + 128`), taps
-/// outside the image take `pad` (the input zero point, shifted), columns are padded to `kp`.
-fn im2col_u8(xu: &[u8], g: &ConvGeom, kp: usize, pad: u8) -> Vec<u8> {
-    let k = g.kh * g.kw * g.ic;
-    let rows = g.n * g.oh * g.ow;
+/// im2col into u8 rows for the VNNI GEMM: `xu` is the input shifted to u8 (`x + 128`), input
+/// channels `c0..c0 + fic` are read, taps outside the image take `pad` (the input zero point,
+/// shifted), columns are padded to `kp` with zeros.
+fn im2col_u8(xu: &[u8], g: &ConvGeom, c0: usize, fic: usize, kp: usize, pad: u8) -> Vec<u8> {
+    let rows = g.pixels();
     let mut a = vec![0u8; rows * kp];
+    if rows == 0 {
+        return a;
+    }
     a.par_chunks_mut(g.ow * kp)
         .enumerate()
         .for_each(|(r, dst)| {
             let b = r / g.oh;
             let oy = r % g.oh;
             for ox in 0..g.ow {
-                let d = &mut dst[ox * kp..ox * kp + k];
+                let d = &mut dst[ox * kp..];
                 for ky in 0..g.kh {
-                    let iy = (oy * g.sh + ky * g.dh) as i64 - g.ph as i64;
+                    let iy = g.in_row(oy, ky);
                     for kx in 0..g.kw {
-                        let ix = (ox * g.sw + kx * g.dw) as i64 - g.pw as i64;
-                        let off = (ky * g.kw + kx) * g.ic;
-                        if iy < 0 || iy >= g.ih as i64 || ix < 0 || ix >= g.iw as i64 {
-                            d[off..off + g.ic].fill(pad);
-                        } else {
-                            let src = ((b * g.ih + iy as usize) * g.iw + ix as usize) * g.ic;
-                            d[off..off + g.ic].copy_from_slice(&xu[src..src + g.ic]);
+                        let off = (ky * g.kw + kx) * fic;
+                        let d = &mut d[off..off + fic];
+                        match (iy, g.in_col(ox, kx)) {
+                            (Some(iy), Some(ix)) => {
+                                let src = ((b * g.ih + iy) * g.iw + ix) * g.ic + c0;
+                                d.copy_from_slice(&xu[src..src + fic]);
+                            }
+                            _ => d.fill(pad),
                         }
                     }
                 }
@@ -321,156 +309,101 @@ fn rows_u8(x: &[i8], rows: usize, k: usize, kp: usize) -> Vec<u8> {
     a
 }
 
-/// int8 x int8 with VNNI: returns None when unavailable.
-#[allow(clippy::too_many_arguments)]
-fn try_vnni_i8(
+/// What an 8-bit CONV_2D / FULLY_CONNECTED derives once from its weights, bias and the
+/// tensors' quantization.
+struct Q8Prep {
+    bias: Vec<i32>,
+    mult: Vec<i32>,
+    shift: Vec<i32>,
+    /// Portable path: `[oc][k]` weights as i16 with the filter offset folded in.
+    w16: Vec<i16>,
+    /// VNNI path, per group: packed int8 weights and the bias with the activations' +128
+    /// shift taken back out: `bias - (128 + in_zp) * sum(w)`.
+    vnni: Vec<(PackedW, Vec<i32>)>,
+}
+
+/// Whether this op runs the VNNI GEMM: int8 activations and weights on a CPU with VNNI.
+fn use_vnni(ctx: &OpCtx) -> bool {
+    matches!(
+        (ctx.opt_input(0), ctx.opt_input(1)),
+        (Some(Value::I8(_)), Some(Value::I8(_)))
+    ) && gemm::has_vnni()
+}
+
+fn q8_prep(
     ctx: &OpCtx,
-    a_rows: &dyn Fn(usize) -> Vec<u8>,
-    rows: usize,
     oc: usize,
     k: usize,
-    in_z: i32,
-    bias: &[i32],
-    mult: &[i32],
-    shift: &[i32],
-    out_z: i32,
-    lo: i32,
-    hi: i32,
-) -> Option<Result<Vec<i8>, EngineError>> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if !gemm::has_vnni() {
-            return None;
+    groups: usize,
+    vnni: bool,
+) -> Result<Q8Prep, EngineError> {
+    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (out_s, _) = qparams(Some(ctx.output_meta[0]));
+    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+    let bias: Vec<i32> = bias_i64(ctx, 2, oc)?.iter().map(|&b| b as i32).collect();
+    if bias.len() < oc {
+        bail!("bias has {} values, expected {oc}", bias.len());
+    }
+    let mut p = Q8Prep {
+        bias,
+        mult,
+        shift,
+        w16: Vec::new(),
+        vnni: Vec::new(),
+    };
+    match ctx.opt_input(1) {
+        Some(Value::I8(wa)) if vnni => {
+            let wf = flat(wa);
+            let per = oc / groups;
+            for gi in 0..groups {
+                let pw = gemm::pack_weights(&wf[gi * per * k..(gi + 1) * per * k], per, k);
+                let b2 = (0..per)
+                    .map(|o| {
+                        p.bias[gi * per + o].wrapping_sub((128 + in_z).wrapping_mul(pw.sums[o]))
+                    })
+                    .collect();
+                p.vnni.push((pw, b2));
+            }
         }
-        let Some(Value::I8(wa)) = ctx.opt_input(1) else {
-            return None;
-        };
-        let wf = flat(wa);
-        let pw = gemm::pack_weights(&wf, oc, k);
-        let a = a_rows(pw.kp);
-        let shift_off = 128 + in_z;
-        let bias2: Vec<i32> = (0..oc)
-            .map(|o| bias[o].wrapping_sub(shift_off.wrapping_mul(pw.sums[o])))
-            .collect();
-        let q = Requant {
-            bias: &bias2,
-            mult,
-            shift,
-            out_off: out_z,
-            lo,
-            hi,
-        };
-        Some(Ok(gemm::vnni_gemm::<i8>(&a, rows, &pw, &q)))
+        _ => p.w16 = weights_i16(ctx, 1)?.0,
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (
-            ctx, a_rows, rows, oc, k, in_z, bias, mult, shift, out_z, lo, hi,
-        );
-        None
-    }
+    Ok(p)
 }
 
 // --------------------------------------------------------------------------------------------
 // CONV_2D
 // --------------------------------------------------------------------------------------------
 
-pub(crate) struct ConvGeom {
-    pub n: usize,
-    pub ih: usize,
-    pub iw: usize,
-    pub ic: usize,
-    pub oh: usize,
-    pub ow: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    pub ph: usize,
-    pub pw: usize,
-}
-
-pub(crate) fn conv_geom(
-    ctx: &OpCtx,
-    in_shape: &[usize],
-    kh: usize,
-    kw: usize,
-) -> Result<ConvGeom, EngineError> {
-    let (pad, sh, sw, dh, dw) = if let Some(o) = ctx.fb.builtin_options_as_conv_2_doptions() {
-        (
-            o.padding(),
-            o.stride_h(),
-            o.stride_w(),
-            o.dilation_h_factor(),
-            o.dilation_w_factor(),
-        )
-    } else if let Some(o) = ctx.fb.builtin_options_as_depthwise_conv_2_doptions() {
-        (
-            o.padding(),
-            o.stride_h(),
-            o.stride_w(),
-            o.dilation_h_factor(),
-            o.dilation_w_factor(),
-        )
-    } else {
-        bail!("missing convolution options")
-    };
-    if in_shape.len() != 4 {
-        bail!("expected a 4-D input, got shape {in_shape:?}");
-    }
-    let (sh, sw, dh, dw) = (
-        sh.max(1) as usize,
-        sw.max(1) as usize,
-        dh.max(1) as usize,
-        dw.max(1) as usize,
-    );
-    let same = pad == Padding::SAME;
-    let (oh, ph) = out_and_pad(in_shape[1], kh, sh, dh, same);
-    let (ow, pw) = out_and_pad(in_shape[2], kw, sw, dw, same);
-    Ok(ConvGeom {
-        n: in_shape[0],
-        ih: in_shape[1],
-        iw: in_shape[2],
-        ic: in_shape[3],
-        oh,
-        ow,
-        kh,
-        kw,
-        sh,
-        sw,
-        dh,
-        dw,
-        ph,
-        pw,
-    })
-}
-
-/// im2col of an offset-folded NHWC input: one row per output pixel, `kh*kw*ic` columns in the
-/// filter's (ky, kx, c) order; taps outside the image are 0.
+/// im2col of an offset-folded NHWC input: one row per output pixel, `kh*kw*ic_used` columns in
+/// the filter's (ky, kx, c) order; taps outside the image are 0.
 pub(crate) fn im2col(x: &[i16], g: &ConvGeom, ic_used: usize) -> Vec<i16> {
-    let k = g.kh * g.kw * ic_used;
-    let rows = g.n * g.oh * g.ow;
+    im2col_group(x, g, 0, ic_used)
+}
+
+/// im2col reading input channels `c0..c0 + fic` (one group of a grouped convolution).
+fn im2col_group(x: &[i16], g: &ConvGeom, c0: usize, fic: usize) -> Vec<i16> {
+    let k = g.kh * g.kw * fic;
+    let rows = g.pixels();
     let mut a = vec![0i16; rows * k];
+    if rows == 0 || k == 0 {
+        return a;
+    }
     a.par_chunks_mut(g.ow * k).enumerate().for_each(|(r, dst)| {
         let b = r / g.oh;
         let oy = r % g.oh;
         for ox in 0..g.ow {
             let d = &mut dst[ox * k..(ox + 1) * k];
             for ky in 0..g.kh {
-                let iy = (oy * g.sh + ky * g.dh) as i64 - g.ph as i64;
-                if iy < 0 || iy >= g.ih as i64 {
+                let Some(iy) = g.in_row(oy, ky) else {
                     continue;
-                }
+                };
                 for kx in 0..g.kw {
-                    let ix = (ox * g.sw + kx * g.dw) as i64 - g.pw as i64;
-                    if ix < 0 || ix >= g.iw as i64 {
+                    let Some(ix) = g.in_col(ox, kx) else {
                         continue;
-                    }
-                    let src = ((b * g.ih + iy as usize) * g.iw + ix as usize) * g.ic;
-                    let off = (ky * g.kw + kx) * ic_used;
-                    d[off..off + ic_used].copy_from_slice(&x[src..src + ic_used]);
+                    };
+                    let src = ((b * g.ih + iy) * g.iw + ix) * g.ic + c0;
+                    let off = (ky * g.kw + kx) * fic;
+                    d[off..off + fic].copy_from_slice(&x[src..src + fic]);
                 }
             }
         }
@@ -498,63 +431,90 @@ fn check_out_dtype(ctx: &OpCtx, want: DType) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// The number of groups of a CONV_2D: input depth / filter depth, which must divide both the
+/// input depth and the filter count.
+fn conv_groups(ic: usize, fic: usize, oc: usize) -> Result<usize, EngineError> {
+    if fic == 0 || !ic.is_multiple_of(fic) || !oc.is_multiple_of((ic / fic).max(1)) {
+        bail!("input depth {ic}, filter depth {fic} and {oc} filters do not form groups");
+    }
+    Ok((ic / fic).max(1))
+}
+
 fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
     check_out_dtype(ctx, ctx.in_dtype(0).unwrap())?;
-    let (w, ws) = weights_i16(ctx, 1)?;
+    let ws = ctx.input(1)?.shape().to_vec();
     if ws.len() != 4 {
         bail!("expected 4-D filter, got {ws:?}");
     }
     let (oc, kh, kw, fic) = (ws[0], ws[1], ws[2], ws[3]);
     let g = conv_geom(ctx, x.shape(), kh, kw)?;
-    if fic != g.ic {
-        bail!(
-            "grouped convolution (filter depth {fic}, input depth {}) is not supported",
-            g.ic
-        );
-    }
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
-    let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
-    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
-    let bias: Vec<i32> = bias_i64(ctx, 2, oc)?.iter().map(|&b| b as i32).collect();
+    let groups = conv_groups(g.ic, fic, oc)?;
+    let (ocg, k, rows) = (oc / groups, kh * kw * fic, g.pixels());
+    let vnni = use_vnni(ctx);
+    let p = ctx.prepared(&[1, 2], || q8_prep(ctx, oc, k, groups, vnni))?;
+    let (_, in_z) = qparams(ctx.input_meta[0]);
+    let (_, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
-    let k = kh * kw * g.ic;
-    let rows = g.n * g.oh * g.ow;
-    if let Some(Value::I8(xi)) = ctx.opt_input(0) {
+    let shape = [g.n, g.oh, g.ow, oc];
+    #[cfg(target_arch = "x86_64")]
+    if let (false, Some(Value::I8(xi))) = (p.vnni.is_empty(), ctx.opt_input(0)) {
         let xf = flat(xi);
-        let one_by_one = kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-        let build = |kp: usize| -> Vec<u8> {
-            if one_by_one {
+        let kp = p.vnni[0].0.kp;
+        let direct = groups == 1 && g.is_pointwise();
+        let xu: Vec<u8> = if direct {
+            Vec::new()
+        } else {
+            xf.iter().map(|&v| (v as u8) ^ 0x80).collect()
+        };
+        let mut out = vec![0i8; rows * oc];
+        for (gi, (pw, bias)) in p.vnni.iter().enumerate() {
+            let c0 = gi * ocg;
+            let a = if direct {
                 rows_u8(&xf, rows, k, kp)
             } else {
-                let xu: Vec<u8> = xf.iter().map(|&v| (v as u8) ^ 0x80).collect();
-                im2col_u8(&xu, &g, kp, (in_z + 128) as u8)
-            }
-        };
-        if let Some(r) = try_vnni_i8(
-            ctx, &build, rows, oc, k, in_z, &bias, &mult, &shift, out_z, lo, hi,
-        ) {
-            let out: Vec<T> = r?.into_iter().map(|v| T::from_i32(v as i32)).collect();
-            return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
+                im2col_u8(&xu, &g, gi * fic, fic, kp, (in_z + 128) as u8)
+            };
+            let q = Requant {
+                bias,
+                mult: &p.mult[c0..],
+                shift: &p.shift[c0..],
+                out_off: out_z,
+                lo,
+                hi,
+            };
+            gemm::vnni_gemm_into(&a, rows, pw, &q, &mut out[c0..], oc);
         }
+        return Ok(vec![Value::I8(array(&shape, out)?)]);
     }
     let xs = to_i16_off(&flat(x), -in_z);
-    let a_owned;
-    let a: &[i16] = if kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 {
-        &xs
-    } else {
-        a_owned = im2col(&xs, &g, g.ic);
-        &a_owned
-    };
-    let q = Requant {
-        bias: &bias,
-        mult: &mult,
-        shift: &shift,
-        out_off: out_z,
-        lo,
-        hi,
-    };
-    let out = gemm::<T>(a, rows, k, &w, oc, &q);
-    Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)])
+    let mut out = vec![T::default(); rows * oc];
+    for gi in 0..groups {
+        let c0 = gi * ocg;
+        let a_owned;
+        let a: &[i16] = if groups == 1 && g.is_pointwise() {
+            &xs
+        } else {
+            a_owned = im2col_group(&xs, &g, gi * fic, fic);
+            &a_owned
+        };
+        let q = Requant {
+            bias: &p.bias[c0..c0 + ocg],
+            mult: &p.mult[c0..c0 + ocg],
+            shift: &p.shift[c0..c0 + ocg],
+            out_off: out_z,
+            lo,
+            hi,
+        };
+        let part = gemm::<T>(a, rows, k, &p.w16[c0 * k..(c0 + ocg) * k], ocg, &q);
+        if groups == 1 {
+            out = part;
+        } else {
+            for (dst, src) in out.chunks_exact_mut(oc).zip(part.chunks_exact(ocg)) {
+                dst[c0..c0 + ocg].copy_from_slice(src);
+            }
+        }
+    }
+    Ok(vec![T::wrap(array(&shape, out)?)])
 }
 
 /// int16 activations x int8 weights: 64-bit accumulators and the 64-bit multiplier.
@@ -563,16 +523,15 @@ fn conv2d_i16(ctx: &OpCtx, x: &ArrayD<i16>) -> Result<Vec<Value>, EngineError> {
     let (w, ws) = weights_i16(ctx, 1)?;
     let (oc, kh, kw, fic) = (ws[0], ws[1], ws[2], ws[3]);
     let g = conv_geom(ctx, x.shape(), kh, kw)?;
-    if fic != g.ic {
-        bail!("grouped convolution is not supported");
-    }
+    let groups = conv_groups(g.ic, fic, oc)?;
+    let ocg = oc / groups;
     let (in_s, in_z) = qparams(ctx.input_meta[0]);
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
     let bias = bias_i64(ctx, 2, oc)?;
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let xs: Vec<i32> = flat(x).iter().map(|&v| v as i32 - in_z).collect();
-    let k = kh * kw * g.ic;
+    let k = kh * kw * fic;
     let rows = g.n * g.oh * g.ow;
     let mut out = vec![0i16; rows * oc];
     out.par_chunks_mut(oc).enumerate().for_each(|(r, orow)| {
@@ -591,9 +550,10 @@ fn conv2d_i16(ctx: &OpCtx, x: &ArrayD<i16>) -> Result<Vec<Value>, EngineError> {
                     if ix < 0 || ix >= g.iw as i64 {
                         continue;
                     }
-                    let src = ((b * g.ih + iy as usize) * g.iw + ix as usize) * g.ic;
-                    let wo = o * k + (ky * kw + kx) * g.ic;
-                    for c in 0..g.ic {
+                    let src =
+                        ((b * g.ih + iy as usize) * g.iw + ix as usize) * g.ic + o / ocg * fic;
+                    let wo = o * k + (ky * kw + kx) * fic;
+                    for c in 0..fic {
                         acc += xs[src + c] as i64 * w[wo + c] as i64;
                     }
                 }
@@ -625,7 +585,7 @@ pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
     let wide = std::mem::size_of::<T>() == 2;
     check_out_dtype(ctx, ctx.in_dtype(0).unwrap())?;
-    let (w, ws) = weights_i16(ctx, 1)?;
+    let ws = ctx.input(1)?.shape().to_vec();
     if ws.len() != 4 {
         bail!("expected 4-D filter, got {ws:?}");
     }
@@ -646,12 +606,13 @@ fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, Engine
     }
     let (in_s, in_z) = qparams(ctx.input_meta[0]);
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
-    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
-    let bias = bias_i64(ctx, 2, oc)?;
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let xin = flat(x);
     let mut out = vec![T::default(); g.n * g.oh * g.ow * oc];
     if wide {
+        let (w, _) = weights_i16(ctx, 1)?;
+        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+        let bias = bias_i64(ctx, 2, oc)?;
         // int16x8: i64 accumulators.
         let xs: Vec<i32> = xin.iter().map(|&v| v.to_i32() - in_z).collect();
         out.par_chunks_mut(oc).enumerate().for_each(|(r, orow)| {
@@ -683,19 +644,31 @@ fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, Engine
         });
         return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
     }
-    let xs = to_i16_off(&xin, -in_z);
-    let bias32: Vec<i32> = bias.iter().map(|&b| b as i32).collect();
+    let p = ctx.prepared(&[1, 2], || {
+        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+        let bias = bias_i64(ctx, 2, oc)?;
+        if bias.len() < oc {
+            bail!("bias has {} values, expected {oc}", bias.len());
+        }
+        Ok(DwPrep {
+            w: weights_i16(ctx, 1)?.0.iter().map(|&v| v as i32).collect(),
+            bias: bias.iter().map(|&b| b as i32).collect(),
+            mult,
+            shift,
+        })
+    })?;
     let q = Requant {
-        bias: &bias32,
-        mult: &mult,
-        shift: &shift,
+        bias: &p.bias,
+        mult: &p.mult,
+        shift: &p.shift,
         out_off: out_z,
         lo,
         hi,
     };
     let d = DwArgs {
-        xs: &xs,
-        w: &w,
+        x: &xin,
+        in_off: -in_z,
+        w: &p.w,
         g: &g,
         oc,
         m,
@@ -703,81 +676,273 @@ fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, Engine
     // One output row (all ox) per task.
     out.par_chunks_mut(g.ow * oc)
         .enumerate()
-        .for_each(|(r, orow)| dw_row_dispatch(&d, &q, r, orow));
+        .for_each_init(Vec::new, |acc, (r, orow)| {
+            dw_row_dispatch(&d, &q, r, orow, acc)
+        });
     Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)])
 }
 
-struct DwArgs<'a> {
-    xs: &'a [i16],
-    w: &'a [i16],
+/// Depthwise weights widened to i32 (`[kh * kw][oc]`, filter offset folded in) and the bias.
+struct DwPrep {
+    w: Vec<i32>,
+    bias: Vec<i32>,
+    mult: Vec<i32>,
+    shift: Vec<i32>,
+}
+
+struct DwArgs<'a, T> {
+    x: &'a [T],
+    in_off: i32,
+    w: &'a [i32],
     g: &'a ConvGeom,
     oc: usize,
     m: usize,
 }
 
-/// One output row of an 8-bit depthwise convolution (i16 offset-folded input and weights).
+/// `acc[i] += (x[i] + off) * w[i]` in 16-wide chunks the compiler turns into whole vectors.
 #[inline(always)]
-fn dw_row<T: QInt>(d: &DwArgs, q: &Requant, r: usize, orow: &mut [T]) {
+fn mul_acc_q<T: QInt>(acc: &mut [i32], x: &[T], off: i32, w: &[i32]) {
+    let n = acc.len();
+    let (x, w) = (&x[..n], &w[..n]);
+    let mut ac = acc.chunks_exact_mut(16);
+    let mut xc = x.chunks_exact(16);
+    let mut wc = w.chunks_exact(16);
+    for ((a, xv), wv) in (&mut ac).zip(&mut xc).zip(&mut wc) {
+        let a: &mut [i32; 16] = a.try_into().unwrap();
+        let xv: &[T; 16] = xv.try_into().unwrap();
+        let wv: &[i32; 16] = wv.try_into().unwrap();
+        for i in 0..16 {
+            a[i] += (xv[i].to_i32() + off) * wv[i];
+        }
+    }
+    for ((a, xv), &wv) in ac
+        .into_remainder()
+        .iter_mut()
+        .zip(xc.remainder())
+        .zip(wc.remainder())
+    {
+        *a += (xv.to_i32() + off) * wv;
+    }
+}
+
+/// [`mul_acc_q`] with AVX-512 for 8-bit activations: 16 lanes widened to i32 per step.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn mul_acc_q_avx512<T: QInt>(acc: &mut [i32], x: &[T], off: i32, w: &[i32]) {
+    use std::arch::x86_64::*;
+    let n = acc.len();
+    if std::mem::size_of::<T>() != 1 || x.len() < n || w.len() < n {
+        return mul_acc_q(acc, x, off, w);
+    }
+    let signed = T::MIN < 0;
+    let offv = _mm512_set1_epi32(off);
+    let (ap, xp, wp) = (acc.as_mut_ptr(), x.as_ptr() as *const u8, w.as_ptr());
+    let mut i = 0;
+    while i + 16 <= n {
+        let xb = _mm_loadu_si128(xp.add(i) as *const __m128i);
+        let xv = if signed {
+            _mm512_cvtepi8_epi32(xb)
+        } else {
+            _mm512_cvtepu8_epi32(xb)
+        };
+        let prod = _mm512_mullo_epi32(
+            _mm512_add_epi32(xv, offv),
+            _mm512_loadu_si512(wp.add(i) as *const _),
+        );
+        let a = _mm512_loadu_si512(ap.add(i) as *const _);
+        _mm512_storeu_si512(ap.add(i) as *mut _, _mm512_add_epi32(a, prod));
+        i += 16;
+    }
+    if i < n {
+        mul_acc_q(&mut acc[i..], &x[i..n], off, &w[i..n]);
+    }
+}
+
+/// One output row of an 8-bit depthwise convolution: i32 accumulators for the whole row,
+/// each tap adding to the run of pixels it reaches, then one requantization pass. `WIDE`:
+/// the caller has AVX-512.
+#[inline(always)]
+fn dw_row<T: QInt, const WIDE: bool>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
     let (g, oc, m) = (d.g, d.oc, d.m);
-    let b = r / g.oh;
-    let oy = r % g.oh;
-    let mut acc = vec![0i32; oc];
-    let mut xg = vec![0i16; if m == 1 { 0 } else { oc }];
-    for ox in 0..g.ow {
-        acc.iter_mut().for_each(|a| *a = 0);
-        for ky in 0..g.kh {
-            let iy = (oy * g.sh + ky * g.dh) as i64 - g.ph as i64;
-            if iy < 0 || iy >= g.ih as i64 {
-                continue;
-            }
-            for kx in 0..g.kw {
-                let ix = (ox * g.sw + kx * g.dw) as i64 - g.pw as i64;
-                if ix < 0 || ix >= g.iw as i64 {
-                    continue;
-                }
-                let src = ((b * g.ih + iy as usize) * g.iw + ix as usize) * g.ic;
-                let wr = &d.w[(ky * g.kw + kx) * oc..(ky * g.kw + kx + 1) * oc];
-                let xr: &[i16] = if m == 1 {
-                    &d.xs[src..src + oc]
+    let (b, oy) = (r / g.oh, r % g.oh);
+    acc.clear();
+    acc.resize(g.ow * oc, 0);
+    let mut xg = vec![T::default(); if m == 1 { 0 } else { oc }];
+    let step = |a: &mut [i32], x: &[T], w: &[i32]| {
+        #[cfg(target_arch = "x86_64")]
+        if WIDE {
+            // SAFETY: WIDE is only set by `dw_row_avx512`, which requires AVX-512.
+            return unsafe { mul_acc_q_avx512(a, x, d.in_off, w) };
+        }
+        mul_acc_q(a, x, d.in_off, w)
+    };
+    for ky in 0..g.kh {
+        let Some(iy) = g.in_row(oy, ky) else {
+            continue;
+        };
+        let xrow = &d.x[(b * g.ih + iy) * g.iw * g.ic..(b * g.ih + iy + 1) * g.iw * g.ic];
+        for kx in 0..g.kw {
+            let wr = &d.w[(ky * g.kw + kx) * oc..(ky * g.kw + kx + 1) * oc];
+            let (lo, hi) = g.valid_ox(kx);
+            for ox in lo..hi {
+                let ix = ox * g.sw + kx * g.dw - g.pw;
+                let px = &xrow[ix * g.ic..(ix + 1) * g.ic];
+                let a = &mut acc[ox * oc..(ox + 1) * oc];
+                if m == 1 {
+                    step(a, px, wr);
                 } else {
-                    for o in 0..oc {
-                        xg[o] = d.xs[src + o / m];
+                    for (o, v) in xg.iter_mut().enumerate() {
+                        *v = px[o / m];
                     }
-                    &xg
-                };
-                let (acc, xr, wr) = (&mut acc[..oc], &xr[..oc], &wr[..oc]);
-                for o in 0..oc {
-                    acc[o] += xr[o] as i32 * wr[o] as i32;
+                    step(a, &xg, wr);
                 }
             }
         }
-        requant_row(&acc, q, &mut orow[ox * oc..(ox + 1) * oc]);
     }
+    requant_rows(acc, oc, q, orow);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dw_row_avx2<T: QInt>(d: &DwArgs, q: &Requant, r: usize, orow: &mut [T]) {
-    dw_row(d, q, r, orow)
+unsafe fn dw_row_avx2<T: QInt>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
+    dw_row::<T, false>(d, q, r, orow, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn dw_row_avx512<T: QInt>(d: &DwArgs, q: &Requant, r: usize, orow: &mut [T]) {
-    dw_row(d, q, r, orow)
+unsafe fn dw_row_avx512<T: QInt>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
+    if d.m == 1 && std::mem::size_of::<T>() == 1 {
+        return dw_row_q8_avx512(d, q, r, orow);
+    }
+    dw_row::<T, true>(d, q, r, orow, acc)
 }
 
-fn dw_row_dispatch<T: QInt>(d: &DwArgs, q: &Requant, r: usize, orow: &mut [T]) {
+/// Depth multiplier 1, 8-bit: for each pixel and 16 channels, the taps accumulate in one
+/// register and the result is requantized and stored straight away. Interior pixels share one
+/// list of tap offsets (shifted by the pixel's column).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn dw_row_q8_avx512<T: QInt>(d: &DwArgs<T>, q: &Requant, r: usize, orow: &mut [T]) {
+    use std::arch::x86_64::*;
+    let (g, oc) = (d.g, d.oc);
+    let (b, oy) = (r / g.oh, r % g.oh);
+    assert!(g.ic == oc && orow.len() >= g.ow * oc && d.w.len() >= g.kh * g.kw * oc);
+    assert!(d.x.len() >= g.n * g.ih * g.iw * g.ic);
+    assert!(q.bias.len() >= oc && q.mult.len() >= oc && q.shift.len() >= oc);
+    let signed = T::MIN < 0;
+    let (xp, wp, dst) = (
+        d.x.as_ptr() as *const u8,
+        d.w.as_ptr(),
+        orow.as_mut_ptr() as *mut u8,
+    );
+    let offv = _mm512_set1_epi32(d.in_off);
+    let o = gemm::OutStage {
+        off: _mm512_set1_epi32(q.out_off),
+        lo: _mm512_set1_epi32(q.lo),
+        hi: _mm512_set1_epi32(q.hi),
+    };
+    // (input offset at column 0 of the window, weight offset) per tap of an interior pixel.
+    let mut inner: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
+    let mut edge: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
+    for ky in 0..g.kh {
+        if let Some(iy) = g.in_row(oy, ky) {
+            for kx in 0..g.kw {
+                let xo =
+                    (((b * g.ih + iy) * g.iw + kx * g.dw) * g.ic) as isize - (g.pw * g.ic) as isize;
+                inner.push((xo, (ky * g.kw + kx) * oc));
+            }
+        }
+    }
+    let (lo0, hi0) = g.valid_ox(0);
+    let (lo1, hi1) = g.valid_ox(g.kw.max(1) - 1);
+    let (ilo, ihi) = (lo0.max(lo1), hi0.min(hi1));
+    for ox in 0..g.ow {
+        let shift = (ox * g.sw * g.ic) as isize;
+        let taps: &[(isize, usize)] = if ox >= ilo && ox < ihi {
+            &inner
+        } else {
+            edge.clear();
+            for ky in 0..g.kh {
+                if let Some(iy) = g.in_row(oy, ky) {
+                    for kx in 0..g.kw {
+                        if let Some(ix) = g.in_col(ox, kx) {
+                            let xo = ((b * g.ih + iy) * g.iw + ix) * g.ic;
+                            edge.push((xo as isize - shift, (ky * g.kw + kx) * oc));
+                        }
+                    }
+                }
+            }
+            &edge
+        };
+        let mut c = 0;
+        while c < oc {
+            let valid = (oc - c).min(16);
+            let mask: __mmask16 = if valid == 16 {
+                0xffff
+            } else {
+                (1 << valid) - 1
+            };
+            let mut acc = _mm512_setzero_si512();
+            for &(xo, wo) in taps {
+                let xb = _mm_maskz_loadu_epi8(mask, xp.offset(xo + shift).add(c) as *const _);
+                let xv = if signed {
+                    _mm512_cvtepi8_epi32(xb)
+                } else {
+                    _mm512_cvtepu8_epi32(xb)
+                };
+                let wv = _mm512_maskz_loadu_epi32(mask, wp.add(wo + c));
+                acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_add_epi32(xv, offv), wv));
+            }
+            let ld = |v: &[i32]| _mm512_maskz_loadu_epi32(mask, v.as_ptr().add(c));
+            let v = gemm::requant16(acc, ld(q.bias), ld(q.mult), ld(q.shift), o);
+            _mm_mask_storeu_epi8(
+                dst.add(ox * oc + c) as *mut _,
+                mask,
+                _mm512_cvtepi32_epi8(v),
+            );
+            c += 16;
+        }
+    }
+}
+
+fn dw_row_dispatch<T: QInt>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if gemm::has_avx512() {
-            return unsafe { dw_row_avx512(d, q, r, orow) };
+            // SAFETY: the CPU has the AVX-512 subsets the function enables.
+            return unsafe { dw_row_avx512(d, q, r, orow, acc) };
         }
         if std::is_x86_feature_detected!("avx2") {
-            return unsafe { dw_row_avx2(d, q, r, orow) };
+            // SAFETY: the CPU has AVX2.
+            return unsafe { dw_row_avx2(d, q, r, orow, acc) };
         }
     }
-    dw_row(d, q, r, orow)
+    dw_row::<T, false>(d, q, r, orow, acc)
 }
 
 // --------------------------------------------------------------------------------------------
@@ -829,38 +994,42 @@ fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError>
             ctx.out_dtype(0)
         );
     }
-    let (w, ws) = weights_i16(ctx, 1)?;
+    let ws = ctx.input(1)?.shape().to_vec();
     if ws.len() != 2 {
         bail!("expected a 2-D weight matrix, got {ws:?}");
     }
     let (units, k) = (ws[0], ws[1]);
     let shape = fc_out_shape(ctx, x.shape(), k, units)?;
     let rows = x.len() / k;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
-    let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
-    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, units);
-    let bias: Vec<i32> = bias_i64(ctx, 2, units)?.iter().map(|&b| b as i32).collect();
+    let (_, in_z) = qparams(ctx.input_meta[0]);
+    let (_, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
-    if let Some(Value::I8(xi)) = ctx.opt_input(0) {
-        let xf = flat(xi);
-        let build = |kp: usize| rows_u8(&xf, rows, k, kp);
-        if let Some(r) = try_vnni_i8(
-            ctx, &build, rows, units, k, in_z, &bias, &mult, &shift, out_z, lo, hi,
-        ) {
-            let out: Vec<T> = r?.into_iter().map(|v| T::from_i32(v as i32)).collect();
-            return Ok(vec![T::wrap(array(&shape, out)?)]);
-        }
+    let vnni = use_vnni(ctx);
+    let p = ctx.prepared(&[1, 2], || q8_prep(ctx, units, k, 1, vnni))?;
+    #[cfg(target_arch = "x86_64")]
+    if let (Some((pw, bias)), Some(Value::I8(xi))) = (p.vnni.first(), ctx.opt_input(0)) {
+        let a = rows_u8(&flat(xi), rows, k, pw.kp);
+        let q = Requant {
+            bias,
+            mult: &p.mult,
+            shift: &p.shift,
+            out_off: out_z,
+            lo,
+            hi,
+        };
+        let out = gemm::vnni_gemm::<i8>(&a, rows, pw, &q);
+        return Ok(vec![Value::I8(array(&shape, out)?)]);
     }
     let xs = to_i16_off(&flat(x), -in_z);
     let q = Requant {
-        bias: &bias,
-        mult: &mult,
-        shift: &shift,
+        bias: &p.bias,
+        mult: &p.mult,
+        shift: &p.shift,
         out_off: out_z,
         lo,
         hi,
     };
-    let out = gemm::<T>(&xs, rows, k, &w, units, &q);
+    let out = gemm::<T>(&xs, rows, k, &p.w16, units, &q);
     Ok(vec![T::wrap(array(&shape, out)?)])
 }
 

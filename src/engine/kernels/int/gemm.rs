@@ -56,6 +56,63 @@ unsafe fn requant_row_avx2<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
     requant_row_generic(acc, q, out)
 }
 
+/// Vector constants of the output stage.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct OutStage {
+    pub off: std::arch::x86_64::__m512i,
+    pub lo: std::arch::x86_64::__m512i,
+    pub hi: std::arch::x86_64::__m512i,
+}
+
+/// 16 lanes of `clamp(MultiplyByQuantizedMultiplier(a + b, m, s) + off)`, bit-exact with the
+/// scalar [`requant_row_generic`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn requant16(
+    a: std::arch::x86_64::__m512i,
+    b: std::arch::x86_64::__m512i,
+    m: std::arch::x86_64::__m512i,
+    s: std::arch::x86_64::__m512i,
+    o: OutStage,
+) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_si512();
+    let one = _mm512_set1_epi32(1);
+    let half = _mm512_set1_epi64(1 << 30);
+    let left = _mm512_max_epi32(s, zero);
+    let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
+    let x = _mm512_sllv_epi32(_mm512_add_epi32(a, b), left);
+    // SaturatingRoundingDoublingHighMul = (x * m + 2^30) >> 31 (arithmetic), per lane.
+    let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), half), 31);
+    let odd = _mm512_srai_epi64(
+        _mm512_add_epi64(
+            _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)),
+            half,
+        ),
+        31,
+    );
+    let h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    // RoundingDivideByPOT with per-lane exponents.
+    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    let rem = _mm512_and_si512(h, mask);
+    let neg = _mm512_cmplt_epi32_mask(h, zero);
+    let thr = _mm512_mask_add_epi32(
+        _mm512_srai_epi32(mask, 1),
+        neg,
+        _mm512_srai_epi32(mask, 1),
+        one,
+    );
+    let up = _mm512_cmpgt_epi32_mask(rem, thr);
+    let r = _mm512_mask_add_epi32(
+        _mm512_srav_epi32(h, right),
+        up,
+        _mm512_srav_epi32(h, right),
+        one,
+    );
+    _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, o.off), o.lo), o.hi)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn requant_row_avx512<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
@@ -65,12 +122,11 @@ unsafe fn requant_row_avx512<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
         return requant_row_generic(acc, q, out);
     }
     assert!(acc.len() >= n && q.bias.len() >= n && q.mult.len() >= n && q.shift.len() >= n);
-    let zero = _mm512_setzero_si512();
-    let one = _mm512_set1_epi32(1);
-    let half = _mm512_set1_epi64(1 << 30);
-    let off = _mm512_set1_epi32(q.out_off);
-    let lo = _mm512_set1_epi32(q.lo);
-    let hi = _mm512_set1_epi32(q.hi);
+    let o = OutStage {
+        off: _mm512_set1_epi32(q.out_off),
+        lo: _mm512_set1_epi32(q.lo),
+        hi: _mm512_set1_epi32(q.hi),
+    };
     let dst = out.as_mut_ptr() as *mut u8;
     let mut i = 0;
     loop {
@@ -81,43 +137,53 @@ unsafe fn requant_row_avx512<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
             }
             i = n - 16;
         }
-        let a = _mm512_loadu_si512(acc.as_ptr().add(i) as *const _);
-        let b = _mm512_loadu_si512(q.bias.as_ptr().add(i) as *const _);
-        let m = _mm512_loadu_si512(q.mult.as_ptr().add(i) as *const _);
-        let s = _mm512_loadu_si512(q.shift.as_ptr().add(i) as *const _);
-        let left = _mm512_max_epi32(s, zero);
-        let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
-        let x = _mm512_sllv_epi32(_mm512_add_epi32(a, b), left);
-        // SaturatingRoundingDoublingHighMul = (x * m + 2^30) >> 31 (arithmetic), per lane.
-        let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), half), 31);
-        let odd = _mm512_srai_epi64(
-            _mm512_add_epi64(
-                _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)),
-                half,
-            ),
-            31,
+        let ld = |p: *const i32| _mm512_loadu_si512(p.add(i) as *const _);
+        let v = requant16(
+            ld(acc.as_ptr()),
+            ld(q.bias.as_ptr()),
+            ld(q.mult.as_ptr()),
+            ld(q.shift.as_ptr()),
+            o,
         );
-        let h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-        // RoundingDivideByPOT with per-lane exponents.
-        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-        let rem = _mm512_and_si512(h, mask);
-        let neg = _mm512_cmplt_epi32_mask(h, zero);
-        let thr = _mm512_mask_add_epi32(
-            _mm512_srai_epi32(mask, 1),
-            neg,
-            _mm512_srai_epi32(mask, 1),
-            one,
-        );
-        let up = _mm512_cmpgt_epi32_mask(rem, thr);
-        let r = _mm512_mask_add_epi32(
-            _mm512_srav_epi32(h, right),
-            up,
-            _mm512_srav_epi32(h, right),
-            one,
-        );
-        let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, off), lo), hi);
         _mm_storeu_si128(dst.add(i) as *mut __m128i, _mm512_cvtepi32_epi8(v));
         i += 16;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn requant_rows_avx512<T: QInt>(acc: &[i32], n: usize, q: &Requant, out: &mut [T]) {
+    for (a, o) in acc.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        requant_row_avx512(a, q, o);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn requant_rows_avx2<T: QInt>(acc: &[i32], n: usize, q: &Requant, out: &mut [T]) {
+    for (a, o) in acc.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        requant_row_generic(a, q, o);
+    }
+}
+
+/// Requantizes consecutive rows of `n` accumulators (one per output channel) at once.
+pub(crate) fn requant_rows<T: QInt>(acc: &[i32], n: usize, q: &Requant, out: &mut [T]) {
+    if n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: the CPU has the AVX-512 subsets the function enables.
+            return unsafe { requant_rows_avx512(acc, n, q, out) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { requant_rows_avx2(acc, n, q, out) };
+        }
+    }
+    for (a, o) in acc.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        requant_row_generic(a, q, o);
     }
 }
 
@@ -257,6 +323,178 @@ mod vnni {
             std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols.min(16));
         }
     }
+}
+
+/// The VNNI GEMM with the output stage fused: each `R x 32` register tile of accumulators is
+/// requantized and stored as int8 straight away, so no i32 matrix goes through memory.
+#[cfg(target_arch = "x86_64")]
+mod vnni_fused {
+    use super::{requant16, OutStage, PackedW, Requant};
+    use std::arch::x86_64::*;
+
+    /// `R` rows of `a` (row stride `lda`) times `NB` 16-channel blocks starting at `w` (the
+    /// next block `wstride` bytes later); `q` points at the blocks' first channel, `mask`
+    /// selects the valid channels of the last block.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const R: usize, const NB: usize>(
+        a: *const u8,
+        lda: usize,
+        kq: usize,
+        w: *const i8,
+        wstride: usize,
+        q: [(__m512i, __m512i, __m512i); NB],
+        o: OutStage,
+        out: *mut i8,
+        ldo: usize,
+        mask: __mmask16,
+    ) {
+        let mut acc = [[_mm512_setzero_si512(); NB]; R];
+        for p in 0..kq {
+            let mut bv = [_mm512_setzero_si512(); NB];
+            for (j, v) in bv.iter_mut().enumerate() {
+                *v = _mm512_loadu_si512(w.add(j * wstride + p * 64) as *const _);
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_epi32((a.add(i * lda + p * 4) as *const i32).read_unaligned());
+                for j in 0..NB {
+                    row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for j in 0..NB {
+                let (b, m, s) = q[j];
+                let v = _mm512_cvtepi32_epi8(requant16(row[j], b, m, s, o));
+                let k = if j + 1 == NB { mask } else { 0xffff };
+                _mm_mask_storeu_epi8(out.add(i * ldo + j * 16) as *mut _, k, v);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+    pub unsafe fn gemm(
+        a: &[u8],
+        rows: usize,
+        w: &PackedW,
+        q: &Requant,
+        out: &mut [i8],
+        ldo: usize,
+    ) {
+        let (kp, oc) = (w.kp, w.oc);
+        let kq = kp / 4;
+        let o = OutStage {
+            off: _mm512_set1_epi32(q.out_off),
+            lo: _mm512_set1_epi32(q.lo),
+            hi: _mm512_set1_epi32(q.hi),
+        };
+        // Blocks per column pass: their weights (kp x 16 bytes each) stay in L2.
+        let per = ((256 * 1024) / (kp.max(4) * 16)).max(2) / 2 * 2;
+        let wstride = kp * 16;
+        let (ap, wp, op) = (a.as_ptr(), w.data.as_ptr(), out.as_mut_ptr());
+        let ld =
+            |v: &[i32], j: usize, m: __mmask16| _mm512_maskz_loadu_epi32(m, v.as_ptr().add(j * 16));
+        let mut j0 = 0;
+        while j0 < w.blocks {
+            let j1 = (j0 + per).min(w.blocks);
+            let mut r = 0;
+            while r < rows {
+                let rt = match rows - r {
+                    12.. => 12,
+                    8.. => 8,
+                    4.. => 4,
+                    2.. => 2,
+                    _ => 1,
+                };
+                let mut j = j0;
+                while j < j1 {
+                    let nb = (j1 - j).min(2);
+                    let mut qv = [(
+                        _mm512_setzero_si512(),
+                        _mm512_setzero_si512(),
+                        _mm512_setzero_si512(),
+                    ); 2];
+                    let mut mask: __mmask16 = 0xffff;
+                    for (t, v) in qv.iter_mut().enumerate().take(nb) {
+                        let valid = (oc - (j + t) * 16).min(16);
+                        mask = if valid >= 16 {
+                            0xffff
+                        } else {
+                            (1u16 << valid) - 1
+                        };
+                        *v = (
+                            ld(q.bias, j + t, mask),
+                            ld(q.mult, j + t, mask),
+                            ld(q.shift, j + t, mask),
+                        );
+                    }
+                    let a0 = ap.add(r * kp);
+                    let w0 = wp.add(j * wstride);
+                    let o0 = op.add(r * ldo + j * 16);
+                    macro_rules! go {
+                        ($r:literal) => {
+                            if nb == 2 {
+                                tile::<$r, 2>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
+                            } else {
+                                tile::<$r, 1>(a0, kp, kq, w0, wstride, [qv[0]], o, o0, ldo, mask)
+                            }
+                        };
+                    }
+                    match rt {
+                        12 => go!(12),
+                        8 => go!(8),
+                        4 => go!(4),
+                        2 => go!(2),
+                        _ => go!(1),
+                    }
+                    j += nb;
+                }
+                r += rt;
+            }
+            j0 = j1;
+        }
+    }
+}
+
+/// int8 output of the VNNI GEMM with the output stage fused: `a` is `rows x w.kp` (u8, +128
+/// shifted, the shift folded into `q.bias` by the caller); row `r` goes to
+/// `out[r * ldo..][..w.oc]`. Splits the rows over rayon.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn vnni_gemm_into(
+    a: &[u8],
+    rows: usize,
+    w: &PackedW,
+    q: &Requant,
+    out: &mut [i8],
+    ldo: usize,
+) {
+    let oc = w.oc;
+    if rows == 0 || oc == 0 {
+        return;
+    }
+    assert!(has_vnni());
+    assert!(a.len() >= rows * w.kp && out.len() >= (rows - 1) * ldo + oc);
+    assert!(q.bias.len() >= oc && q.mult.len() >= oc && q.shift.len() >= oc);
+    assert!(w.data.len() >= w.blocks * w.kp * 16 && w.blocks * 16 >= oc);
+    let threads = rayon::current_num_threads();
+    let work = rows * oc * w.kp;
+    let chunk = if threads == 1 || work < 1 << 18 {
+        rows
+    } else {
+        rows.div_ceil(2 * threads).div_ceil(12) * 12
+    };
+    // The last chunk may be shorter than `chunk * ldo` (the final row ends at `oc`).
+    let tail = ldo - oc;
+    let len = rows * ldo - tail;
+    out[..len]
+        .par_chunks_mut(chunk * ldo)
+        .enumerate()
+        .for_each(|(ci, o)| {
+            let r0 = ci * chunk;
+            let nr = (o.len() + tail) / ldo;
+            // SAFETY: has_vnni() holds; `a` covers rows r0..r0+nr and `o` their outputs.
+            unsafe { vnni_fused::gemm(&a[r0 * w.kp..(r0 + nr) * w.kp], nr, w, q, o, ldo) };
+        });
 }
 
 /// `rows x kp` u8 activations (already shifted by +128, padded k zero) times packed weights:

@@ -1,0 +1,322 @@
+//! Float GEMM for convolutions: `C = clamp(A · Wᵀ + bias)`, where `W` holds one row of `k`
+//! weights per output channel. The weights are packed once per op into panels of 16 channels
+//! (`k x 16`, zero padded), so the micro-kernel streams them with aligned-width loads; `A`
+//! (activations or im2col rows) is read in place with any row stride, so a 1x1 convolution
+//! needs no copy of its input. The AVX-512 micro-kernel keeps a 12 x 32 tile of C in
+//! registers; other CPUs use a portable kernel the compiler vectorizes.
+
+/// Output channels per packed panel.
+pub const NR: usize = 16;
+
+/// Weights packed into panels: `data[(j * k + p) * NR + l]` is weight `p` of channel
+/// `j * NR + l` (0 past `n`).
+pub struct PackedB {
+    pub data: Vec<f32>,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl PackedB {
+    /// Packs `w` (`n` rows of `k`, row stride `ldw`).
+    pub fn new(w: &[f32], n: usize, k: usize, ldw: usize) -> PackedB {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0f32; panels * k * NR];
+        for o in 0..n {
+            let (j, l) = (o / NR, o % NR);
+            let row = &w[o * ldw..o * ldw + k];
+            for (p, &v) in row.iter().enumerate() {
+                data[(j * k + p) * NR + l] = v;
+            }
+        }
+        PackedB { data, k, n }
+    }
+}
+
+/// What happens to an output value after the dot product: `+ bias[col]`, then a clamp to
+/// `[lo, hi]` (fused RELU / RELU6 / RELU_N1_TO_1) when `clamp` is set.
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub clamp: Option<(f32, f32)>,
+}
+
+/// `c[i * ldc + j] = epilogue(sum_p a[i * lda + p] * W[j][p])` for `i < m`, `j < b.n`.
+pub fn gemm(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &PackedB,
+    ep: &Epilogue,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (k, n) = (b.k, b.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n);
+    assert!(k == 0 || a.len() >= (m - 1) * lda + k);
+    assert!(ep.bias.is_none_or(|bv| bv.len() >= n));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the slices cover every index (asserted above).
+            return unsafe { avx512::gemm(a, lda, m, b, ep, c, ldc) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { gemm_avx2(a, lda, m, b, ep, c, ldc) };
+        }
+    }
+    gemm_portable(a, lda, m, b, ep, c, ldc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_avx2(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &PackedB,
+    ep: &Epilogue,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_portable(a, lda, m, b, ep, c, ldc)
+}
+
+/// Rows of 4 at a time, one 16-channel panel at a time: the compiler keeps the 4 x 16
+/// accumulators in vector registers.
+#[inline(always)]
+fn gemm_portable(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &PackedB,
+    ep: &Epilogue,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    const MR: usize = 4;
+    let (k, n) = (b.k, b.n);
+    for j in 0..n.div_ceil(NR) {
+        let panel = &b.data[j * k * NR..(j + 1) * k * NR];
+        let cols = (n - j * NR).min(NR);
+        let mut bias = [0f32; NR];
+        if let Some(bv) = ep.bias {
+            bias[..cols].copy_from_slice(&bv[j * NR..j * NR + cols]);
+        }
+        let mut r = 0;
+        while r < m {
+            let rows = (m - r).min(MR);
+            let mut acc = [[0f32; NR]; MR];
+            for p in 0..k {
+                let bv: &[f32; NR] = panel[p * NR..(p + 1) * NR].try_into().unwrap();
+                for (i, acc) in acc.iter_mut().enumerate().take(rows) {
+                    let av = a[(r + i) * lda + p];
+                    for l in 0..NR {
+                        acc[l] += av * bv[l];
+                    }
+                }
+            }
+            for (i, acc) in acc.iter().enumerate().take(rows) {
+                let dst = &mut c[(r + i) * ldc + j * NR..][..cols];
+                for l in 0..cols {
+                    let v = acc[l] + bias[l];
+                    dst[l] = match ep.clamp {
+                        Some((lo, hi)) => v.max(lo).min(hi),
+                        None => v,
+                    };
+                }
+            }
+            r += rows;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Epilogue, PackedB, NR};
+    use std::arch::x86_64::*;
+
+    /// An `R x (16 * NB)` tile: `a` points at row 0 of the tile, `b` at panel `j`'s first
+    /// row (the next panel starts `bstride` floats later), `c` at the tile's first output.
+    /// `mask` selects the valid columns of the last panel.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const R: usize, const NB: usize>(
+        a: *const f32,
+        lda: usize,
+        k: usize,
+        b: *const f32,
+        bstride: usize,
+        c: *mut f32,
+        ldc: usize,
+        bias: [__m512; NB],
+        clamp: Option<(__m512, __m512)>,
+        mask: __mmask16,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); NB]; R];
+        for p in 0..k {
+            let mut bv = [_mm512_setzero_ps(); NB];
+            for (j, v) in bv.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(b.add(j * bstride + p * NR));
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(i * lda + p));
+                for j in 0..NB {
+                    row[j] = _mm512_fmadd_ps(av, bv[j], row[j]);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for j in 0..NB {
+                let mut v = _mm512_add_ps(row[j], bias[j]);
+                if let Some((lo, hi)) = clamp {
+                    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+                }
+                let dst = c.add(i * ldc + j * NR);
+                if j + 1 == NB {
+                    _mm512_mask_storeu_ps(dst, mask, v);
+                } else {
+                    _mm512_storeu_ps(dst, v);
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn gemm(
+        a: &[f32],
+        lda: usize,
+        m: usize,
+        b: &PackedB,
+        ep: &Epilogue,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        let (k, n) = (b.k, b.n);
+        let panels = n.div_ceil(NR);
+        let clamp = ep
+            .clamp
+            .map(|(lo, hi)| (_mm512_set1_ps(lo), _mm512_set1_ps(hi)));
+        // Panels per column block: the block's weights (k x 16 floats per panel) stay in L2
+        // while every row tile passes over them.
+        let block = ((192 * 1024) / (k.max(1) * NR * 4)).max(2) / 2 * 2;
+        let (ap, bp, cp) = (a.as_ptr(), b.data.as_ptr(), c.as_mut_ptr());
+        let mut j0 = 0;
+        while j0 < panels {
+            let j1 = (j0 + block).min(panels);
+            let mut r = 0;
+            while r < m {
+                // The largest tile height that fits the rows left.
+                let rt = match m - r {
+                    12.. => 12,
+                    8.. => 8,
+                    4.. => 4,
+                    2.. => 2,
+                    _ => 1,
+                };
+                let mut j = j0;
+                while j < j1 {
+                    let nb = (j1 - j).min(2);
+                    let mut bias = [_mm512_setzero_ps(); 2];
+                    let mut mask: __mmask16 = 0xffff;
+                    for (q, v) in bias.iter_mut().enumerate().take(nb) {
+                        let valid = (n - (j + q) * NR).min(NR);
+                        mask = if valid >= NR {
+                            0xffff
+                        } else {
+                            (1u16 << valid) - 1
+                        };
+                        if let Some(bv) = ep.bias {
+                            *v = _mm512_maskz_loadu_ps(mask, bv.as_ptr().add((j + q) * NR));
+                        }
+                    }
+                    let a0 = ap.add(r * lda);
+                    let b0 = bp.add(j * k * NR);
+                    let c0 = cp.add(r * ldc + j * NR);
+                    let bs = k * NR;
+                    macro_rules! go {
+                        ($r:literal) => {
+                            if nb == 2 {
+                                tile::<$r, 2>(a0, lda, k, b0, bs, c0, ldc, bias, clamp, mask)
+                            } else {
+                                tile::<$r, 1>(a0, lda, k, b0, bs, c0, ldc, [bias[0]], clamp, mask)
+                            }
+                        };
+                    }
+                    match rt {
+                        12 => go!(12),
+                        8 => go!(8),
+                        4 => go!(4),
+                        2 => go!(2),
+                        _ => go!(1),
+                    }
+                    j += nb;
+                }
+                r += rt;
+            }
+            j0 = j1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], m: usize, k: usize, w: &[f32], n: usize, bias: &[f32]) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let s: f64 = (0..k)
+                    .map(|p| a[i * k + p] as f64 * w[j * k + p] as f64)
+                    .sum();
+                c[i * n + j] = (s as f32 + bias[j]).clamp(-3.0, 4.0);
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_naive_on_ragged_shapes() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (13, 27, 16),
+            (37, 45, 23),
+            (50, 8, 70),
+            (25, 300, 33),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7919) % 97) as f32 / 17.0 - 2.5)
+                .collect();
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 104729) % 89) as f32 / 31.0 - 1.4)
+                .collect();
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.1 - 1.0).collect();
+            let pb = PackedB::new(&w, n, k, k);
+            let ep = Epilogue {
+                bias: Some(&bias),
+                clamp: Some((-3.0, 4.0)),
+            };
+            let mut c = vec![f32::NAN; m * n];
+            gemm(&a, k, m, &pb, &ep, &mut c, n);
+            let want = naive(&a, m, k, &w, n, &bias);
+            let mut c2 = vec![f32::NAN; m * n];
+            gemm_portable(&a, k, m, &pb, &ep, &mut c2, n);
+            for i in 0..m * n {
+                assert!(
+                    (c[i] - want[i]).abs() < 1e-3,
+                    "{m}x{k}x{n} at {i}: {} vs {}",
+                    c[i],
+                    want[i]
+                );
+                assert!(
+                    (c2[i] - want[i]).abs() < 1e-3,
+                    "portable {m}x{k}x{n} at {i}"
+                );
+            }
+        }
+    }
+}
