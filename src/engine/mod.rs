@@ -9,6 +9,7 @@ pub mod arith;
 pub mod kernels;
 pub mod limits;
 pub mod npy;
+pub mod simd;
 mod value;
 
 pub use value::Value;

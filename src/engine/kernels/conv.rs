@@ -507,11 +507,11 @@ unsafe fn dw_row_f32_avx2(d: &DwF32, row: usize, orow: &mut [f32]) {
 fn dw_row_f32_dispatch(d: &DwF32, row: usize, orow: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
+        if crate::engine::simd::avx512() {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { dw_row_f32_avx512(d, row, orow) };
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { dw_row_f32_avx2(d, row, orow) };
         }

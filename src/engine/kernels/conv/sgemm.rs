@@ -59,11 +59,11 @@ pub fn gemm(
     assert!(ep.bias.is_none_or(|bv| bv.len() >= n));
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
+        if crate::engine::simd::avx512() {
             // SAFETY: the CPU has AVX-512F; the slices cover every index (asserted above).
             return unsafe { avx512::gemm(a, lda, m, b, ep, c, ldc) };
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { gemm_avx2(a, lda, m, b, ep, c, ldc) };
         }

@@ -200,7 +200,7 @@ fn gemm_block_dispatch(a: &[i16], k: usize, w: &[i16], oc: usize, out: &mut [i32
         if gemm::has_avx512() {
             return unsafe { gemm_block_avx512(a, k, w, oc, out) };
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if crate::engine::simd::avx2() {
             return unsafe { gemm_block_avx2(a, k, w, oc, out) };
         }
     }
@@ -937,7 +937,7 @@ fn dw_row_dispatch<T: QInt>(
             // SAFETY: the CPU has the AVX-512 subsets the function enables.
             return unsafe { dw_row_avx512(d, q, r, orow, acc) };
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2.
             return unsafe { dw_row_avx2(d, q, r, orow, acc) };
         }

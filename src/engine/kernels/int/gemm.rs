@@ -177,7 +177,7 @@ pub(crate) fn requant_rows<T: QInt>(acc: &[i32], n: usize, q: &Requant, out: &mu
             // SAFETY: the CPU has the AVX-512 subsets the function enables.
             return unsafe { requant_rows_avx512(acc, n, q, out) };
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2.
             return unsafe { requant_rows_avx2(acc, n, q, out) };
         }
@@ -195,7 +195,7 @@ pub(crate) fn requant_row<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
         if has_avx512() {
             return unsafe { requant_row_avx512(acc, q, out) };
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if crate::engine::simd::avx2() {
             return unsafe { requant_row_avx2(acc, q, out) };
         }
     }
@@ -204,22 +204,12 @@ pub(crate) fn requant_row<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512() -> bool {
-    std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx512bw")
-        && std::is_x86_feature_detected!("avx512vl")
-        && std::is_x86_feature_detected!("avx512dq")
+    crate::engine::simd::avx512()
 }
 
 /// Whether the VNNI int8 GEMM is available.
 pub(crate) fn has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        has_avx512() && std::is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::engine::simd::vnni()
 }
 
 /// Weights packed for the VNNI kernel: blocks of 16 output channels, for every group of 4
