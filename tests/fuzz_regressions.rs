@@ -61,3 +61,17 @@ fn engine_target_inputs() {
 fn image_target_inputs() {
     run("image", image_bytes);
 }
+
+/// Sparse weights: every byte of a sparse int8 model flipped in turn (most land in the values,
+/// segments, indices and sparsity tables) must give an error or a result, never a panic.
+#[test]
+fn sparse_model_every_byte_flipped() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/engine/sparse_int8.tflite");
+    let bytes = std::fs::read(path).unwrap();
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0xFF;
+        engine_bytes(&b);
+    }
+}

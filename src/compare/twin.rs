@@ -3,7 +3,7 @@
 
 use super::CompareError;
 use crate::engine::kernels::cast::dequantize_value;
-use crate::engine::{run_op_float, Value};
+use crate::engine::run_op_float;
 use crate::model::Model;
 use ndarray::ArrayD;
 use std::collections::HashMap;
@@ -11,9 +11,8 @@ use std::collections::HashMap;
 /// A constant of subgraph 0 as float: dequantized when quantized, converted otherwise.
 pub fn dequantized_constant(model: &Model, t: usize) -> Option<ArrayD<f32>> {
     let meta = &model.subgraphs[0].tensors[t];
-    let bytes = model.tensor_data(0, t)?;
-    let shape: Vec<usize> = meta.shape.iter().map(|&d| d.max(0) as usize).collect();
-    let v = Value::from_constant(bytes, meta.dtype, &shape).ok()?;
+    model.tensor_data(0, t)?;
+    let v = crate::engine::kernels::densify::constant_value(model, 0, meta).ok()?;
     match meta.quantization.as_ref().filter(|q| !q.scales.is_empty()) {
         Some(q) => dequantize_value(&v, Some(q)).ok(),
         None => v.to_f32_lossy().ok(),

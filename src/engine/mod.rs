@@ -212,14 +212,14 @@ impl<'m> Engine<'m> {
             let mut c = Vec::with_capacity(s.tensors.len());
             for t in &s.tensors {
                 let v = if seen.contains(&sgi) && t.is_constant && !t.is_variable {
-                    let bytes = model.tensor_data(sgi, t.index).unwrap_or(&[]);
-                    let shape: Vec<usize> = t.shape.iter().map(|&d| d.max(0) as usize).collect();
-                    Some(Value::from_constant(bytes, t.dtype, &shape).map_err(|e| {
-                        EngineError::msg(format!(
-                            "subgraph {sgi} tensor {} '{}': {e}",
-                            t.index, t.name
-                        ))
-                    })?)
+                    Some(
+                        kernels::densify::constant_value(model, sgi, t).map_err(|e| {
+                            EngineError::msg(format!(
+                                "subgraph {sgi} tensor {} '{}': {e}",
+                                t.index, t.name
+                            ))
+                        })?,
+                    )
                 } else {
                     None
                 };

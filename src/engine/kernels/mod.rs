@@ -3,6 +3,7 @@
 
 pub mod cast;
 pub mod conv;
+pub mod densify;
 pub mod elementwise;
 pub mod int;
 pub mod pool;
@@ -234,6 +235,7 @@ pub fn float_kernel(name: &str) -> Option<Kernel> {
         "RESIZE_NEAREST_NEIGHBOR" => shape::resize_nearest,
         "RESIZE_BILINEAR" => shape::resize_bilinear,
         "ZEROS_LIKE" => shape::zeros_like,
+        "DENSIFY" => densify::densify,
         "CAST" => cast::cast,
         "SHAPE" => cast::shape,
         "FILL" => cast::fill,
@@ -286,6 +288,7 @@ const GENERIC: &[&str] = &[
     "ARG_MIN",
     "DEQUANTIZE",
     "ZEROS_LIKE",
+    "DENSIFY",
     "REDUCE_ANY",
     "REDUCE_ALL",
 ];

@@ -483,15 +483,35 @@ pub fn strided_slice(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     ])
 }
 
+/// GATHER (`reference_ops::Gather`): with `batch_dims` b, the first b dimensions of input and
+/// indices are shared batches; output = input[:axis] + indices[b:] + input[axis + 1:].
 pub fn gather(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.input(0)?;
     let ind = ctx.input(1)?;
     let o = ctx.fb.builtin_options_as_gather_options();
-    let axis = norm_axis(o.map(|o| o.axis()).unwrap_or(0) as i64, x.shape().len())?;
-    if o.map(|o| o.batch_dims()).unwrap_or(0) != 0 {
-        bail!("GATHER with batch_dims is not supported");
+    let (xs, is) = (x.shape(), ind.shape());
+    let axis = norm_axis(o.map(|o| o.axis()).unwrap_or(0) as i64, xs.len())?;
+    let mut b = o.map(|o| o.batch_dims()).unwrap_or(0) as i64;
+    if b < 0 {
+        b += is.len() as i64;
     }
-    let d = x.shape()[axis] as i64;
+    // gather.cc Prepare: 0 <= batch_dims <= axis, batch_dims <= rank(indices), matching batches.
+    if b < 0 || b as usize > axis || b as usize > is.len() {
+        bail!(
+            "batch_dims {} is out of range for axis {axis} and indices of rank {}",
+            o.map(|o| o.batch_dims()).unwrap_or(0),
+            is.len()
+        );
+    }
+    let b = b as usize;
+    if xs[..b] != is[..b] {
+        bail!(
+            "batch dimensions differ: input {:?}, indices {:?}",
+            &xs[..b],
+            &is[..b]
+        );
+    }
+    let d = xs[axis] as i64;
     let ix: Vec<usize> = ind
         .to_i64_vec()?
         .iter()
@@ -503,12 +523,48 @@ pub fn gather(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             }
         })
         .collect::<Result<_, _>>()?;
-    let mut shape = x.shape()[..axis].to_vec();
-    shape.extend_from_slice(ind.shape());
-    shape.extend_from_slice(&x.shape()[axis + 1..]);
-    Ok(vec![
-        map_value!(x, a => reshape_t(&a.select(Axis(axis), &ix), &shape)?),
-    ])
+    let mut shape = xs[..axis].to_vec();
+    shape.extend_from_slice(&is[b..]);
+    shape.extend_from_slice(&xs[axis + 1..]);
+    let plan = GatherPlan {
+        batches: xs[..b].iter().product(),
+        outer: xs[b..axis].iter().product(),
+        axis_size: xs[axis],
+        inner: xs[axis + 1..].iter().product(),
+        coords: is[b..].iter().product(),
+    };
+    Ok(vec![map_value!(x, a => plan.run(a, &ix, &shape)?)])
+}
+
+struct GatherPlan {
+    batches: usize,
+    outer: usize,
+    axis_size: usize,
+    inner: usize,
+    coords: usize,
+}
+
+impl GatherPlan {
+    fn run<T: Clone>(
+        &self,
+        a: &ArrayD<T>,
+        ix: &[usize],
+        shape: &[usize],
+    ) -> Result<ArrayD<T>, EngineError> {
+        let src = super::int::flat(a);
+        let n = self.batches * self.outer * self.coords * self.inner;
+        let mut out = Vec::with_capacity(n);
+        for bt in 0..self.batches {
+            for o in 0..self.outer {
+                let base = (bt * self.outer + o) * self.axis_size;
+                for &i in &ix[bt * self.coords..(bt + 1) * self.coords] {
+                    let at = (base + i) * self.inner;
+                    out.extend_from_slice(&src[at..at + self.inner]);
+                }
+            }
+        }
+        ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| EngineError::msg(e.to_string()))
+    }
 }
 
 fn pad_t<T: Clone>(a: &ArrayD<T>, pads: &[(usize, usize)], v: T) -> ArrayD<T> {

@@ -135,9 +135,48 @@ fn lut_i16(
     lut
 }
 
+/// `LUTPopulate<int16_t>` with float math (the elementwise int16 LUT ops: GELU, EXP, LOG):
+/// 512 samples over the input range, each biased by half the interpolation error at its
+/// midpoint, plus the last point.
+pub(super) fn lut16(
+    in_s: f32,
+    in_z: i32,
+    out_s: f32,
+    out_z: i32,
+    f: impl Fn(f32) -> f32,
+) -> Vec<i16> {
+    let input_min = in_s * (i16::MIN as i32 - in_z) as f32;
+    let input_max = in_s * (i16::MAX as i32 - in_z) as f32;
+    let output_min = out_s * (i16::MIN as i32 - out_z) as f32;
+    let output_max = out_s * (i16::MAX as i32 - out_z) as f32;
+    let nb_steps = 512;
+    let step = (input_max - input_min) / nb_steps as f32;
+    let half_step = step / 2.0;
+    let output_scaling_inv = 65536.0f32 / (output_max - output_min);
+    let (table_min, table_max) = (i16::MIN as f32, i16::MAX as f32);
+    let mut lut = vec![0i16; nb_steps + 1];
+    for (i, slot) in lut.iter_mut().enumerate().take(nb_steps) {
+        let x = input_min + i as f32 * step;
+        let val = f(x);
+        let val_midpoint = f(x + half_step);
+        let val_next = f(input_min + (i + 1) as f32 * step);
+        let sample_val = (val * output_scaling_inv).round();
+        let midpoint_interp_val =
+            ((val_next * output_scaling_inv + (val * output_scaling_inv).round()) / 2.0).round();
+        let midpoint_val = (val_midpoint * output_scaling_inv).round();
+        let bias = ((midpoint_interp_val - midpoint_val) / 2.0).round();
+        *slot = (sample_val - bias).max(table_min).min(table_max) as i16;
+    }
+    lut[nb_steps] = (f(input_max) * output_scaling_inv)
+        .round()
+        .max(table_min)
+        .min(table_max) as i16;
+    lut
+}
+
 /// `LUTLookup` for int16 tables: 512 base values indexed by the top 9 bits, linear
 /// interpolation on the low 7 bits.
-fn lut_lookup_i16(value: i16, lut: &[i16]) -> i16 {
+pub(super) fn lut_lookup_i16(value: i16, lut: &[i16]) -> i16 {
     let index = (256 + (value as i32 >> 7)) as usize;
     let offset = (value & 0x7f) as i32;
     let base = lut[index];
@@ -233,12 +272,119 @@ pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             x,
             &lut8::<u8>(in_s, in_z, out_s, out_z, f),
         )?)]),
+        Value::I16(x) => {
+            // Prepare: zero points 0, output scale 2^-15.
+            let (_, out_log2_pot) = checked_log2(out_s);
+            if in_z != 0 || out_z != 0 || !out_log2_pot || checked_log2(out_s).0 != -15 {
+                bail!(
+                    "int16 {} needs zero points 0 and output scale 2^-15 (got input zero point {in_z}, output scale {out_s}, zero point {out_z})",
+                    ctx.name()
+                );
+            }
+            let tanh = ctx.name() == "TANH";
+            let (mult, shift) = lut16_input_rescale(in_s, tanh);
+            Ok(vec![Value::I16(sigmoid_tanh_i16(x, mult, shift, tanh))])
+        }
         other => bail!(
             "quantized {} on {} is not supported yet",
             ctx.name(),
             other.dtype()
         ),
     }
+}
+
+/// TFLite's `sigmoid_table_uint16`: sigmoid(i / 24) in 0.16 fixed point. The int16 LOGISTIC and
+/// TANH kernels interpolate it (tanh(x) = 2 sigmoid(2x) - 1).
+const SIGMOID_TABLE: [u16; 256] = [
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
+    41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443,
+    48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374,
+    54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544,
+    58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279,
+    61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990,
+    63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030,
+    64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652,
+    64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019,
+    65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234,
+    65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
+    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
+    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476,
+    65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
+    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516,
+    65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529,
+    65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532,
+    65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534,
+    65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+];
+
+/// `CheckedLog2` (float): log2 of `x` rounded, and whether `x` is a power of two.
+fn checked_log2(x: f32) -> (i32, bool) {
+    let l = x.ln() * (1.0f32 / 2.0f32.ln());
+    let r = l.round();
+    (r as i32, (l - r).abs() < 1e-3)
+}
+
+/// Tanh/SigmoidPrepare for int16: a power-of-two input scale of 2^-12 (TANH also 2^-11) keeps
+/// multiplier 0; otherwise the input is rescaled to 1/(3 * 4096) by a multiplier of at least
+/// 2^14 and a right shift.
+fn lut16_input_rescale(in_scale: f32, tanh: bool) -> (i32, i32) {
+    let (log2, pot) = checked_log2(in_scale);
+    let shift = 12 + log2;
+    if pot && (shift == 0 || (tanh && shift == 1)) {
+        return (0, shift);
+    }
+    let mut m = in_scale as f64 * 4096.0 * 3.0;
+    let mut shift = 0;
+    while m <= 32767.0 / 2.0 && shift <= 30 {
+        shift += 1;
+        m *= 2.0;
+    }
+    (m as i32, shift)
+}
+
+/// `reference_integer_ops::Logistic` / `Tanh` (int16): scale the input by 3 (the table spans
+/// [-10.7, 10.7] in place of [-8, 8]), interpolate the sigmoid table on |x|, mirror for x < 0.
+fn sigmoid_tanh_i16(x: &ArrayD<i16>, mult: i32, shift: i32, tanh: bool) -> ArrayD<i16> {
+    let (mult, shift) = if mult == 0 {
+        (3 << shift, 0)
+    } else {
+        (mult, shift)
+    };
+    let round = if shift > 0 { 1 << (shift - 1) } else { 0 };
+    x.mapv(|v| {
+        let input = (v as i32).wrapping_mul(mult).wrapping_add(round) >> shift;
+        let abs = input.unsigned_abs();
+        if tanh {
+            let uh = (abs >> 8) as usize;
+            let mut result = if uh >= 255 {
+                0xFFFF << 8
+            } else {
+                let (ua, ub) = (SIGMOID_TABLE[uh] as u32, SIGMOID_TABLE[uh + 1] as u32);
+                ((ua << 8) + (abs & 0xFF) * (ub - ua)) as i32
+            };
+            result = if input >= 0 {
+                result - (1 << 23) + (1 << 7)
+            } else {
+                -result + (1 << 23) + (1 << 7) - 1
+            };
+            (result >> 8) as i16
+        } else {
+            let uh = (abs >> 9) as usize;
+            let mut result: u32 = if uh >= 255 {
+                0x7FFF << 10
+            } else {
+                let (ua, ub) = (SIGMOID_TABLE[uh] as u32, SIGMOID_TABLE[uh + 1] as u32);
+                (ua << 9) + (abs & 0x1FF) * (ub - ua)
+            };
+            result = if input >= 0 {
+                result + (1 << 9)
+            } else {
+                (1 << 25) - result + (1 << 9) - 1
+            };
+            (result >> 10) as i16
+        }
+    })
 }
 
 fn apply_lut8<T: QInt>(x: &ArrayD<T>, lut: &[i32; 256]) -> Result<ArrayD<T>, EngineError> {

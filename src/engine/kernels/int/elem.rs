@@ -221,6 +221,12 @@ pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             let lut = super::activ::lut8::<u8>(in_s, in_z, out_s, out_z, &*f);
             Ok(vec![Value::U8(x.mapv(|v| lut[v as usize] as u8))])
         }
+        Value::I16(x) if matches!(name.as_str(), "GELU" | "EXP" | "LOG") => {
+            let lut = super::activ::lut16(in_s, in_z, out_s, out_z, &*f);
+            Ok(vec![Value::I16(
+                x.mapv(|v| super::activ::lut_lookup_i16(v, &lut)),
+            )])
+        }
         other => bail!("quantized {name} on {} is not supported", other.dtype()),
     }
 }
@@ -413,8 +419,13 @@ pub fn div(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 pub fn l2_normalization(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
     let (_, in_z) = qparams(ctx.input_meta[0]);
-    let Value::I8(x) = ctx.input(0)? else {
-        bail!("quantized L2_NORMALIZATION supports int8 only");
+    let x = match ctx.input(0)? {
+        Value::I8(x) => x,
+        Value::U8(x) => return Ok(vec![Value::U8(l2_normalization_u8(x, in_z)?)]),
+        other => bail!(
+            "quantized L2_NORMALIZATION on {} is not supported",
+            other.dtype()
+        ),
     };
     const OUTPUT_SCALE: i32 = 7;
     let depth = *x.shape().last().unwrap_or(&1);
@@ -434,8 +445,28 @@ pub fn l2_normalization(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     Ok(vec![Value::I8(array(x.shape(), out)?)])
 }
 
+/// `reference_ops::L2Normalization` (uint8): unlike the int8 kernel it rescales `128 * diff`
+/// by the inverse norm and adds the fixed output zero point 128 (scale 1/128).
+fn l2_normalization_u8(x: &ArrayD<u8>, in_z: i32) -> Result<ArrayD<u8>, EngineError> {
+    let depth = *x.shape().last().unwrap_or(&1);
+    let xs = flat(x);
+    let mut out = Vec::with_capacity(xs.len());
+    for row in xs.chunks(depth.max(1)) {
+        let acc: i32 = row
+            .iter()
+            .map(|&v| (v as i32 - in_z) * (v as i32 - in_z))
+            .fold(0i32, |a, b| a.wrapping_add(b));
+        let (m, s) = inv_sqrt_multiplier_exp(acc);
+        for &v in row {
+            let o = 128 + mbqm(128 * (v as i32 - in_z), m, s);
+            out.push(o.clamp(0, 255) as u8);
+        }
+    }
+    array(x.shape(), out)
+}
+
 // --------------------------------------------------------------------------------------------
-// LOG_SOFTMAX (int8): reference_integer_ops::LogSoftmax
+// LOG_SOFTMAX (int8, uint8): reference_integer_ops::LogSoftmax, reference_ops::LogSoftmax
 // --------------------------------------------------------------------------------------------
 
 /// `SaturatingAddNonGemmlowp` / `SaturatingSub` on int32.
@@ -500,13 +531,23 @@ pub(crate) fn log_x_ge_1(input_raw: i32, in_bits: i32, out_bits: i32) -> i32 {
 pub fn log_softmax(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
     let (in_s, _) = qparams(ctx.input_meta[0]);
-    let Value::I8(x) = ctx.input(0)? else {
-        bail!("quantized LOG_SOFTMAX supports int8 only");
-    };
+    match ctx.input(0)? {
+        Value::I8(x) => Ok(vec![Value::I8(log_softmax_q8(x, in_s)?)]),
+        Value::U8(x) => Ok(vec![Value::U8(log_softmax_q8(x, in_s)?)]),
+        other => bail!(
+            "quantized LOG_SOFTMAX on {} is not supported",
+            other.dtype()
+        ),
+    }
+}
+
+/// `reference_integer_ops::LogSoftmax` (int8) and `reference_ops::LogSoftmax` (uint8), one
+/// algorithm: log of the fixed-point sum of exps, subtracted from the scaled differences; the
+/// output offset is the type's maximum (127 / 255, LogSoftmaxPrepare's zero points).
+fn log_softmax_q8<T: QInt>(x: &ArrayD<T>, in_s: f32) -> Result<ArrayD<T>, EngineError> {
     const INPUT_BITS: i32 = 5;
     const ACCUM_BITS: i32 = 12;
     const OUTPUT_BITS: i32 = 4;
-    const OUTPUT_ZP: i32 = 127;
     // PreprocessLogSoftmaxScalingExp (beta = 1).
     let (input_multiplier, input_left_shift) =
         arith::preprocess_softmax_scaling(1.0, in_s as f64, INPUT_BITS);
@@ -518,10 +559,10 @@ pub fn log_softmax(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let xs = flat(x);
     let mut out = Vec::with_capacity(xs.len());
     for row in xs.chunks(depth.max(1)) {
-        let max_in_row = row.iter().copied().max().unwrap_or(i8::MIN) as i32;
+        let max_in_row = row.iter().map(|v| v.to_i32()).max().unwrap_or(T::MIN);
         let mut sum_of_exps: i32 = 0;
         for &v in row {
-            let diff = v as i32 - max_in_row;
+            let diff = v.to_i32() - max_in_row;
             if diff >= diff_min {
                 let d5 = mbqm(diff, input_multiplier, input_left_shift);
                 let e = arith::exp_on_negative_values(d5, INPUT_BITS);
@@ -536,17 +577,17 @@ pub fn log_softmax(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             reverse_left_shift,
         ));
         for &v in row {
-            let diff = v as i32 - max_in_row;
+            let diff = v.to_i32() - max_in_row;
             if diff > adjusted_diff_min {
                 let d5 = mbqm(diff, input_multiplier, input_left_shift);
-                let o = rdbpot(d5.wrapping_sub(log_sum), 31 - INPUT_BITS - OUTPUT_BITS) + OUTPUT_ZP;
-                out.push(o.clamp(-128, 127) as i8);
+                let o = rdbpot(d5.wrapping_sub(log_sum), 31 - INPUT_BITS - OUTPUT_BITS) + T::MAX;
+                out.push(clamp_to::<T>(o, T::MIN, T::MAX));
             } else {
-                out.push(i8::MIN);
+                out.push(T::from_i32(T::MIN));
             }
         }
     }
-    Ok(vec![Value::I8(array(x.shape(), out)?)])
+    array(x.shape(), out)
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ fn route(
         "ELU" if x == Some(DType::I8) => Route::Lut2,
         "LOGISTIC" | "TANH" | "ELU" if q => Route::Lut,
         "GELU" if q => Route::Lut2,
-        "LOG" | "EXP" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Lut2,
+        "LOG" | "EXP" if matches!(x, Some(DType::I8 | DType::U8 | DType::I16)) => Route::Lut2,
         "SQRT" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Sqrt,
         "RSQRT" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Rsqrt,
         "SIN" | "COS" if matches!(x, Some(DType::I8 | DType::U8)) => Route::Lut,
@@ -313,18 +313,21 @@ pub fn supported(op: &Operator, model: &Model, sg: usize) -> bool {
         }
         // Routed here but not implemented yet: refuse before running (the engine names them).
         Some(Route::HybridBatchMatMul) => false,
-        Some(Route::LogSoftmax) => dt(0) == Some(DType::I8),
+        Some(Route::LogSoftmax) => matches!(dt(0), Some(DType::I8 | DType::U8)),
         Some(Route::HardSwish | Route::Prelu) => {
             matches!(dt(0), Some(DType::I8 | DType::U8))
         }
         Some(Route::Lut2) => {
-            dt(0) == Some(DType::I8) || (op.op == "GELU" && dt(0) == Some(DType::U8))
+            // ELU: int8 only (EluPrepare); LOG/EXP: no uint8 kernel in TFLite.
+            dt(0) == Some(DType::I8)
+                || (op.op == "GELU" && dt(0) == Some(DType::U8))
+                || (op.op != "ELU" && dt(0) == Some(DType::I16))
         }
-        Some(Route::Sqrt | Route::Rsqrt | Route::L2Norm) => dt(0) == Some(DType::I8),
+        // SQRT/RSQRT: ai-edge-litert 2.3.0 refuses uint8 ("Type UINT8 is unsupported").
+        Some(Route::Sqrt | Route::Rsqrt) => dt(0) == Some(DType::I8),
+        Some(Route::L2Norm) => matches!(dt(0), Some(DType::I8 | DType::U8)),
         Some(Route::Div) => matches!(dt(0), Some(DType::I8 | DType::U8 | DType::I16)),
-        Some(Route::Lut) => {
-            matches!(op.op.as_str(), "LOGISTIC" | "TANH") && dt(0) != Some(DType::I16)
-        }
+        Some(Route::Lut) => matches!(op.op.as_str(), "LOGISTIC" | "TANH"),
         Some(Route::Binary) => op.op != "SQUARE",
         Some(Route::Reduce) => op.op != "REDUCE_PROD" || dt(0) != Some(DType::U8),
         Some(_) => true,
