@@ -443,3 +443,29 @@ fn run_op_float_matches_engine() {
     let want = out.tensors[&(op.outputs[0] as usize)].as_f32().unwrap();
     assert_eq!(&got[0], want);
 }
+
+/// The portable and AVX2 kernels give the same results as the widest ones: the oracle tests
+/// again in a child process of this test binary with `QUANTSCOPE_SIMD` lowered (CI machines may
+/// lack AVX-512, and every path must be bit-exact on its own).
+#[test]
+fn oracle_with_fallback_vector_paths() {
+    if std::env::var_os("QUANTSCOPE_SIMD").is_some() {
+        return; // already the child
+    }
+    let exe = std::env::current_exe().unwrap();
+    for level in ["avx2", "portable"] {
+        for test in ["oracle_int", "oracle_float"] {
+            let o = std::process::Command::new(&exe)
+                .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+                .env("QUANTSCOPE_SIMD", level)
+                .output()
+                .unwrap();
+            let out = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                o.status.success() && out.contains("models agree"),
+                "{test} with QUANTSCOPE_SIMD={level}:\n{out}\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}

@@ -68,13 +68,22 @@ fn weights_i16(ctx: &OpCtx, i: usize) -> Result<(Vec<i16>, Vec<usize>), EngineEr
     })
 }
 
+/// The bias as i64, one per output channel (a corrupt model's short bias is an error here, so
+/// the kernels can index it freely).
 fn bias_i64(ctx: &OpCtx, i: usize, n: usize) -> Result<Vec<i64>, EngineError> {
-    match ctx.opt_input(i) {
-        None => Ok(vec![0; n]),
-        Some(Value::I32(b)) => Ok(flat(b).iter().map(|&x| x as i64).collect()),
-        Some(Value::I64(b)) => Ok(flat(b).to_vec()),
+    let b: Vec<i64> = match ctx.opt_input(i) {
+        None => return Ok(vec![0; n]),
+        Some(Value::I32(b)) => flat(b).iter().map(|&x| x as i64).collect(),
+        Some(Value::I64(b)) => flat(b).to_vec(),
         Some(other) => bail!("bias of type {} is not supported", other.dtype()),
+    };
+    if b.len() != n {
+        bail!(
+            "bias has {} values, expected {n} (one per output channel)",
+            b.len()
+        );
     }
+    Ok(b)
 }
 
 // --------------------------------------------------------------------------------------------

@@ -83,11 +83,18 @@ fn weights_i8(ctx: &OpCtx) -> Result<(Vec<i8>, Vec<usize>), EngineError> {
 }
 
 fn bias_f32(ctx: &OpCtx, i: usize, n: usize) -> Result<Vec<f32>, EngineError> {
-    match ctx.opt_input(i) {
-        None => Ok(vec![0.0; n]),
-        Some(Value::F32(b)) => Ok(flat(b).to_vec()),
+    let b = match ctx.opt_input(i) {
+        None => return Ok(vec![0.0; n]),
+        Some(Value::F32(b)) => flat(b).to_vec(),
         Some(other) => bail!("hybrid bias of type {} is not supported", other.dtype()),
+    };
+    if b.len() != n {
+        bail!(
+            "bias has {} values, expected {n} (one per output channel)",
+            b.len()
+        );
     }
+    Ok(b)
 }
 
 /// Per-output-channel filter scales (broadcast when per-tensor).
