@@ -12,7 +12,7 @@ pub mod synthetic;
 
 pub use dtype::DType;
 pub use ops::{activation_name, builtin_name, effective_builtin_code, fused_activation};
-pub use reader::{ModelError, ModelSource};
+pub use reader::{raw_field, ModelError, ModelSource};
 pub use summary::{ModelKind, Summary};
 
 use serde::Serialize;

@@ -81,8 +81,10 @@ pub fn activation_name(act: ActivationFunctionType) -> Option<&'static str> {
 }
 
 /// The fused activation of an operator whose options carry one.
+///
+/// Only the typed accessors are used: they read the options table only for union types the
+/// verifier knows (and so checked); an unknown type's table is never followed.
 pub fn fused_activation(op: &tflite::Operator<'_>) -> Option<ActivationFunctionType> {
-    op.builtin_options()?;
     macro_rules! try_opts {
         ($($acc:ident),* $(,)?) => {
             $( if let Some(o) = op.$acc() { return Some(o.fused_activation_function()); } )*

@@ -125,17 +125,22 @@ fn verifier_options() -> flatbuffers::VerifierOptions {
     }
 }
 
-/// Reads a little-endian u64 field of `table` at vtable slot `voffset`, bounds-checked. Used for
-/// `Buffer.offset`/`Buffer.size`, which the schema bundled in tract-tflite does not name.
-fn raw_u64_field(table: &flatbuffers::Table<'_>, voffset: u16) -> u64 {
+/// The `len` bytes of the field at vtable slot `voffset` of a table, bounds-checked: for
+/// fields newer than the schema bundled in tract-tflite, which its verifier did not check.
+/// `None` when the field is absent or points outside the file.
+pub fn raw_field<'a>(table: &flatbuffers::Table<'a>, voffset: u16, len: usize) -> Option<&'a [u8]> {
     let field = table.vtable().get(voffset) as usize;
     if field == 0 {
-        return 0;
+        return None;
     }
-    let pos = table.loc() + field;
-    table
-        .buf()
-        .get(pos..pos + 8)
+    let pos = table.loc().checked_add(field)?;
+    table.buf().get(pos..pos.checked_add(len)?)
+}
+
+/// A little-endian u64 field by vtable slot (0 when absent). Used for `Buffer.offset` /
+/// `Buffer.size`, which the bundled schema does not name.
+fn raw_u64_field(table: &flatbuffers::Table<'_>, voffset: u16) -> u64 {
+    raw_field(table, voffset, 8)
         .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
         .unwrap_or(0)
 }

@@ -370,14 +370,14 @@ pub fn strided_slice(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let elm = o.map(|o| o.ellipsis_mask()).unwrap_or(0);
     let nam = o.map(|o| o.new_axis_mask()).unwrap_or(0);
     let sam = o.map(|o| o.shrink_axis_mask()).unwrap_or(0);
-    // `offset` (field 5, vtable slot 14) is newer than the bundled schema.
-    // SAFETY: reading an optional bool field of a verified table.
-    let offset = ctx
-        .fb
-        .builtin_options()
-        .map(|t| unsafe { t.get::<bool>(14, Some(false)) }.unwrap_or(false))
-        .unwrap_or(false)
-        && o.is_some();
+    // `offset` (field 5, vtable slot 14) is newer than the bundled schema, so read it
+    // bounds-checked, and only from a table of the right (verified) options type.
+    let offset = o.is_some()
+        && ctx
+            .fb
+            .builtin_options()
+            .and_then(|t| crate::model::raw_field(&t, 14, 1))
+            .is_some_and(|b| b[0] != 0);
     let n = begin.len();
     if end.len() != n || strides.len() != n {
         bail!("begin/end/strides lengths differ");
