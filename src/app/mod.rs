@@ -906,6 +906,14 @@ impl QuantscopeApp {
                 }
                 let float = float_partner.as_ref().map(|(m, _)| m.clone());
                 let t = &mut self.tabs[i];
+                if t.is_float() && float.is_none() {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        "A float model alone: its twin is itself, so the numbers below show this \
+                         model's outputs and preprocessing only. Open or drop its quantized model \
+                         to compare, or use What-if to simulate quantizing its weights.",
+                    );
+                }
                 t.compare.ui(
                     ui,
                     &t.model,

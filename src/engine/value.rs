@@ -171,9 +171,21 @@ impl Value {
         dtype: DType,
         shape: &[usize],
     ) -> Result<Value, EngineError> {
-        let n: usize = shape.iter().product();
+        // A corrupt shape's element or byte count can overflow: that is an error, not a wrap.
+        let overflow = || {
+            EngineError::Type(format!(
+                "constant of type {dtype} and shape {shape:?} is larger than memory can address"
+            ))
+        };
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(overflow)?;
         let s = IxDyn(shape);
         let need = dtype.storage_bytes(n);
+        if need.is_none() && !matches!(dtype, DType::String | DType::Unknown(_)) {
+            return Err(overflow());
+        }
         if let Some(need) = need {
             if bytes.len() < need {
                 return Err(EngineError::Type(format!(
