@@ -401,11 +401,27 @@ pub fn supported(op: &Operator, model: &Model, sg: usize) -> Result<(), String> 
 }
 
 /// Runs an op: the integer kernels first, then the float/generic ones.
+///
+/// A kernel that panics on input it should have refused (a bug; the fuzzers hunt for these) is
+/// reported as this op's error rather than taking the caller down with it.
 pub fn run_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    if let Some(r) = int::dispatch(ctx) {
-        return r;
-    }
-    run_float(ctx)
+    let run = || {
+        if let Some(r) = int::dispatch(ctx) {
+            return r;
+        }
+        run_float(ctx)
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        bail!(
+            "internal error in the {} kernel ({what}); please report this model",
+            ctx.name()
+        )
+    })
 }
 
 /// Runs an op's float/generic kernel (never the integer ones).
