@@ -1,6 +1,6 @@
 //! `quantscope compare [FLOAT_MODEL] INT8_MODEL --image IMG|DIR [preprocessing flags]`.
 
-use super::preprocess_args::{load_labels, PreprocessArgs};
+use super::preprocess_args::PreprocessArgs;
 use crate::compare::{aggregate, rank_layers, Comparator, CompareOptions, ImageComparison};
 use crate::model::Model;
 use crate::preprocess::{load_image, ImageLimits};
@@ -17,7 +17,8 @@ pub struct Args {
     pub image: PathBuf,
     #[command(flatten)]
     pub pp: PreprocessArgs,
-    /// Labels file, one per line (default: <prefix>_labels.txt beside the model).
+    /// Labels file, one per line, for every output (default: the label file in the model's
+    /// metadata, else <prefix>_labels.txt beside the model).
     #[arg(long)]
     pub labels: Option<PathBuf>,
     #[arg(long, default_value_t = 5)]
@@ -62,11 +63,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         _ => unreachable!("clap limits the count"),
     };
     let quant_path = a.models.last().unwrap();
-    let labels = load_labels(a.labels.as_deref(), quant_path)?;
+    let label_set = crate::labels::resolve(a.labels.as_deref(), &quant, Some(quant_path))?;
+    let label_warnings: Vec<String> = label_set
+        .warnings
+        .iter()
+        .map(|w| format!("labels: {w}"))
+        .collect();
+    if !a.json {
+        for w in &label_warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let (pp, why) = a.pp.resolve(&quant, float.as_ref())?;
     let opts = CompareOptions {
         top_k: a.top_k,
-        labels,
+        label_set,
         layers: !a.no_layers,
         ..Default::default()
     };
@@ -81,6 +92,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         results.push(cmp.compare(&img, &f.display().to_string(), &pp, why.clone())?);
     }
     if a.json {
+        for r in &mut results {
+            r.warnings.extend(label_warnings.iter().cloned());
+        }
         let doc = if results.len() == 1 {
             serde_json::to_value(&results[0])?
         } else {
@@ -149,6 +163,9 @@ fn print_text(r: &ImageComparison) {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
+            if let Some(src) = &c.labels_source {
+                println!("    labels: {src}");
+            }
             println!("    float top-k: {}", fmt(&c.top_k_float));
             println!("    quant top-k: {}", fmt(&c.top_k_quant));
             println!(
