@@ -75,12 +75,9 @@ impl TfliteMetadataReport {
         let md = model.tflite_metadata()?;
         let (archive, archive_error) = match model.packed_files() {
             Ok(v) => (v, None),
-            // No archive is only worth saying when the metadata names files.
-            Err(crate::model::associated::AssociatedFileError::NoArchive)
-                if md.all_associated_files().is_empty() =>
-            {
-                (Vec::new(), None)
-            }
+            // A missing or unreadable archive only matters when the metadata names files (the
+            // zip signature can also occur by chance in a model's last bytes).
+            Err(_) if md.all_associated_files().is_empty() => (Vec::new(), None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
         let sg = model.subgraphs.first();
