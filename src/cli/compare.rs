@@ -63,7 +63,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         _ => unreachable!("clap limits the count"),
     };
     let quant_path = a.models.last().unwrap();
-    let label_set = crate::labels::resolve(a.labels.as_deref(), &quant, Some(quant_path))?;
+    let mut label_set = crate::labels::resolve(a.labels.as_deref(), &quant, Some(quant_path))?;
+    // Metadata is often added to the float model only: its labels serve the pair too.
+    if let (true, Some(f), [fp, _]) = (label_set.is_empty(), &float, a.models.as_slice()) {
+        let quant_warnings = std::mem::take(&mut label_set.warnings);
+        label_set = crate::labels::resolve(None, f, Some(fp))?;
+        label_set.warnings.splice(0..0, quant_warnings);
+    }
     let label_warnings: Vec<String> = label_set
         .warnings
         .iter()

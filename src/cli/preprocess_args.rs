@@ -103,18 +103,3 @@ impl PreprocessArgs {
         Ok((pp, why))
     }
 }
-
-/// Labels: one per line; `None` when no file is given and none sits beside the model
-/// (see [`crate::labels::sidecar`]). Metadata labels need the model: [`crate::labels::resolve`].
-pub fn load_labels(
-    explicit: Option<&std::path::Path>,
-    model: &std::path::Path,
-) -> anyhow::Result<Option<Vec<String>>> {
-    if let Some(p) = explicit {
-        return Ok(Some(crate::labels::parse_lines(
-            &std::fs::read_to_string(p)
-                .map_err(|e| anyhow::anyhow!("cannot read labels {}: {e}", p.display()))?,
-        )));
-    }
-    Ok(crate::labels::sidecar(model)?.map(|l| l.names))
-}
