@@ -15,6 +15,9 @@ pub fn model_bytes(data: &[u8]) {
     if let Ok(m) = Model::from_bytes(data.to_vec()) {
         let _ = serde_json::to_string(&InspectReport::new(&m, "fuzz"));
         let _ = m.tflite_metadata();
+        // The appended archive and the label files the metadata names.
+        let _ = m.packed_files();
+        let _ = crate::labels::from_metadata(&m);
         for sg in 0..m.subgraphs.len() {
             for t in 0..m.subgraphs[sg].tensors.len() {
                 let _ = m.tensor_data(sg, t);

@@ -12,6 +12,9 @@ pub struct InspectReport<'a> {
     pub description: Option<&'a str>,
     pub min_runtime_version: Option<String>,
     pub metadata: Vec<MetadataReport<'a>>,
+    /// The `TFLITE_METADATA` entry decoded, when present and readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tflite_metadata: Option<TfliteMetadataReport>,
     pub signatures: &'a [crate::model::SignatureDef],
     pub summary: Summary,
     pub subgraphs: Vec<SubgraphReport<'a>>,
@@ -22,6 +25,105 @@ pub struct MetadataReport<'a> {
     pub name: &'a str,
     pub buffer: u32,
     pub bytes: usize,
+}
+
+/// The decoded model metadata: descriptive fields, input normalization, associated files.
+#[derive(Serialize)]
+pub struct TfliteMetadataReport {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub version: Option<String>,
+    pub author: Option<String>,
+    pub license: Option<String>,
+    pub inputs: Vec<TensorMetadataReport>,
+    pub outputs: Vec<TensorMetadataReport>,
+    /// Every associated file, model-level first, then subgraph, inputs, outputs.
+    pub associated_files: Vec<AssociatedFileReport>,
+    /// Members of the zip archive appended to the model.
+    pub archive: Vec<crate::model::associated::PackedFile>,
+    /// Why the archive could not be listed (absent, corrupt), when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TensorMetadataReport {
+    pub index: usize,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mean: Vec<f32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub std: Vec<f32>,
+}
+
+#[derive(Serialize)]
+pub struct AssociatedFileReport {
+    #[serde(flatten)]
+    pub file: crate::model::metadata::AssociatedFile,
+    /// "model", "subgraph 0", "input K" or "output K".
+    pub attached_to: String,
+    /// The model tensor's name when attached to an input or output.
+    pub tensor: Option<String>,
+    /// Uncompressed size in the archive; `None` when the archive lacks the file.
+    pub bytes: Option<u64>,
+}
+
+impl TfliteMetadataReport {
+    pub fn new(model: &Model) -> Option<Self> {
+        use crate::model::metadata::Attachment;
+        let md = model.tflite_metadata()?;
+        let (archive, archive_error) = match model.packed_files() {
+            Ok(v) => (v, None),
+            // A missing or unreadable archive only matters when the metadata names files (the
+            // zip signature can also occur by chance in a model's last bytes).
+            Err(_) if md.all_associated_files().is_empty() => (Vec::new(), None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let sg = model.subgraphs.first();
+        let tensor_name = |ids: Option<&Vec<i32>>, k: usize| {
+            let t = usize::try_from(*ids?.get(k)?).ok()?;
+            Some(sg?.tensors.get(t)?.name.clone())
+        };
+        let tensors = |v: &[crate::model::metadata::TensorMetadata]| {
+            v.iter()
+                .enumerate()
+                .map(|(index, t)| TensorMetadataReport {
+                    index,
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                    mean: t.mean.clone(),
+                    std: t.std.clone(),
+                })
+                .collect()
+        };
+        let associated_files = md
+            .all_associated_files()
+            .into_iter()
+            .map(|(at, f)| AssociatedFileReport {
+                file: f.clone(),
+                attached_to: at.to_string(),
+                tensor: match at {
+                    Attachment::Input(k) => tensor_name(sg.map(|s| &s.inputs), k),
+                    Attachment::Output(k) => tensor_name(sg.map(|s| &s.outputs), k),
+                    _ => None,
+                },
+                bytes: archive.iter().find(|p| p.name == f.name).map(|p| p.size),
+            })
+            .collect();
+        Some(TfliteMetadataReport {
+            inputs: tensors(&md.inputs),
+            outputs: tensors(&md.outputs),
+            name: md.name,
+            description: md.description,
+            version: md.version,
+            author: md.author,
+            license: md.license,
+            associated_files,
+            archive,
+            archive_error,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -69,6 +171,7 @@ impl<'a> InspectReport<'a> {
                     bytes: m.bytes,
                 })
                 .collect(),
+            tflite_metadata: TfliteMetadataReport::new(model),
             signatures: &model.signatures,
             summary: model.summary(),
             subgraphs: model

@@ -303,9 +303,10 @@ impl QuantscopeApp {
             move |jc| {
                 jc.set_progress("reading and verifying the flatbuffer");
                 let model = Model::open(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                let labels = crate::cli::preprocess_args::load_labels(None, &p)
+                // The same resolution as the CLI: metadata labels, else <prefix>_labels.txt.
+                let labels = crate::labels::resolve(None, &model, Some(&p))
                     .ok()
-                    .flatten();
+                    .and_then(|l| l.primary().map(|l| l.names.clone()));
                 Ok(Loaded {
                     name,
                     summary: model.summary(),
@@ -334,6 +335,12 @@ impl QuantscopeApp {
             move |jc| {
                 jc.set_progress("verifying the flatbuffer");
                 let model = Model::from_bytes(bytes).map_err(|e| format!("{name}: {e}"))?;
+                // Dropped bytes have no folder to look in, but may carry metadata labels.
+                let labels = labels.or_else(|| {
+                    crate::labels::resolve(None, &model, None)
+                        .ok()
+                        .and_then(|l| l.primary().map(|l| l.names.clone()))
+                });
                 Ok(Loaded {
                     name,
                     summary: model.summary(),

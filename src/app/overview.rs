@@ -231,12 +231,15 @@ impl OverviewPanel {
             if let Some(md) = model.tflite_metadata() {
                 ui.label(format!(
                     "TFLite metadata: {} {} {}",
-                    md.name.unwrap_or_default(),
-                    md.version.unwrap_or_default(),
-                    md.description.unwrap_or_default()
+                    md.name.as_deref().unwrap_or_default(),
+                    md.version.as_deref().unwrap_or_default(),
+                    md.description.as_deref().unwrap_or_default()
                 ));
                 for (k, i) in md.inputs.iter().enumerate() {
                     ui.label(format!("input {k} normalization: mean {:?} std {:?}", i.mean, i.std));
+                }
+                for (at, f) in md.all_associated_files() {
+                    ui.label(format!("associated file {} ({}) on {at}", f.name, f.file_type));
                 }
             }
             for m in &model.metadata {
@@ -248,7 +251,7 @@ impl OverviewPanel {
                     ui.label(format!("labels: {} ({}{})", l.len(), head.join(", "), if l.len() > 12 { ", ..." } else { "" }));
                 }
                 None => {
-                    ui.weak("labels: none (put <prefix>_labels.txt beside the model)");
+                    ui.weak("labels: none (no label file in the model's metadata, no <prefix>_labels.txt beside the model)");
                 }
             }
         });

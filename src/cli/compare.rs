@@ -1,6 +1,6 @@
 //! `quantscope compare [FLOAT_MODEL] INT8_MODEL --image IMG|DIR [preprocessing flags]`.
 
-use super::preprocess_args::{load_labels, PreprocessArgs};
+use super::preprocess_args::PreprocessArgs;
 use crate::compare::{aggregate, rank_layers, Comparator, CompareOptions, ImageComparison};
 use crate::model::Model;
 use crate::preprocess::{load_image, ImageLimits};
@@ -17,7 +17,8 @@ pub struct Args {
     pub image: PathBuf,
     #[command(flatten)]
     pub pp: PreprocessArgs,
-    /// Labels file, one per line (default: <prefix>_labels.txt beside the model).
+    /// Labels file, one per line, for every output (default: the label file in the model's
+    /// metadata, else <prefix>_labels.txt beside the model).
     #[arg(long)]
     pub labels: Option<PathBuf>,
     #[arg(long, default_value_t = 5)]
@@ -70,11 +71,27 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         _ => unreachable!("clap limits the count"),
     };
     let quant_path = a.models.last().unwrap();
-    let labels = load_labels(a.labels.as_deref(), quant_path)?;
+    let mut label_set = crate::labels::resolve(a.labels.as_deref(), &quant, Some(quant_path))?;
+    // Metadata is often added to the float model only: its labels serve the pair too.
+    if let (true, Some(f), [fp, _]) = (label_set.is_empty(), &float, a.models.as_slice()) {
+        let quant_warnings = std::mem::take(&mut label_set.warnings);
+        label_set = crate::labels::resolve(None, f, Some(fp))?;
+        label_set.warnings.splice(0..0, quant_warnings);
+    }
+    let label_warnings: Vec<String> = label_set
+        .warnings
+        .iter()
+        .map(|w| format!("labels: {w}"))
+        .collect();
+    if !a.json {
+        for w in &label_warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let (pp, why) = a.pp.resolve(&quant, float.as_ref())?;
     let mut opts = CompareOptions {
         top_k: a.top_k,
-        labels,
+        label_set,
         layers: !a.no_layers,
         ..Default::default()
     };
@@ -91,6 +108,9 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         results.push(cmp.compare(&img, &f.display().to_string(), &pp, why.clone())?);
     }
     if a.json {
+        for r in &mut results {
+            r.warnings.extend(label_warnings.iter().cloned());
+        }
         let doc = if results.len() == 1 {
             serde_json::to_value(&results[0])?
         } else {
@@ -159,6 +179,9 @@ fn print_text(r: &ImageComparison) {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
+            if let Some(src) = &c.labels_source {
+                println!("    labels: {src}");
+            }
             println!("    float top-k: {}", fmt(&c.top_k_float));
             println!("    quant top-k: {}", fmt(&c.top_k_quant));
             println!(

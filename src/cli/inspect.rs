@@ -57,6 +57,77 @@ fn fmt_quant(q: Option<&crate::model::Quantization>) -> String {
     }
 }
 
+/// The decoded TFLITE_METADATA: what the model says about itself, its inputs' normalization
+/// and its associated files (label lists...).
+fn render_tflite_metadata(o: &mut String, md: &crate::report::TfliteMetadataReport) {
+    let _ = writeln!(o, "TFLite metadata:");
+    for (k, v) in [
+        ("name", &md.name),
+        ("description", &md.description),
+        ("version", &md.version),
+        ("author", &md.author),
+        ("license", &md.license),
+    ] {
+        if let Some(v) = v {
+            // Descriptions can run to paragraphs; the first line is enough here.
+            let first = v.lines().next().unwrap_or("");
+            let more = if v.lines().nth(1).is_some() {
+                " ..."
+            } else {
+                ""
+            };
+            let _ = writeln!(o, "  {k}: {first}{more}");
+        }
+    }
+    for t in &md.inputs {
+        if !t.mean.is_empty() || !t.std.is_empty() {
+            let _ = writeln!(
+                o,
+                "  input {} {}: normalization mean {:?} std {:?}",
+                t.index,
+                t.name.as_deref().unwrap_or(""),
+                t.mean,
+                t.std
+            );
+        }
+    }
+    if !md.associated_files.is_empty() {
+        let _ = writeln!(o, "  associated files:");
+    }
+    for f in &md.associated_files {
+        let _ = writeln!(
+            o,
+            "    {} ({}{}) on {}{}: {}{}",
+            f.file.name,
+            f.file.file_type,
+            f.file
+                .locale
+                .as_deref()
+                .map_or(String::new(), |l| format!(", locale {l}")),
+            f.attached_to,
+            f.tensor
+                .as_deref()
+                .map_or(String::new(), |t| format!(" '{t}'")),
+            f.bytes
+                .map_or("not in the archive".to_string(), |b| format!("{b} bytes")),
+            f.file
+                .description
+                .as_deref()
+                .map_or(String::new(), |d| format!(" - {d}")),
+        );
+    }
+    if let Some(e) = &md.archive_error {
+        let _ = writeln!(o, "  archive: {e}");
+    } else if !md.archive.is_empty() {
+        let m: Vec<String> = md
+            .archive
+            .iter()
+            .map(|p| format!("{} ({} bytes, {})", p.name, p.size, p.compression))
+            .collect();
+        let _ = writeln!(o, "  archive: {}", m.join(", "));
+    }
+}
+
 /// The human-readable tables.
 pub fn render_text(r: &InspectReport<'_>) -> String {
     let mut o = String::new();
@@ -109,6 +180,9 @@ pub fn render_text(r: &InspectReport<'_>) -> String {
             .map(|m| format!("{} ({} bytes)", m.name, m.bytes))
             .collect();
         let _ = writeln!(o, "metadata: {}", m.join(", "));
+    }
+    if let Some(md) = &r.tflite_metadata {
+        render_tflite_metadata(&mut o, md);
     }
     for sg in &r.subgraphs {
         let _ = writeln!(

@@ -103,34 +103,3 @@ impl PreprocessArgs {
         Ok((pp, why))
     }
 }
-
-/// Labels: one per line; `None` when no file is given and none sits beside the model
-/// (`<prefix>_labels.txt` or `labels.txt`, e.g. assets/digits_labels.txt for digits_int8.tflite).
-pub fn load_labels(
-    explicit: Option<&std::path::Path>,
-    model: &std::path::Path,
-) -> anyhow::Result<Option<Vec<String>>> {
-    let read = |p: &std::path::Path| -> anyhow::Result<Vec<String>> {
-        Ok(std::fs::read_to_string(p)
-            .map_err(|e| anyhow::anyhow!("cannot read labels {}: {e}", p.display()))?
-            .lines()
-            .map(|l| l.trim().to_string())
-            .collect())
-    };
-    if let Some(p) = explicit {
-        return read(p).map(Some);
-    }
-    let dir = model.parent().unwrap_or(std::path::Path::new("."));
-    let stem = model.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let prefix = stem.rsplit_once('_').map_or(stem, |(p, _)| p);
-    for cand in [
-        dir.join(format!("{prefix}_labels.txt")),
-        dir.join(format!("{stem}_labels.txt")),
-        dir.join("labels.txt"),
-    ] {
-        if cand.is_file() {
-            return read(&cand).map(Some);
-        }
-    }
-    Ok(None)
-}

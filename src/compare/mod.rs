@@ -84,7 +84,11 @@ pub struct ImageComparison {
 #[derive(Clone)]
 pub struct CompareOptions {
     pub top_k: usize,
+    /// Class names for every output, chosen by the caller; wins over `label_set`.
     pub labels: Option<Vec<String>>,
+    /// Per-output class names with their source ([`crate::labels::resolve`]), used where
+    /// `labels` is `None`; the source is reported in `Classification::labels_source`.
+    pub label_set: crate::labels::LabelSet,
     /// Per-layer errors (costs keeping every tensor of both runs).
     pub layers: bool,
     /// Try the other channel order and value presets when the models disagree.
@@ -97,6 +101,7 @@ impl Default for CompareOptions {
         CompareOptions {
             top_k: 5,
             labels: None,
+            label_set: Default::default(),
             layers: true,
             try_alternatives: true,
             engine: EngineOptions::default(),
@@ -284,16 +289,18 @@ impl<'m> Comparator<'m> {
             .map(|(k, (f, q))| {
                 let t = &qs.tensors[qs.outputs[k] as usize];
                 let (scale, range) = scale_and_range(t);
-                compare_output(
-                    k,
-                    &t.name,
-                    f,
-                    q,
-                    scale,
-                    range,
-                    self.opts.top_k,
-                    self.opts.labels.as_deref(),
-                )
+                let (labels, source) = match &self.opts.labels {
+                    Some(l) => (Some(&l[..]), None),
+                    None => match self.opts.label_set.for_output(k) {
+                        Some(l) => (Some(&l.names[..]), Some(l.source.clone())),
+                        None => (None, None),
+                    },
+                };
+                let mut o = compare_output(k, &t.name, f, q, scale, range, self.opts.top_k, labels);
+                if let Some(c) = &mut o.classification {
+                    c.labels_source = source;
+                }
+                o
             })
             .collect()
     }

@@ -28,6 +28,10 @@ pub struct Classification {
     pub probabilities_from: String,
     /// The float model's top-1 probability.
     pub float_top1_prob: f64,
+    /// Where the labels came from ("metadata: labels.txt", ...), when they were resolved by
+    /// [`crate::labels`] rather than handed over as a plain list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels_source: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -143,6 +147,7 @@ pub fn compare_output(
             kl_divergence: kl,
             max_prob_delta,
             probabilities_from: from.into(),
+            labels_source: None,
         }
     });
     let spatial_mask = shape.len() == 4 && shape[3] == 1 && shape[1] > 1 && shape[2] > 1;

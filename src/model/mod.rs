@@ -3,6 +3,7 @@
 //! The file is memory-mapped and verified once; weights are never copied, [`Model::buffer_data`]
 //! hands out slices of the mapping.
 
+pub mod associated;
 mod dtype;
 pub mod metadata;
 mod ops;
@@ -234,5 +235,18 @@ impl Model {
     /// The TFLite metadata (`TFLITE_METADATA`), when present and readable.
     pub fn tflite_metadata(&self) -> Option<metadata::TfliteMetadata> {
         metadata::parse(self.metadata_bytes("TFLITE_METADATA")?)
+    }
+
+    /// Members of the zip archive appended to the file (the metadata's associated files).
+    pub fn packed_files(
+        &self,
+    ) -> Result<Vec<associated::PackedFile>, associated::AssociatedFileError> {
+        associated::list(self.file_bytes())
+    }
+
+    /// The contents of associated file `name` from the appended archive (at most
+    /// [`associated::MAX_FILE_BYTES`]).
+    pub fn associated_file(&self, name: &str) -> Result<Vec<u8>, associated::AssociatedFileError> {
+        associated::read(self.file_bytes(), name, associated::MAX_FILE_BYTES)
     }
 }
