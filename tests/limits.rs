@@ -100,3 +100,33 @@ fn cli_timeout_stops_run_compare_and_bench() {
         );
     }
 }
+
+/// Sizes that come from tensor data (PAD's paddings here) are checked against the budget before
+/// the output is allocated, like declared shapes.
+#[test]
+fn data_dependent_output_sizes_are_refused_before_allocation() {
+    use quantscope::engine::Value;
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/op_pad_f32.tflite");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let model = Model::from_bytes(bytes.clone()).unwrap();
+    let pads = model.tensor_data(0, 1).unwrap().to_vec();
+    assert_eq!(pads.len(), 32, "Pad/paddings is int32 [4, 2]");
+    let big: Vec<u8> = [0i32, 0, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 0, 0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let at = bytes
+        .windows(32)
+        .position(|w| w == &pads[..])
+        .expect("paddings in the file");
+    bytes[at..at + 32].copy_from_slice(&big);
+    let model = Model::from_bytes(bytes).unwrap();
+    let mut engine = Engine::new(&model, EngineOptions::default()).unwrap();
+    let x = Value::F32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[1, 4, 4, 3])));
+    let msg = engine.invoke(&[x]).err().expect("must refuse").to_string();
+    assert!(
+        msg.contains("padded output") && (msg.contains("byte limit") || msg.contains("overflows")),
+        "{msg}"
+    );
+}

@@ -246,7 +246,7 @@ pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         );
     }
     let groups = c / fic;
-    let g = geom::conv_geom(ctx, x.shape(), kh, kw)?;
+    let g = geom::conv_geom(ctx, x.shape(), kh, kw, oc)?;
     let prep = ctx.prepared(&[1, 2], || {
         Ok(ConvPrep {
             packed: pack_groups(&contiguous(w), oc, kh * kw * fic, groups),
@@ -527,7 +527,7 @@ pub fn depthwise_conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     if c == 0 || oc % c != 0 {
         bail!("filter depth {oc} is not a multiple of input depth {c}");
     }
-    let g = geom::conv_geom(ctx, x.shape(), kh, kw)?;
+    let g = geom::conv_geom(ctx, x.shape(), kh, kw, oc)?;
     let bias = bias_vec(ctx, 2, oc)?;
     let xs = contiguous(x);
     let ws = contiguous(w);
@@ -642,7 +642,11 @@ pub fn transpose_conv(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     if ic != c || shape.len() != 4 {
         bail!("filter depth {ic} vs input depth {c}, output_shape {shape:?}");
     }
+    if shape.iter().any(|&d| d < 0) {
+        bail!("negative output_shape {shape:?}");
+    }
     let (oh, ow) = (shape[1] as usize, shape[2] as usize);
+    crate::engine::limits::check_alloc(&[n, oh, ow, oc], 4, "TRANSPOSE_CONV output")?;
     if shape[3] as usize != oc || shape[0] as usize != n {
         bail!("output_shape {shape:?} does not match batch {n} / filter count {oc}");
     }

@@ -583,7 +583,10 @@ fn pad_t<T: Clone>(a: &ArrayD<T>, pads: &[(usize, usize)], v: T) -> ArrayD<T> {
     out
 }
 
-fn paddings(ctx: &OpCtx, rank: usize) -> Result<Vec<(usize, usize)>, EngineError> {
+/// The (before, after) paddings of each axis of an input of `shape`, refused when the padded
+/// tensor would exceed the memory budget (the paddings are data, any size).
+fn paddings(ctx: &OpCtx, shape: &[usize]) -> Result<Vec<(usize, usize)>, EngineError> {
+    let rank = shape.len();
     let p = ctx.in_ints(1)?;
     if p.len() != rank * 2 {
         bail!("paddings have {} values for rank {rank}", p.len());
@@ -591,14 +594,21 @@ fn paddings(ctx: &OpCtx, rank: usize) -> Result<Vec<(usize, usize)>, EngineError
     if p.iter().any(|&v| v < 0) {
         bail!("negative paddings {p:?}");
     }
-    Ok((0..rank)
+    let pads: Vec<(usize, usize)> = (0..rank)
         .map(|i| (p[2 * i] as usize, p[2 * i + 1] as usize))
-        .collect())
+        .collect();
+    let padded: Vec<usize> = shape
+        .iter()
+        .zip(&pads)
+        .map(|(&d, &(a, b))| d.saturating_add(a).saturating_add(b))
+        .collect();
+    crate::engine::limits::check_alloc(&padded, 8, "padded output")?;
+    Ok(pads)
 }
 
 pub fn pad(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.input(0)?;
-    let pads = paddings(ctx, x.shape().len())?;
+    let pads = paddings(ctx, x.shape())?;
     let cv = ctx.opt_input(2).filter(|_| ctx.name() == "PADV2");
     let zp = ctx.out_quant(0).map(|q| q.channel(0).1).unwrap_or(0);
     macro_rules! pv {
@@ -630,7 +640,7 @@ pub fn pad(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 pub fn mirror_pad(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.input(0)?;
     let shape = x.shape().to_vec();
-    let pads = paddings(ctx, shape.len())?;
+    let pads = paddings(ctx, &shape)?;
     let sym = ctx
         .fb
         .builtin_options_as_mirror_pad_options()
@@ -815,7 +825,9 @@ fn out_size(ctx: &OpCtx, s: &[usize]) -> Result<(usize, usize), EngineError> {
     if sz.len() != 2 || sz[0] <= 0 || sz[1] <= 0 {
         bail!("size {sz:?}");
     }
-    Ok((sz[0] as usize, sz[1] as usize))
+    let (h, w) = (sz[0] as usize, sz[1] as usize);
+    crate::engine::limits::check_alloc(&[s[0], h, w, s[3]], 4, "resized output")?;
+    Ok((h, w))
 }
 
 pub fn resize_nearest(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {

@@ -129,12 +129,14 @@ impl ConvGeom {
     }
 }
 
-/// The geometry of a CONV_2D or DEPTHWISE_CONV_2D op from its options.
+/// The geometry of a CONV_2D or DEPTHWISE_CONV_2D op from its options; an output of `oc`
+/// channels over the memory budget is refused before anything is allocated.
 pub fn conv_geom(
     ctx: &OpCtx,
     in_shape: &[usize],
     kh: usize,
     kw: usize,
+    oc: usize,
 ) -> Result<ConvGeom, EngineError> {
     let (pad, sh, sw, dh, dw) = if let Some(o) = ctx.fb.builtin_options_as_conv_2_doptions() {
         (
@@ -156,13 +158,15 @@ pub fn conv_geom(
         bail!("missing convolution options")
     };
     let u = |v: i32| v.max(1) as usize;
-    ConvGeom::new(
+    let g = ConvGeom::new(
         in_shape,
         (kh, kw),
         (u(sh), u(sw)),
         (u(dh), u(dw)),
         pad == Padding::SAME,
-    )
+    )?;
+    crate::engine::limits::check_alloc(&[g.n, g.oh, g.ow, oc], 4, "convolution output")?;
+    Ok(g)
 }
 
 #[cfg(test)]

@@ -456,7 +456,7 @@ fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineEr
         bail!("expected 4-D filter, got {ws:?}");
     }
     let (oc, kh, kw, fic) = (ws[0], ws[1], ws[2], ws[3]);
-    let g = conv_geom(ctx, x.shape(), kh, kw)?;
+    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
     let groups = conv_groups(g.ic, fic, oc)?;
     let (ocg, k, rows) = (oc / groups, kh * kw * fic, g.pixels());
     let vnni = use_vnni(ctx);
@@ -531,7 +531,7 @@ fn conv2d_i16(ctx: &OpCtx, x: &ArrayD<i16>) -> Result<Vec<Value>, EngineError> {
     check_out_dtype(ctx, DType::I16)?;
     let (w, ws) = weights_i16(ctx, 1)?;
     let (oc, kh, kw, fic) = (ws[0], ws[1], ws[2], ws[3]);
-    let g = conv_geom(ctx, x.shape(), kh, kw)?;
+    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
     let groups = conv_groups(g.ic, fic, oc)?;
     let ocg = oc / groups;
     let (in_s, in_z) = qparams(ctx.input_meta[0]);
@@ -599,7 +599,7 @@ fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, Engine
         bail!("expected 4-D filter, got {ws:?}");
     }
     let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
-    let g = conv_geom(ctx, x.shape(), kh, kw)?;
+    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
     let mult_opt = ctx
         .fb
         .builtin_options_as_depthwise_conv_2_doptions()
@@ -1098,6 +1098,7 @@ fn transpose_conv_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
         bail!("filter {ws:?} does not match input {xsh:?} / output shape {os:?}");
     }
     let (oh, ow) = (os[1], os[2]);
+    crate::engine::limits::check_alloc(&[n, oh, ow, oc], 4, "TRANSPOSE_CONV output")?;
     let o = ctx.fb.builtin_options_as_transpose_conv_options();
     let (pad, sh, sw) = o
         .map(|o| {

@@ -174,7 +174,7 @@ pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         bail!("expected a 4-D filter, got {ws:?}");
     }
     let (oc, kh, kw, fic) = (ws[0], ws[1], ws[2], ws[3]);
-    let g = conv_geom(ctx, x.shape(), kh, kw)?;
+    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
     if fic != g.ic {
         bail!("grouped convolution is not supported");
     }
@@ -219,7 +219,7 @@ pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         bail!("expected a 4-D filter, got {ws:?}");
     }
     let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
-    let g = conv_geom(ctx, x.shape(), kh, kw)?;
+    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
     let m = if g.ic == 0 { 1 } else { oc / g.ic };
     let sc = channel_scales(ctx, oc);
     let bias = bias_f32(ctx, 2, oc)?;

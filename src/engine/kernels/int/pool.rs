@@ -286,6 +286,7 @@ fn resize_bilinear_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, 
     }
     let (n, ih, iw, c) = (sh[0], sh[1], sh[2], sh[3]);
     let (oh, ow) = (size[0].max(0) as usize, size[1].max(0) as usize);
+    crate::engine::limits::check_alloc(&[n, oh, ow, c], 4, "resized output")?;
     let (align, half) = ctx
         .fb
         .builtin_options_as_resize_bilinear_options()
