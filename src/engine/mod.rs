@@ -147,6 +147,32 @@ fn sub_indices(model: &Model, sg: usize, op: &Operator) -> Vec<usize> {
     }
 }
 
+/// Quantization parameters the integer kernels can compute with: zero points inside the
+/// stored type's range and finite, non-negative scales. TFLite's kernels assume as much (its
+/// converter never writes anything else); a corrupt file is refused here instead of overflowing
+/// the 32-bit arithmetic later.
+fn check_quantization(t: &Tensor) -> Result<(), String> {
+    let Some(q) = &t.quantization else {
+        return Ok(());
+    };
+    if let Some(s) = q.scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
+        return Err(format!("scale {s} is not a finite non-negative number"));
+    }
+    let range = match t.dtype {
+        DType::I4 => Some((-8, 7)),
+        DType::I8 => Some((-128, 127)),
+        DType::U8 => Some((0, 255)),
+        DType::I16 => Some((-32768, 32767)),
+        _ => None,
+    };
+    if let Some((lo, hi)) = range {
+        if let Some(z) = q.zero_points.iter().find(|z| !(lo..=hi).contains(*z)) {
+            return Err(format!("zero point {z} is outside {}'s range", t.dtype));
+        }
+    }
+    Ok(())
+}
+
 impl<'m> Engine<'m> {
     /// Checks every op of subgraph 0 and the subgraphs it calls, and decodes constants.
     pub fn new(model: &'m Model, opts: EngineOptions) -> Result<Engine<'m>, EngineError> {
@@ -161,6 +187,14 @@ impl<'m> Engine<'m> {
                     elem,
                     &format!("subgraph {} tensor {} '{}'", s.index, t.index, t.name),
                 )?;
+            }
+            for t in &s.tensors {
+                check_quantization(t).map_err(|m| {
+                    EngineError::msg(format!(
+                        "subgraph {} tensor {} '{}': {m}",
+                        s.index, t.index, t.name
+                    ))
+                })?;
             }
         }
         // Subgraphs reachable from subgraph 0.

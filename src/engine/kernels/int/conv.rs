@@ -721,7 +721,8 @@ fn mul_acc_q<T: QInt>(acc: &mut [i32], x: &[T], off: i32, w: &[i32]) {
         let xv: &[T; 16] = xv.try_into().unwrap();
         let wv: &[i32; 16] = wv.try_into().unwrap();
         for i in 0..16 {
-            a[i] += (xv[i].to_i32() + off) * wv[i];
+            // Wrapping like the vector paths (and TFLite's int32 accumulators).
+            a[i] = a[i].wrapping_add(xv[i].to_i32().wrapping_add(off).wrapping_mul(wv[i]));
         }
     }
     for ((a, xv), &wv) in ac
@@ -730,7 +731,7 @@ fn mul_acc_q<T: QInt>(acc: &mut [i32], x: &[T], off: i32, w: &[i32]) {
         .zip(xc.remainder())
         .zip(wc.remainder())
     {
-        *a += (xv.to_i32() + off) * wv;
+        *a = a.wrapping_add(xv.to_i32().wrapping_add(off).wrapping_mul(wv));
     }
 }
 
