@@ -166,6 +166,14 @@ pub fn conv_geom(
         pad == Padding::SAME,
     )?;
     crate::engine::limits::check_alloc(&[g.n, g.oh, g.ow, oc], 4, "convolution output")?;
+    // TFLite would produce an empty tensor; nothing real does, and the kernels need rows.
+    if g.n * g.oh * g.ow * oc == 0 || g.ic == 0 || kh == 0 || kw == 0 {
+        bail!(
+            "empty convolution: input {in_shape:?}, {kh}x{kw} kernel, output {}x{}x{oc}",
+            g.oh,
+            g.ow
+        );
+    }
     Ok(g)
 }
 

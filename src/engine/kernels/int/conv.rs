@@ -970,6 +970,9 @@ pub(crate) fn fc_out_shape(
     if k == 0 || total % k != 0 {
         bail!("input of shape {in_shape:?} does not divide into rows of {k}");
     }
+    if units == 0 || total == 0 {
+        bail!("empty FULLY_CONNECTED: input {in_shape:?}, {units} units");
+    }
     let keep = ctx
         .fb
         .builtin_options_as_fully_connected_options()
