@@ -158,6 +158,28 @@ fn check_quantization(t: &Tensor) -> Result<(), String> {
     if let Some(s) = q.scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
         return Err(format!("scale {s} is not a finite non-negative number"));
     }
+    if q.scales.len() > 1 {
+        // Per-channel: one scale per index of the quantized dimension.
+        let axis = q.quantized_dimension;
+        let dim = usize::try_from(axis)
+            .ok()
+            .and_then(|a| t.shape.get(a))
+            .copied();
+        if dim != Some(q.scales.len() as i32) {
+            return Err(format!(
+                "{} per-channel scales along axis {axis} of shape {:?}",
+                q.scales.len(),
+                t.shape
+            ));
+        }
+        if q.zero_points.len() > 1 && q.zero_points.len() != q.scales.len() {
+            return Err(format!(
+                "{} zero points for {} scales",
+                q.zero_points.len(),
+                q.scales.len()
+            ));
+        }
+    }
     let range = match t.dtype {
         DType::I4 => Some((-8, 7)),
         DType::I8 => Some((-128, 127)),
