@@ -74,7 +74,8 @@ pub fn concatenation(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             let scale = s * inv;
             let bias = -(z as f32) * scale;
             vals.iter()
-                .map(|&x| (x as f32 * scale + bias).round() as i32 + out_z)
+                // Saturating: a corrupt scale ratio must not overflow (the clamp below follows).
+                .map(|&x| ((x as f32 * scale + bias).round() as i32).saturating_add(out_z))
                 .collect()
         };
         parts.push((v.shape().to_vec(), vals));
