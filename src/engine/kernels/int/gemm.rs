@@ -45,7 +45,10 @@ fn requant_row_generic<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
         let mask = ((1i64 << right) - 1) as i32;
         let rem = hi & mask;
         let thr = (mask >> 1) + (hi < 0) as i32;
-        let v = (hi >> right) + (rem > thr) as i32 + q.out_off;
+        // Wrapping like TFLite's int32 arithmetic and the vector paths.
+        let v = (hi >> right)
+            .wrapping_add((rem > thr) as i32)
+            .wrapping_add(q.out_off);
         out[o] = T::from_i32(v.max(q.lo).min(q.hi));
     }
 }
