@@ -9,7 +9,7 @@ pub mod sgemm;
 
 use super::{apply_act, bail, OpCtx};
 use crate::engine::{EngineError, Value};
-pub use geom::{out_and_pad, ConvGeom};
+pub use geom::{out_and_pad, ConvGeom, DwTaps};
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 use sgemm::{Epilogue, PackedB};
@@ -404,20 +404,8 @@ unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
     let clamp = d
         .clamp
         .map(|(lo, hi)| (_mm512_set1_ps(lo), _mm512_set1_ps(hi)));
-    let mut inner: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
-    let mut edge: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
-    for ky in 0..g.kh {
-        if let Some(iy) = g.in_row(oy, ky) {
-            for kx in 0..g.kw {
-                let xo =
-                    (((b * g.ih + iy) * g.iw + kx * g.dw) * g.ic) as isize - (g.pw * g.ic) as isize;
-                inner.push((xo, (ky * g.kw + kx) * oc));
-            }
-        }
-    }
-    let (lo0, hi0) = g.valid_ox(0);
-    let (lo1, hi1) = g.valid_ox(g.kw.max(1) - 1);
-    let (ilo, ihi) = (lo0.max(lo1), hi0.min(hi1));
+    let mut taps = DwTaps::new(&g, b, oy, oc);
+    let (ilo, ihi) = (taps.ilo, taps.ihi);
     let mut ox = 0;
     while ox < g.ow {
         if ox >= ilo && ox + 4 <= ihi {
@@ -436,7 +424,7 @@ unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
                     None => _mm512_setzero_ps(),
                 };
                 let mut acc = [b0; 4];
-                for &(xo, wo) in &inner {
+                for &(xo, wo) in taps.at(&g, ox) {
                     let wv = _mm512_maskz_loadu_ps(mask, wp.add(wo + c));
                     for p in 0..4 {
                         let xv = _mm512_maskz_loadu_ps(mask, xp.offset(xo + sh[p]).add(c));
@@ -455,22 +443,7 @@ unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
             continue;
         }
         let shift = (ox * g.sw * g.ic) as isize;
-        let taps: &[(isize, usize)] = if ox >= ilo && ox < ihi {
-            &inner
-        } else {
-            edge.clear();
-            for ky in 0..g.kh {
-                if let Some(iy) = g.in_row(oy, ky) {
-                    for kx in 0..g.kw {
-                        if let Some(ix) = g.in_col(ox, kx) {
-                            let xo = ((b * g.ih + iy) * g.iw + ix) * g.ic;
-                            edge.push((xo as isize - shift, (ky * g.kw + kx) * oc));
-                        }
-                    }
-                }
-            }
-            &edge
-        };
+        let taps = taps.at(&g, ox);
         let mut c = 0;
         while c < oc {
             let valid = (oc - c).min(16);

@@ -129,6 +129,67 @@ impl ConvGeom {
     }
 }
 
+/// The taps of one depthwise output row `oy` of batch `b`: per tap, the input offset relative
+/// to the output pixel's first input column and the weight offset. Interior pixels
+/// (`ilo..ihi`) share one table; edge pixels get theirs rebuilt with the clipped taps.
+pub struct DwTaps {
+    inner: Vec<(isize, usize)>,
+    edge: Vec<(isize, usize)>,
+    b: usize,
+    oy: usize,
+    oc: usize,
+    /// Output columns whose whole window lies inside the image.
+    pub ilo: usize,
+    pub ihi: usize,
+}
+
+impl DwTaps {
+    pub fn new(g: &ConvGeom, b: usize, oy: usize, oc: usize) -> DwTaps {
+        let mut inner = Vec::with_capacity(g.kh * g.kw);
+        for ky in 0..g.kh {
+            if let Some(iy) = g.in_row(oy, ky) {
+                for kx in 0..g.kw {
+                    let xo = (((b * g.ih + iy) * g.iw + kx * g.dw) * g.ic) as isize
+                        - (g.pw * g.ic) as isize;
+                    inner.push((xo, (ky * g.kw + kx) * oc));
+                }
+            }
+        }
+        let (lo0, hi0) = g.valid_ox(0);
+        let (lo1, hi1) = g.valid_ox(g.kw.max(1) - 1);
+        DwTaps {
+            inner,
+            edge: Vec::with_capacity(g.kh * g.kw),
+            b,
+            oy,
+            oc,
+            ilo: lo0.max(lo1),
+            ihi: hi0.min(hi1),
+        }
+    }
+
+    /// The taps of output column `ox`, offsets relative to `ox * sw * ic`.
+    pub fn at(&mut self, g: &ConvGeom, ox: usize) -> &[(isize, usize)] {
+        if ox >= self.ilo && ox < self.ihi {
+            return &self.inner;
+        }
+        let shift = (ox * g.sw * g.ic) as isize;
+        self.edge.clear();
+        for ky in 0..g.kh {
+            if let Some(iy) = g.in_row(self.oy, ky) {
+                for kx in 0..g.kw {
+                    if let Some(ix) = g.in_col(ox, kx) {
+                        let xo = ((self.b * g.ih + iy) * g.iw + ix) * g.ic;
+                        self.edge
+                            .push((xo as isize - shift, (ky * g.kw + kx) * self.oc));
+                    }
+                }
+            }
+        }
+        &self.edge
+    }
+}
+
 /// The geometry of a CONV_2D or DEPTHWISE_CONV_2D op from its options; an output of `oc`
 /// channels over the memory budget is refused before anything is allocated.
 pub fn conv_geom(

@@ -15,7 +15,7 @@
 use super::gemm::{self, requant_row, requant_rows, PackedW, Requant};
 use super::{array, bail, clamp_to, flat, fused, out_range, qparams, scales, QInt};
 use crate::engine::arith::{self, mbqm, mbqm_i64};
-pub(crate) use crate::engine::kernels::conv::geom::{conv_geom, out_and_pad, ConvGeom};
+pub(crate) use crate::engine::kernels::conv::geom::{conv_geom, out_and_pad, ConvGeom, DwTaps};
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
 use crate::model::{DType, Tensor};
@@ -870,39 +870,10 @@ unsafe fn dw_row_q8_avx512<T: QInt>(d: &DwArgs<T>, q: &Requant, r: usize, orow: 
         lo: _mm512_set1_epi32(q.lo),
         hi: _mm512_set1_epi32(q.hi),
     };
-    // (input offset at column 0 of the window, weight offset) per tap of an interior pixel.
-    let mut inner: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
-    let mut edge: Vec<(isize, usize)> = Vec::with_capacity(g.kh * g.kw);
-    for ky in 0..g.kh {
-        if let Some(iy) = g.in_row(oy, ky) {
-            for kx in 0..g.kw {
-                let xo =
-                    (((b * g.ih + iy) * g.iw + kx * g.dw) * g.ic) as isize - (g.pw * g.ic) as isize;
-                inner.push((xo, (ky * g.kw + kx) * oc));
-            }
-        }
-    }
-    let (lo0, hi0) = g.valid_ox(0);
-    let (lo1, hi1) = g.valid_ox(g.kw.max(1) - 1);
-    let (ilo, ihi) = (lo0.max(lo1), hi0.min(hi1));
+    let mut taps = DwTaps::new(&g, b, oy, oc);
     for ox in 0..g.ow {
         let shift = (ox * g.sw * g.ic) as isize;
-        let taps: &[(isize, usize)] = if ox >= ilo && ox < ihi {
-            &inner
-        } else {
-            edge.clear();
-            for ky in 0..g.kh {
-                if let Some(iy) = g.in_row(oy, ky) {
-                    for kx in 0..g.kw {
-                        if let Some(ix) = g.in_col(ox, kx) {
-                            let xo = ((b * g.ih + iy) * g.iw + ix) * g.ic;
-                            edge.push((xo as isize - shift, (ky * g.kw + kx) * oc));
-                        }
-                    }
-                }
-            }
-            &edge
-        };
+        let taps = taps.at(&g, ox);
         let mut c = 0;
         while c < oc {
             let valid = (oc - c).min(16);
