@@ -1,6 +1,8 @@
 //! Float vs int8 comparison: metrics against numpy over the official interpreter's runs
 //! (tests/fixtures/make_compare_oracle.py), pairing on fixture pairs, the mismatch detector, the CLI.
 
+mod common;
+
 use quantscope::compare::{aggregate, pair_activations, Comparator, CompareOptions, PairedBy};
 use quantscope::model::Model;
 use quantscope::preprocess::{
@@ -364,15 +366,12 @@ fn folder_aggregate_and_cli_json() {
 }
 
 #[test]
-fn mobilenet_pair_runs_when_shared_is_present() {
+#[ignore = "needs ../shared"]
+fn shared_mobilenet_pair_runs() {
     let (fp, qp) = (
-        repo("../shared/models/generated/mobilenetv1_050_notop_f32.tflite"),
-        repo("../shared/models/generated/mobilenetv1_050_notop_int8.tflite"),
+        common::shared_file("../shared/models/generated/mobilenetv1_050_notop_f32.tflite"),
+        common::shared_file("../shared/models/generated/mobilenetv1_050_notop_int8.tflite"),
     );
-    if !fp.exists() {
-        eprintln!("skip: ../shared absent");
-        return;
-    }
     let (f, q) = (Model::open(fp).unwrap(), Model::open(qp).unwrap());
     let mut cmp = Comparator::new(Some(&f), &q, CompareOptions::default()).unwrap();
     let img = load_image(

@@ -1,6 +1,11 @@
 //! Models over 2 GB: weights stored after the flatbuffer (`Buffer.offset`/`size`), written as a
 //! sparse file. `inspect` must open it in well under a second with resident memory far below the
 //! file size, and weight statistics must stream through it.
+//!
+//! The 2.7 GB file (a few MB on disk) lives in a temporary folder under the target dir
+//! (`CARGO_TARGET_TMPDIR`) that is removed when the test ends, passes or fails (the `TempDir`
+//! guard is dropped while a failed assertion unwinds); folders left by a killed run are removed
+//! by the next one.
 
 use quantscope::model::{synthetic::FcChain, Model};
 use std::time::Instant;
@@ -18,9 +23,38 @@ fn rss_kib() -> (u64, u64) {
     (get("VmRSS:"), get("RssAnon:"))
 }
 
+const PREFIX: &str = "quantscope-huge-";
+
+/// Removes what a killed run (no unwinding, so no `Drop`) left behind: folders with our prefix
+/// older than ten minutes.
+fn remove_stale(base: &std::path::Path) -> usize {
+    let mut removed = 0;
+    for e in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|a| a.as_secs() > 600));
+        if e.file_name().to_string_lossy().starts_with(PREFIX)
+            && old
+            && std::fs::remove_dir_all(e.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 #[test]
 fn a_sparse_2_5_gb_model_opens_fast_and_streams() {
-    let dir = tempfile::tempdir().unwrap();
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let stale = remove_stale(base);
+    if stale > 0 {
+        eprintln!("removed {stale} folder(s) left by a killed run");
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(PREFIX)
+        .tempdir_in(base)
+        .unwrap();
     let path = dir.path().join("huge.tflite");
     // 4 layers of 20480 x 32768 int8 weights = 2.68 GB, all after the flatbuffer.
     FcChain {
@@ -30,8 +64,12 @@ fn a_sparse_2_5_gb_model_opens_fast_and_streams() {
     }
     .write(&path)
     .unwrap();
-    let file_bytes = std::fs::metadata(&path).unwrap().len();
+    let meta = std::fs::metadata(&path).unwrap();
+    let file_bytes = meta.len();
     assert!(file_bytes > 2_500_000_000, "{file_bytes}");
+    // Sparse: the zero weights take no disk blocks.
+    let on_disk = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+    assert!(on_disk < 64 << 20, "{on_disk} bytes on disk");
 
     let (rss0, _) = rss_kib();
     let t = Instant::now();
@@ -72,4 +110,9 @@ fn a_sparse_2_5_gb_model_opens_fast_and_streams() {
         "anonymous RSS grew by {} KiB",
         anon1 - anon0
     );
+    drop(report);
+    drop(model);
+    let dir_path = dir.path().to_path_buf();
+    dir.close().unwrap();
+    assert!(!dir_path.exists(), "{} left behind", dir_path.display());
 }

@@ -1,6 +1,10 @@
-//! `inspect` against the official interpreter: for every oracle manifest (fixtures and, when
-//! present, ../shared models), subgraph 0's tensor names, dtypes, shapes, scales, zero points and
-//! quantized_dimension must equal what `Interpreter.get_tensor_details()` reported.
+//! `inspect` against the official interpreter: for every oracle manifest (fixtures; ../shared
+//! models in a test ignored unless asked for, as `.ci/run` does), subgraph 0's tensor names,
+//! dtypes, shapes, scales, zero points and quantized_dimension must equal what
+//! `Interpreter.get_tensor_details()` reported. Every oracle folder is compared or the test
+//! fails; the count is printed.
+
+mod common;
 
 use quantscope::model::Model;
 use quantscope::report::InspectReport;
@@ -8,25 +12,27 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    common::repo()
 }
 
+/// Every oracle folder: (name, its manifest). A folder without a readable manifest panics.
 fn manifests() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let dir = repo().join("tests/fixtures/oracle");
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .expect("oracle dir")
-        .flatten()
+        .map(|e| e.expect("oracle dir entry"))
+        .filter(|e| e.path().is_dir())
         .collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let m = e.path().join("manifest.json");
-        if let Ok(text) = std::fs::read_to_string(&m) {
-            out.push((
-                e.file_name().to_string_lossy().into_owned(),
-                serde_json::from_str(&text).unwrap(),
-            ));
-        }
+        let text = std::fs::read_to_string(&m)
+            .unwrap_or_else(|err| panic!("{}: {err}", m.display()));
+        out.push((
+            e.file_name().to_string_lossy().into_owned(),
+            serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", m.display())),
+        ));
     }
     out
 }
@@ -156,19 +162,23 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
     problems
 }
 
-#[test]
-fn inspect_matches_official_interpreter_on_every_oracle_model() {
+/// Compares every manifest whose model is (or is not) in ../shared; returns how many.
+fn check_all(shared: bool) -> usize {
     let mut problems = Vec::new();
-    let (mut checked, mut skipped) = (0, 0);
-    for (name, manifest) in manifests() {
+    let mut checked = 0;
+    let set: Vec<_> = manifests()
+        .into_iter()
+        .filter(|(_, m)| m["model"].as_str().is_some_and(common::is_shared) == shared)
+        .collect();
+    for (name, manifest) in &set {
         let rel = manifest["model"].as_str().unwrap();
-        let path = repo().join(rel);
+        let path = common::resolve(rel);
         if !path.exists() {
-            eprintln!(
-                "skip {name}: {} absent (../shared not here?)",
-                path.display()
-            );
-            skipped += 1;
+            problems.push(format!("{name}: {} absent", path.display()));
+            continue;
+        }
+        if let Some(e) = manifest.get("error") {
+            problems.push(format!("{name}: the interpreter could not run it: {e}"));
             continue;
         }
         if manifest
@@ -176,22 +186,36 @@ fn inspect_matches_official_interpreter_on_every_oracle_model() {
             .and_then(|t| t.as_array())
             .is_none_or(|t| t.is_empty())
         {
-            eprintln!("skip {name}: the interpreter could not list its tensors");
-            skipped += 1;
+            problems.push(format!("{name}: the interpreter listed no tensors"));
             continue;
         }
-        problems.extend(compare(&name, &path, &manifest));
+        problems.extend(compare(name, &path, manifest));
         checked += 1;
     }
-    eprintln!("inspect oracle: {checked} models compared, {skipped} skipped");
-    assert!(
-        checked >= 80,
-        "expected the fixture models at least, compared {checked}"
-    );
+    let which = if shared { "../shared" } else { "fixture" };
+    common::say(&format!(
+        "inspect oracle: {checked} of {} {which} models compared",
+        set.len()
+    ));
     assert!(
         problems.is_empty(),
         "{} mismatches:\n{}",
         problems.len(),
         problems.join("\n")
     );
+    assert_eq!(checked, set.len());
+    assert!(checked > 0, "no {which} oracle models");
+    checked
+}
+
+#[test]
+fn inspect_matches_official_interpreter_on_every_fixture_model() {
+    check_all(false);
+}
+
+#[test]
+#[ignore = "needs ../shared"]
+fn shared_inspect_matches_official_interpreter() {
+    common::require_shared();
+    check_all(true);
 }

@@ -1,17 +1,29 @@
 //! The model kind and `fully_quantized` flag, checked against how each fixture was converted
 //! (the converter settings in tests/fixtures/make_fixtures.py and ../shared's scripts).
 
-use quantscope::model::{Model, ModelKind};
-use std::path::PathBuf;
+mod common;
 
-fn kind_of(rel: &str) -> Option<(ModelKind, bool, quantscope::model::Summary)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
-    if !path.exists() {
-        eprintln!("skip {rel}: absent");
-        return None;
+use quantscope::model::{Model, ModelKind};
+
+/// (kind, fully_quantized, summary) of a model; `../shared` paths must exist (see `common`).
+fn kind_of(rel: &str) -> (ModelKind, bool, quantscope::model::Summary) {
+    let path = if common::is_shared(rel) {
+        common::shared_file(rel)
+    } else {
+        common::repo().join(rel)
+    };
+    let s = Model::open(&path)
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+        .summary();
+    (s.kind, s.fully_quantized, s)
+}
+
+fn check_kinds(cases: &[(&str, ModelKind, bool)]) {
+    for &(rel, kind, fq) in cases {
+        let (k, f, s) = kind_of(rel);
+        assert_eq!((k, f), (kind, fq), "{rel}: evidence {:?}", s.evidence);
     }
-    let s = Model::open(&path).unwrap().summary();
-    Some((s.kind, s.fully_quantized, s))
+    common::say(&format!("model kinds: {} models checked", cases.len()));
 }
 
 #[test]
@@ -67,6 +79,15 @@ fn kinds_follow_the_converter_settings() {
             Mixed,
             false,
         ),
+    ];
+    check_kinds(&cases);
+}
+
+#[test]
+#[ignore = "needs ../shared"]
+fn shared_kinds_follow_the_converter_settings() {
+    use ModelKind::*;
+    let cases = [
         (
             "../shared/models/generated/legacy_uint8.tflite",
             FullIntegerUint8,
@@ -84,17 +105,13 @@ fn kinds_follow_the_converter_settings() {
         ),
         ("../shared/models/real/iris_landmark.tflite", Float32, false),
     ];
-    for (rel, kind, fq) in cases {
-        if let Some((k, f, s)) = kind_of(rel) {
-            assert_eq!((k, f), (kind, fq), "{rel}: evidence {:?}", s.evidence);
-        }
-    }
+    check_kinds(&cases);
 }
 
 #[test]
 fn per_channel_and_dtype_counts() {
-    let (_, _, pc) = kind_of("tests/fixtures/models/cnn_int8_int8io.tflite").unwrap();
-    let (_, _, pt) = kind_of("tests/fixtures/models/cnn_int8_pertensor.tflite").unwrap();
+    let (_, _, pc) = kind_of("tests/fixtures/models/cnn_int8_int8io.tflite");
+    let (_, _, pt) = kind_of("tests/fixtures/models/cnn_int8_pertensor.tflite");
     // 5 weight tensors (3 conv, 1 depthwise, 2 dense = 6) and their biases are per-channel.
     assert!(pc.per_channel_tensors >= 10, "{}", pc.per_channel_tensors);
     assert_eq!(pt.per_channel_tensors, 0);

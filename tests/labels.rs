@@ -3,6 +3,8 @@
 //! `inspect` and `compare`, and corrupt metadata or archives (a warning, never a panic).
 //! The fixture comes from tests/fixtures/make_metadata_fixture.py.
 
+mod common;
+
 use quantscope::compare::{Comparator, CompareOptions};
 use quantscope::labels::{self, LabelSet};
 use quantscope::model::associated::AssociatedFileError;
@@ -267,12 +269,9 @@ fn cli_compare_and_inspect_say_where_labels_come_from() {
 }
 
 #[test]
-fn selfie_segmentation_labels_come_from_its_metadata() {
-    let p = repo("../shared/models/real/selfie_segmentation.tflite");
-    if !p.exists() {
-        eprintln!("skip: ../shared absent");
-        return;
-    }
+#[ignore = "needs ../shared"]
+fn shared_selfie_segmentation_labels_come_from_its_metadata() {
+    let p = common::shared_file("../shared/models/real/selfie_segmentation.tflite");
     let m = Model::open(&p).unwrap();
     let s = labels::resolve(None, &m, Some(&p)).unwrap();
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);

@@ -1,8 +1,30 @@
-//! Allocation limits: a file that declares enormous shapes is an error, not an abort.
+//! Allocation limits: a file that declares enormous shapes is an error, not an abort; the
+//! per-tensor budget is configurable; `--timeout` stops work before, and during, a run.
 
-use quantscope::engine::{Engine, EngineOptions};
+mod common;
+mod weights_common;
+
+use quantscope::engine::{limits, Engine, EngineOptions};
 use quantscope::model::Model;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The tensor budget is process-wide: tests that build engines here take this lock, so the one
+/// that lowers the budget cannot fail the others.
+fn budget_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Puts the budget back even when an assertion fails.
+struct RestoreBudget(usize);
+
+impl Drop for RestoreBudget {
+    fn drop(&mut self) {
+        limits::set_max_tensor_bytes(self.0);
+    }
+}
 
 fn patch_shape(bytes: &mut [u8], from: &[i32], to: &[i32]) -> usize {
     let enc = |v: &[i32]| -> Vec<u8> {
@@ -27,6 +49,7 @@ fn patch_shape(bytes: &mut [u8], from: &[i32], to: &[i32]) -> usize {
 
 #[test]
 fn huge_declared_shapes_are_refused_before_allocation() {
+    let _lock = budget_lock();
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
     let mut bytes = std::fs::read(path).unwrap();
@@ -45,13 +68,53 @@ fn huge_declared_shapes_are_refused_before_allocation() {
     );
 }
 
+/// `limits::set_max_tensor_bytes` really moves the limit: a model whose largest tensor is
+/// exactly the budget prepares, one byte less is refused naming the limit, and the default
+/// (4 GiB) comes back.
 #[test]
 fn budget_is_configurable() {
+    let _lock = budget_lock();
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cnn_f32.tflite");
     let model = Model::open(path).unwrap();
-    assert!(quantscope::engine::limits::check_alloc(&[1, 32, 32, 3], 4, "x").is_ok());
-    assert!(quantscope::engine::limits::check_alloc(&[usize::MAX, 2], 4, "x").is_err());
+    let default = limits::max_tensor_bytes();
+    assert_eq!(default, 4 << 30, "the documented default");
+    let _restore = RestoreBudget(default);
+    // The largest tensor the engine allocates (activations; constants stay in the file).
+    let largest = model.subgraphs[0]
+        .tensors
+        .iter()
+        .filter(|t| !t.is_constant)
+        .map(|t| {
+            let n: usize = t.shape.iter().map(|&d| d as usize).product();
+            t.dtype.storage_bytes(n).unwrap()
+        })
+        .max()
+        .unwrap();
+    assert!(largest > 1000, "{largest}");
+
+    limits::set_max_tensor_bytes(largest);
+    assert_eq!(limits::max_tensor_bytes(), largest);
+    assert!(Engine::new(&model, EngineOptions::default()).is_ok());
+    limits::set_max_tensor_bytes(largest - 1);
+    let msg = Engine::new(&model, EngineOptions::default())
+        .err()
+        .expect("one byte under the largest tensor must be refused")
+        .to_string();
+    assert!(
+        msg.contains(&format!("needs {largest} bytes, over the {} byte limit", largest - 1)),
+        "{msg}"
+    );
+
+    // check_alloc at the boundary: 250 f32 = 1000 bytes fit a 1000-byte budget, 251 do not.
+    limits::set_max_tensor_bytes(1000);
+    assert!(limits::check_alloc(&[250], 4, "x").is_ok());
+    let msg = limits::check_alloc(&[251], 4, "x").unwrap_err().to_string();
+    assert!(msg.contains("needs 1004 bytes, over the 1000 byte limit"), "{msg}");
+    assert!(limits::check_alloc(&[usize::MAX, 2], 4, "x").is_err());
+
+    limits::set_max_tensor_bytes(default);
+    assert!(limits::check_alloc(&[1, 32, 32, 3], 4, "x").is_ok());
     assert!(Engine::new(&model, EngineOptions::default()).is_ok());
 }
 
@@ -106,6 +169,7 @@ fn cli_timeout_stops_run_compare_and_bench() {
 #[test]
 fn data_dependent_output_sizes_are_refused_before_allocation() {
     use quantscope::engine::Value;
+    let _lock = budget_lock();
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/op_pad_f32.tflite");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -129,4 +193,110 @@ fn data_dependent_output_sizes_are_refused_before_allocation() {
         msg.contains("padded output") && (msg.contains("byte limit") || msg.contains("overflows")),
         "{msg}"
     );
+}
+
+/// A float model that takes many seconds in one invocation while its file stays small:
+/// `layers` FULLY_CONNECTED ops over a [batch, width] activation, all sharing one weight tensor.
+fn slow_fc_model(layers: usize, batch: i32, width: i32) -> Vec<u8> {
+    use tract_tflite::tflite::{BuiltinOperator, TensorType};
+    use weights_common::{build, op, T};
+    let w: Vec<f32> = (0..width * width)
+        .map(|i| ((i % 17) as f32 - 8.0) / (8.0 * width as f32))
+        .collect();
+    let mut tensors = vec![
+        T::act("input", TensorType::FLOAT32, &[batch, width], None),
+        T::f32("weights", &[width, width], &w),
+    ];
+    let mut ops = Vec::new();
+    for k in 0..layers {
+        tensors.push(T::act(
+            &format!("act_{k}"),
+            TensorType::FLOAT32,
+            &[batch, width],
+            None,
+        ));
+        let input = if k == 0 { 0 } else { k as i32 + 1 };
+        ops.push(op(
+            BuiltinOperator::FULLY_CONNECTED,
+            &[input, 1, -1],
+            &[k as i32 + 2],
+        ));
+    }
+    build(&tensors, &ops)
+}
+
+/// A timeout that expires in the middle of one invocation: the engine stops at the next op
+/// boundary, so `run` and `bench` return promptly with the timeout message instead of
+/// finishing a run that takes far longer.
+#[test]
+fn cli_timeout_expires_during_a_run() {
+    use quantscope::engine::{npy, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let (layers, batch, width) = (2000, 256, 512);
+    let model = dir.path().join("slow_fc.tflite");
+    std::fs::write(&model, slow_fc_model(layers, batch, width)).unwrap();
+    let input = dir.path().join("x.npy");
+    let x = ndarray::ArrayD::from_shape_fn(
+        ndarray::IxDyn(&[batch as usize, width as usize]),
+        |i| (i[1] % 5) as f32 * 0.1,
+    );
+    npy::write(&input, &Value::F32(x)).unwrap();
+
+    // What one op costs here, from a few runs of a 20-layer copy, so that the assertions below
+    // are about the timer and not this machine's speed.
+    let short = dir.path().join("short_fc.tflite");
+    std::fs::write(&short, slow_fc_model(20, batch, width)).unwrap();
+    let m = Model::open(&short).unwrap();
+    let mut e = Engine::new(&m, EngineOptions::default()).unwrap();
+    let xv = npy::read(&input).unwrap();
+    let mut per_op = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        e.invoke(std::slice::from_ref(&xv)).unwrap();
+        per_op = per_op.min(t.elapsed().as_secs_f64() / 20.0);
+    }
+    let full_run = per_op * layers as f64;
+    let timeout = 0.3;
+    assert!(
+        full_run > 10.0 * timeout,
+        "the slow model is too fast here ({full_run:.2} s for {layers} ops): make it bigger"
+    );
+
+    let (m, i, o) = (
+        model.to_str().unwrap(),
+        input.to_str().unwrap(),
+        dir.path().join("out"),
+    );
+    let cmds: [Vec<&str>; 2] = [
+        vec!["run", m, "--input", i, "--out", o.to_str().unwrap()],
+        vec!["bench", m, "--input", i, "--runs", "3"],
+    ];
+    for args in cmds {
+        let t = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+            .args(&args)
+            .args(["--timeout", &timeout.to_string()])
+            .output()
+            .unwrap();
+        let took = t.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("took longer than --timeout {timeout}s")),
+            "{args:?}: {err}"
+        );
+        // Promptly: the deadline plus start-up and one op, with slack for a loaded machine,
+        // and far below the uninterrupted run.
+        let bound = Duration::from_secs_f64((timeout + 3.0).min(full_run / 2.0));
+        assert!(
+            took < bound,
+            "{args:?} took {took:?} with --timeout {timeout} (one op {:.1} ms, full run {full_run:.1} s)",
+            per_op * 1e3
+        );
+        common::say(&format!(
+            "--timeout {timeout} during a {full_run:.1} s run ({args0}): stopped after {:.2} s",
+            took.as_secs_f64(),
+            args0 = args[0]
+        ));
+    }
 }
