@@ -120,7 +120,10 @@ fn expected_counts(man: &J) -> Result<Counts, String> {
         .map(|t| -> Result<(usize, String), String> {
             Ok((
                 t["index"].as_u64().ok_or("tensor without index")? as usize,
-                t["dtype"].as_str().ok_or("tensor without dtype")?.to_string(),
+                t["dtype"]
+                    .as_str()
+                    .ok_or("tensor without dtype")?
+                    .to_string(),
             ))
         })
         .collect::<Result<_, String>>()?;
@@ -471,7 +474,10 @@ fn run_all(shared: bool, want_int: bool) {
             table.join("\n")
         );
     }
-    assert_eq!(got, expected, "{test}: compared (left) vs the manifests (right)");
+    assert_eq!(
+        got, expected,
+        "{test}: compared (left) vs the manifests (right)"
+    );
     assert_eq!(agree, expected.models);
     if std::env::var_os("ORACLE_FILTER").is_none() {
         assert!(expected.models > 0, "{test}: no oracle models at all");
@@ -662,7 +668,10 @@ fn fallback_vector_paths(shared: bool) {
             });
             assert_eq!(got, expected, "{test} with QUANTSCOPE_SIMD={level}");
             if std::env::var_os("ORACLE_FILTER").is_none() {
-                assert!(got.models > 0, "{test} with QUANTSCOPE_SIMD={level}: 0 models");
+                assert!(
+                    got.models > 0,
+                    "{test} with QUANTSCOPE_SIMD={level}: 0 models"
+                );
             }
             say(&format!(
                 "{test} with QUANTSCOPE_SIMD={level}: {} models, {} tensors agree",

@@ -27,8 +27,8 @@ fn manifests() -> Vec<(String, Value)> {
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let m = e.path().join("manifest.json");
-        let text = std::fs::read_to_string(&m)
-            .unwrap_or_else(|err| panic!("{}: {err}", m.display()));
+        let text =
+            std::fs::read_to_string(&m).unwrap_or_else(|err| panic!("{}: {err}", m.display()));
         out.push((
             e.file_name().to_string_lossy().into_owned(),
             serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", m.display())),

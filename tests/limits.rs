@@ -102,7 +102,10 @@ fn budget_is_configurable() {
         .expect("one byte under the largest tensor must be refused")
         .to_string();
     assert!(
-        msg.contains(&format!("needs {largest} bytes, over the {} byte limit", largest - 1)),
+        msg.contains(&format!(
+            "needs {largest} bytes, over the {} byte limit",
+            largest - 1
+        )),
         "{msg}"
     );
 
@@ -110,7 +113,10 @@ fn budget_is_configurable() {
     limits::set_max_tensor_bytes(1000);
     assert!(limits::check_alloc(&[250], 4, "x").is_ok());
     let msg = limits::check_alloc(&[251], 4, "x").unwrap_err().to_string();
-    assert!(msg.contains("needs 1004 bytes, over the 1000 byte limit"), "{msg}");
+    assert!(
+        msg.contains("needs 1004 bytes, over the 1000 byte limit"),
+        "{msg}"
+    );
     assert!(limits::check_alloc(&[usize::MAX, 2], 4, "x").is_err());
 
     limits::set_max_tensor_bytes(default);
@@ -236,10 +242,10 @@ fn cli_timeout_expires_during_a_run() {
     let model = dir.path().join("slow_fc.tflite");
     std::fs::write(&model, slow_fc_model(layers, batch, width)).unwrap();
     let input = dir.path().join("x.npy");
-    let x = ndarray::ArrayD::from_shape_fn(
-        ndarray::IxDyn(&[batch as usize, width as usize]),
-        |i| (i[1] % 5) as f32 * 0.1,
-    );
+    let x =
+        ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[batch as usize, width as usize]), |i| {
+            (i[1] % 5) as f32 * 0.1
+        });
     npy::write(&input, &Value::F32(x)).unwrap();
 
     // What one op costs here, from a few runs of a 20-layer copy, so that the assertions below

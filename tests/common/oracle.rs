@@ -159,4 +159,3 @@ pub fn compare(ours: &Value, want: &Value, int_tol: i64) -> Result<Cmp, String> 
         }
     }
 }
-
