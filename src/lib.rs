@@ -10,6 +10,7 @@ pub mod compare;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod graph;
 pub mod labels;
 pub mod model;
 pub mod preprocess;
