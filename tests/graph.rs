@@ -11,6 +11,9 @@ use quantscope::graph::{build, BuildOptions, NodeKind};
 use quantscope::model::{DType, Model};
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::say;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -71,7 +74,10 @@ fn every_op_once_and_every_activation_edge() {
                     .count()
             })
             .sum();
-        assert_eq!(g.nodes.iter().map(|n| n.weights.len()).sum::<usize>(), consts);
+        assert_eq!(
+            g.nodes.iter().map(|n| n.weights.len()).sum::<usize>(),
+            consts
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);
@@ -96,31 +102,45 @@ fn shape_only_chains_collapse() {
     if synth.exists() {
         let m = Model::open(&synth).unwrap();
         let a = build(&m, 0, &BuildOptions::default()).unwrap();
-        let b = build(&m, 0, &BuildOptions { collapse_shape_ops: true }).unwrap();
+        let b = build(
+            &m,
+            0,
+            &BuildOptions {
+                collapse_shape_ops: true,
+            },
+        )
+        .unwrap();
         assert!(b.nodes.len() < a.nodes.len());
     }
 }
 
 #[test]
 fn layout_places_every_node_without_overlap() {
-    let mut models = vec![root().join("tests/fixtures/models/cnn_int8_floatio.tflite")];
-    let shared = root().join("../shared/models/generated/mobilenetv1_050_notop_int8.tflite");
-    if shared.exists() {
-        models.push(shared);
-    } else {
-        eprintln!("graph layout: ../shared absent, mobilenet layout not checked");
-    }
-    for path in &models {
+    check_layouts(&[root().join("tests/fixtures/models/cnn_int8_floatio.tflite")]);
+}
+
+#[test]
+#[ignore = "needs ../shared"]
+fn shared_graph_layouts() {
+    check_layouts(&[
+        common::shared_file("../shared/models/generated/mobilenetv1_050_notop_int8.tflite"),
+        common::shared_file("../shared/models/real/face_detection_short_range.tflite"),
+        common::shared_file("../shared/models/real/basic_pitch_nmp.tflite"),
+    ]);
+}
+
+fn check_layouts(models: &[PathBuf]) {
+    for path in models {
         let m = Model::open(path).unwrap();
         let g = build(&m, 0, &BuildOptions::default()).unwrap();
         let t = std::time::Instant::now();
         let l = layout(&g, &Metrics::default());
-        eprintln!(
+        say(&format!(
             "graph layout: {} nodes in {:.1} ms ({})",
             g.nodes.len(),
             t.elapsed().as_secs_f64() * 1e3,
             l.ranker
-        );
+        ));
         assert_eq!(l.nodes.len(), g.nodes.len());
         assert_eq!(l.edges.len(), g.edges.len());
         for (i, a) in l.nodes.iter().enumerate() {
@@ -157,12 +177,12 @@ fn big_graph_lays_out_by_longest_path() {
     assert_eq!(g.nodes.len(), 2002);
     let t = std::time::Instant::now();
     let l = layout(&g, &Metrics::default());
-    eprintln!(
+    say(&format!(
         "graph layout: {} nodes in {:.2} s ({})",
         g.nodes.len(),
         t.elapsed().as_secs_f64(),
         l.ranker
-    );
+    ));
     assert_eq!(l.ranker, "longest-path");
     assert_eq!(l.nodes.len(), 2002);
 }
@@ -190,10 +210,17 @@ fn float_and_int8_graphs_link_matched_ops() {
     // Every float op has its twin; the two boundary ops are marked as inserted.
     for (i, n) in fg.nodes.iter().enumerate() {
         if matches!(n.kind, NodeKind::Op { .. }) {
-            assert!(matches!(m.float[i], NodeMatch::Linked { .. }), "float node {i}");
+            assert!(
+                matches!(m.float[i], NodeMatch::Linked { .. }),
+                "float node {i}"
+            );
         }
     }
-    let inserted = m.quant.iter().filter(|x| **x == NodeMatch::Inserted).count();
+    let inserted = m
+        .quant
+        .iter()
+        .filter(|x| **x == NodeMatch::Inserted)
+        .count();
     assert_eq!(inserted, boundary);
     // Links point both ways and join ops of the same type.
     let fsg = &f.subgraphs[0];
@@ -265,11 +292,11 @@ fn readiness_table_equals_the_converter() {
             }
         }
     }
-    eprintln!(
+    say(&format!(
         "readiness: {compared} verdicts equal {} ({} ops recorded)",
         json["tensorflow"],
         ops.len()
-    );
+    ));
     assert!(compared >= 120, "only {compared} verdicts compared");
 }
 
@@ -305,7 +332,9 @@ fn readiness_agrees_with_every_int8_fixture() {
                 .map(|&t| sg.tensors[t as usize].dtype)
                 .filter(|d| !matches!(d, DType::I32 | DType::I64 | DType::Bool))
                 .collect();
-            let Some(first) = values.first() else { continue };
+            let Some(first) = values.first() else {
+                continue;
+            };
             // A comparison whose bool result is only a model output has nothing quantized
             // downstream: the converter keeps it float (the table's verdict is for comparisons
             // feeding quantized ops, as in op_select).
@@ -327,11 +356,14 @@ fn readiness_agrees_with_every_int8_fixture() {
             ops_checked += 1;
         }
     }
-    eprintln!(
+    say(&format!(
         "readiness: {ops_checked} ops in {models} int8 fixtures agree with the table \
          ({bool_results} float comparisons whose bool is a model output set aside)"
+    ));
+    assert!(
+        models >= 20 && ops_checked >= 60,
+        "{models} models, {ops_checked} ops"
     );
-    assert!(models >= 20 && ops_checked >= 60, "{models} models, {ops_checked} ops");
 }
 
 #[test]
@@ -360,13 +392,22 @@ fn colourings_cover_every_node() {
     }
     assert_eq!(stays, 2);
     for by in ColourBy::ALL {
-        assert_eq!(colour::values(&g, &m, by, &ColourData::default()).len(), g.nodes.len());
+        assert_eq!(
+            colour::values(&g, &m, by, &ColourData::default()).len(),
+            g.nodes.len()
+        );
     }
     // Numeric colourings take their numbers from the caller's data.
     let q = open("tests/fixtures/models/cnn_int8_floatio.tflite");
     let qg = build(&q, 0, &BuildOptions::default()).unwrap();
     let mut data = ColourData::default();
-    let w = qg.nodes.iter().flat_map(|n| &n.weights).next().unwrap().tensor;
+    let w = qg
+        .nodes
+        .iter()
+        .flat_map(|n| &n.weights)
+        .next()
+        .unwrap()
+        .tensor;
     data.weight_sqnr_db.insert(w, 12.5);
     let v = colour::values(&qg, &q, ColourBy::WeightSqnr, &data);
     let numbers: Vec<f64> = v
@@ -387,7 +428,11 @@ fn cli_graph_lists_ops_at_risk() {
         .arg(root().join("tests/fixtures/models/op_math_trig_f32.tflite"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["readiness"]["int8"]["stays"], 2);
     assert_eq!(
@@ -400,7 +445,10 @@ fn cli_graph_lists_ops_at_risk() {
         .output()
         .unwrap();
     let s = String::from_utf8_lossy(&text.stdout);
-    assert!(s.contains("int8 at risk") && s.contains("SIN") && s.contains("COS"), "{s}");
+    assert!(
+        s.contains("int8 at risk") && s.contains("SIN") && s.contains("COS"),
+        "{s}"
+    );
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
         .args(["graph", "--subgraph", "7"])
         .arg(root().join("assets/digits_int8.tflite"))

@@ -180,9 +180,21 @@ fn text(r: &Report, ops: &[crate::model::Operator]) -> String {
         }
     }
     if let Some(m) = &r.matching {
-        let inserted = m.quant.iter().filter(|x| **x == NodeMatch::Inserted).count();
-        let only_q = m.quant.iter().filter(|x| **x == NodeMatch::OnlyHere).count();
-        let only_f = m.float.iter().filter(|x| **x == NodeMatch::OnlyHere).count();
+        let inserted = m
+            .quant
+            .iter()
+            .filter(|x| **x == NodeMatch::Inserted)
+            .count();
+        let only_q = m
+            .quant
+            .iter()
+            .filter(|x| **x == NodeMatch::OnlyHere)
+            .count();
+        let only_f = m
+            .float
+            .iter()
+            .filter(|x| **x == NodeMatch::OnlyHere)
+            .count();
         let _ = writeln!(
             s,
             "float twin: {} nodes linked, {inserted} QUANTIZE/DEQUANTIZE inserted, {only_q} only in this model, {only_f} only in the float model",
@@ -209,7 +221,13 @@ fn dot(g: &Graph, values: &[NodeValue]) -> String {
         );
     }
     for e in &g.edges {
-        let _ = writeln!(s, "  n{} -> n{} [label=\"{}\"];", e.from, e.to, esc(&e.label));
+        let _ = writeln!(
+            s,
+            "  n{} -> n{} [label=\"{}\"];",
+            e.from,
+            e.to,
+            esc(&e.label)
+        );
     }
     s.push_str("}\n");
     s

@@ -57,8 +57,14 @@ impl ColourBy {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeValue {
-    Category { name: String, severity: f32 },
-    Number { value: f64, severity: f32 },
+    Category {
+        name: String,
+        severity: f32,
+    },
+    Number {
+        value: f64,
+        severity: f32,
+    },
     /// Nothing to show (no weights, no Compare run yet, an input node).
     Missing,
 }
@@ -75,19 +81,49 @@ pub struct ColourData {
 /// Netron's op categories, so a graph reads the way users already know.
 pub fn op_category(op: &str) -> &'static str {
     match op {
-        "CONV_2D" | "DEPTHWISE_CONV_2D" | "TRANSPOSE_CONV" | "FULLY_CONNECTED" | "CONV_3D"
-        | "BATCH_MATMUL" | "EMBEDDING_LOOKUP" | "LSTM" | "UNIDIRECTIONAL_SEQUENCE_LSTM"
-        | "BIDIRECTIONAL_SEQUENCE_LSTM" | "SVDF" | "RNN" | "UNIDIRECTIONAL_SEQUENCE_RNN" => "layer",
+        "CONV_2D"
+        | "DEPTHWISE_CONV_2D"
+        | "TRANSPOSE_CONV"
+        | "FULLY_CONNECTED"
+        | "CONV_3D"
+        | "BATCH_MATMUL"
+        | "EMBEDDING_LOOKUP"
+        | "LSTM"
+        | "UNIDIRECTIONAL_SEQUENCE_LSTM"
+        | "BIDIRECTIONAL_SEQUENCE_LSTM"
+        | "SVDF"
+        | "RNN"
+        | "UNIDIRECTIONAL_SEQUENCE_RNN" => "layer",
         "RELU" | "RELU6" | "RELU_N1_TO_1" | "RELU_0_TO_1" | "LEAKY_RELU" | "PRELU" | "ELU"
         | "LOGISTIC" | "TANH" | "HARD_SWISH" | "GELU" | "SOFTMAX" | "LOG_SOFTMAX" => "activation",
         "AVERAGE_POOL_2D" | "MAX_POOL_2D" | "L2_POOL_2D" => "pool",
-        "L2_NORMALIZATION" | "LOCAL_RESPONSE_NORMALIZATION" | "MEAN" | "RSQRT"
+        "L2_NORMALIZATION"
+        | "LOCAL_RESPONSE_NORMALIZATION"
+        | "MEAN"
+        | "RSQRT"
         | "SQUARED_DIFFERENCE" => "normalization",
         "RESHAPE" | "SQUEEZE" | "EXPAND_DIMS" | "SHAPE" => "shape",
-        "CONCATENATION" | "SPLIT" | "SPLIT_V" | "PACK" | "UNPACK" | "TRANSPOSE" | "PAD" | "PADV2"
-        | "MIRROR_PAD" | "SLICE" | "STRIDED_SLICE" | "GATHER" | "GATHER_ND" | "TILE"
-        | "BROADCAST_TO" | "SPACE_TO_DEPTH" | "DEPTH_TO_SPACE" | "BATCH_TO_SPACE_ND"
-        | "SPACE_TO_BATCH_ND" | "RESIZE_BILINEAR" | "RESIZE_NEAREST_NEIGHBOR" => "tensor",
+        "CONCATENATION"
+        | "SPLIT"
+        | "SPLIT_V"
+        | "PACK"
+        | "UNPACK"
+        | "TRANSPOSE"
+        | "PAD"
+        | "PADV2"
+        | "MIRROR_PAD"
+        | "SLICE"
+        | "STRIDED_SLICE"
+        | "GATHER"
+        | "GATHER_ND"
+        | "TILE"
+        | "BROADCAST_TO"
+        | "SPACE_TO_DEPTH"
+        | "DEPTH_TO_SPACE"
+        | "BATCH_TO_SPACE_ND"
+        | "SPACE_TO_BATCH_ND"
+        | "RESIZE_BILINEAR"
+        | "RESIZE_NEAREST_NEIGHBOR" => "tensor",
         "QUANTIZE" | "DEQUANTIZE" => "quantization",
         "WHILE" | "IF" | "CALL_ONCE" | "VAR_HANDLE" | "READ_VARIABLE" | "ASSIGN_VARIABLE" => {
             "control"
@@ -121,7 +157,11 @@ pub fn values(graph: &Graph, model: &Model, by: ColourBy, data: &ColourData) -> 
                 ColourBy::OpType => match &node.kind {
                     NodeKind::Op { .. } => {
                         let op = &sg.operators[ops[0]];
-                        let name = if op.is_custom { "custom" } else { op_category(&op.op) };
+                        let name = if op.is_custom {
+                            "custom"
+                        } else {
+                            op_category(&op.op)
+                        };
                         cat(name, 0.0)
                     }
                     NodeKind::Input { .. } => cat("input", 0.0),
@@ -137,7 +177,13 @@ pub fn values(graph: &Graph, model: &Model, by: ColourBy, data: &ColourData) -> 
                         .weights
                         .iter()
                         .filter_map(|w| sg.tensors[w.tensor].quantization.as_ref())
-                        .map(|q| if q.is_per_channel() { "per-channel" } else { "per-tensor" })
+                        .map(|q| {
+                            if q.is_per_channel() {
+                                "per-channel"
+                            } else {
+                                "per-tensor"
+                            }
+                        })
                         .max_by_key(|g| *g == "per-channel");
                     match (q, node.weights.is_empty()) {
                         (Some(g), _) => cat(g, 0.0),

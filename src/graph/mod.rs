@@ -110,7 +110,13 @@ pub fn tensor_label(t: &Tensor) -> String {
         .as_ref()
         .unwrap_or(&t.shape)
         .iter()
-        .map(|&d| if d < 0 { "?".to_string() } else { d.to_string() })
+        .map(|&d| {
+            if d < 0 {
+                "?".to_string()
+            } else {
+                d.to_string()
+            }
+        })
         .collect();
     let shape = if dims.is_empty() {
         "scalar".to_string()

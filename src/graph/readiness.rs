@@ -216,7 +216,11 @@ pub fn at_risk(ops: &[Operator], int16x8: bool) -> Vec<(usize, String, Verdict)>
     ops.iter()
         .map(|op| {
             let r = of_op(op);
-            (op.index, op.op.clone(), if int16x8 { r.int16x8 } else { r.int8 })
+            (
+                op.index,
+                op.op.clone(),
+                if int16x8 { r.int16x8 } else { r.int8 },
+            )
         })
         .filter(|(_, _, v)| *v != Verdict::Integer)
         .collect()
