@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod eval;
 mod inspect;
 pub mod preprocess_args;
 pub mod run;
@@ -35,6 +36,8 @@ pub enum Command {
     Compare(compare::Args),
     /// Time invocations of a model (one warm-up, then N runs): median and min milliseconds.
     Bench(bench::Args),
+    /// Accuracy trade-offs of a float model's variants over a dataset (or --merge shard caches).
+    Eval(eval::Args),
 }
 
 /// Runs a parsed subcommand; errors are printed as one clear line and give exit code 1.
@@ -45,6 +48,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
