@@ -137,7 +137,8 @@ fn run_models(a: &Args, deadline: &super::Deadline) -> anyhow::Result<Report> {
                     p.done,
                     p.total,
                     p.elapsed_s,
-                    p.eta_s.map_or(String::new(), |e| format!(", {e:.0} s left"))
+                    p.eta_s
+                        .map_or(String::new(), |e| format!(", {e:.0} s left"))
                 );
             }
         }));

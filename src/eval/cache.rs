@@ -103,7 +103,10 @@ impl CacheWriter {
                     header.shard
                 );
             }
-            let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)?;
             if let Some(at) = torn {
                 file.set_len(at)?;
             }

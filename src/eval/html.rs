@@ -70,11 +70,9 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn thumb(root: &Path, name: &str) -> Option<String> {
-    let img = crate::preprocess::load_image(
-        &root.join(name),
-        crate::preprocess::ImageLimits::default(),
-    )
-    .ok()?;
+    let img =
+        crate::preprocess::load_image(&root.join(name), crate::preprocess::ImageLimits::default())
+            .ok()?;
     let t = image::DynamicImage::ImageRgb8(img).thumbnail(72, 72);
     let mut png = Vec::new();
     t.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
@@ -122,7 +120,9 @@ fn table(r: &Report) -> Markup {
 pub fn render(r: &Report, images_root: Option<&Path>) -> anyhow::Result<String> {
     let all: Vec<&VariantReport> = std::iter::once(&r.reference).chain(&r.variants).collect();
     let kb = |v: &VariantReport| v.file_bytes as f64 / 1024.0;
-    let pts = |x: &dyn Fn(&VariantReport) -> Option<f64>, y: &dyn Fn(&VariantReport) -> Option<f64>| -> Points {
+    let pts = |x: &dyn Fn(&VariantReport) -> Option<f64>,
+               y: &dyn Fn(&VariantReport) -> Option<f64>|
+     -> Points {
         all.iter()
             .filter_map(|v| Some((x(v)?, y(v)?, short(&v.model))))
             .collect()
@@ -131,10 +131,25 @@ pub fn render(r: &Report, images_root: Option<&Path>) -> anyhow::Result<String> 
     let agree = |v: &VariantReport| v.top1_agreement.map(|a| a * 100.0);
     let mut plots = Vec::new();
     if r.labelled_images > 0 {
-        plots.push(scatter_svg("size vs accuracy", "file size (KB)", "top-1 accuracy (%)", &pts(&|v| Some(kb(v)), &acc)));
-        plots.push(scatter_svg("latency vs accuracy", "median latency (ms)", "top-1 accuracy (%)", &pts(&|v| v.latency_ms, &acc)));
+        plots.push(scatter_svg(
+            "size vs accuracy",
+            "file size (KB)",
+            "top-1 accuracy (%)",
+            &pts(&|v| Some(kb(v)), &acc),
+        ));
+        plots.push(scatter_svg(
+            "latency vs accuracy",
+            "median latency (ms)",
+            "top-1 accuracy (%)",
+            &pts(&|v| v.latency_ms, &acc),
+        ));
     }
-    plots.push(scatter_svg("size vs agreement", "file size (KB)", "top-1 agreement with float (%)", &pts(&|v| Some(kb(v)), &agree)));
+    plots.push(scatter_svg(
+        "size vs agreement",
+        "file size (KB)",
+        "top-1 agreement with float (%)",
+        &pts(&|v| Some(kb(v)), &agree),
+    ));
     let page = html! {
         (DOCTYPE)
         html lang="en" {

@@ -39,7 +39,10 @@ pub enum LabelsFrom {
 /// Every file under `root` (recursively) whose extension is in `exts`, sorted by path.
 fn walk(root: &Path, exts: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for e in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+    for e in walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
         let e = e.with_context(|| format!("cannot read {}", root.display()))?;
         let ok = e.file_type().is_file()
             && e.path()
@@ -235,10 +238,7 @@ pub fn resolve_shard(
             }
         },
         None => match env("SLURM_ARRAY_TASK_COUNT") {
-            Some(c) => (
-                env_index()?.unwrap_or(0),
-                num(c, "SLURM_ARRAY_TASK_COUNT")?,
-            ),
+            Some(c) => (env_index()?.unwrap_or(0), num(c, "SLURM_ARRAY_TASK_COUNT")?),
             None => return Ok(None),
         },
     };

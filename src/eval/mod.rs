@@ -168,10 +168,7 @@ impl Feed {
             specs.push(v);
         }
         let key = |s: &Vec<(DType, Option<crate::model::Quantization>, Option<InputSpec>)>| {
-            format!(
-                "{:?}",
-                s.iter().map(|(d, q, _)| (d, q)).collect::<Vec<_>>()
-            )
+            format!("{:?}", s.iter().map(|(d, q, _)| (d, q)).collect::<Vec<_>>())
         };
         let group = (0..specs.len())
             .map(|i| (0..=i).find(|&j| key(&specs[j]) == key(&specs[i])).unwrap())
@@ -279,7 +276,9 @@ pub fn evaluate(
     for (v, name) in variants {
         check_signature(float.0, v, name)?;
     }
-    let all: Vec<(&Model, &str)> = std::iter::once(float).chain(variants.iter().copied()).collect();
+    let all: Vec<(&Model, &str)> = std::iter::once(float)
+        .chain(variants.iter().copied())
+        .collect();
     let info = RunInfo {
         models: all.iter().map(|(m, n)| model_info(m, n)).collect(),
         labels_source: opts.labels_source.clone(),
@@ -316,7 +315,11 @@ pub fn evaluate(
     let total = items.len();
     let already = records.len();
     let mut ran = 0usize;
-    let feed = Feed::new(&all.iter().map(|(m, _)| *m).collect::<Vec<_>>(), kind, &opts.pp)?;
+    let feed = Feed::new(
+        &all.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+        kind,
+        &opts.pp,
+    )?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .build()
@@ -329,7 +332,11 @@ pub fn evaluate(
         .iter()
         .map(|(m, n)| Engine::new(m, eo.clone()).with_context(|| n.to_string()))
         .collect::<anyhow::Result<_>>()?;
-    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
     let start = Instant::now();
     let report_progress = |done: usize, ran: usize| {
         if let Some(p) = &opts.progress {
@@ -389,12 +396,12 @@ pub fn evaluate(
                 let mut outs: Vec<Vec<ndarray::ArrayD<f32>>> = Vec::with_capacity(all.len());
                 for (m, engine) in engines.iter_mut().enumerate() {
                     let t0 = Instant::now();
-                    let r = pool
-                        .install(|| engine.invoke(&ready.inputs[m]))
-                        .map_err(|e| match e {
-                            EngineError::Cancelled => anyhow::anyhow!("cancelled"),
-                            e => anyhow::anyhow!("{}: {}: {e}", all[m].1, item.name),
-                        })?;
+                    let r =
+                        pool.install(|| engine.invoke(&ready.inputs[m]))
+                            .map_err(|e| match e {
+                                EngineError::Cancelled => anyhow::anyhow!("cancelled"),
+                                e => anyhow::anyhow!("{}: {}: {e}", all[m].1, item.name),
+                            })?;
                     let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
                     let sg = &all[m].0.subgraphs[0];
                     let o: Vec<ndarray::ArrayD<f32>> = r

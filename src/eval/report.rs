@@ -341,11 +341,14 @@ pub fn markdown_table(r: &Report) -> String {
             pct(c.top1_agreement)
         }
     });
-    row("output SQNR mean / p5 (dB)", &|i, c| match (i, c.output_sqnr_db_mean) {
-        (0, _) => "(ref)".into(),
-        (_, Some(m)) => format!("{m:.1} / {:.1}", c.output_sqnr_db_p5.unwrap_or(m)),
-        _ => "exact".into(),
-    });
+    row(
+        "output SQNR mean / p5 (dB)",
+        &|i, c| match (i, c.output_sqnr_db_mean) {
+            (0, _) => "(ref)".into(),
+            (_, Some(m)) => format!("{m:.1} / {:.1}", c.output_sqnr_db_p5.unwrap_or(m)),
+            _ => "exact".into(),
+        },
+    );
     row("mean abs diff", &|i, c| {
         if i == 0 {
             "(ref)".into()
