@@ -72,11 +72,12 @@ fn without_latency(mut v: Value) -> Value {
 
 /// Accuracies, agreements and lists are counts: exact. Error metrics inherit the float
 /// kernels' difference from the interpreter's (about 1e-7 on these outputs; engine_oracle.rs
-/// allows 1e-4 of max |ref|), which moves a 115 dB SQNR by ~0.01 dB: 0.05 dB, and 1e-5 absolute
-/// for the mean differences and KL.
+/// allows 1e-4 of max |ref|), which moves a 115 dB SQNR by ~0.01 dB, and the dynamic-range
+/// model's on-the-fly activation quantization moves its p5 SQNR by 0.06 dB: 0.1 dB, and 1e-5
+/// absolute for the mean differences and KL.
 fn close(ours: &Value, want: &Value, what: &str) {
     let tol = if what.contains("sqnr") {
-        0.05
+        0.1
     } else if what.contains("diff") || what.contains("kl_") {
         1e-5
     } else {
