@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod compare;
 pub mod engine;
+pub mod eval;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod compare;
 pub mod graph;
+pub mod eval;
 mod inspect;
 pub mod preprocess_args;
 pub mod run;
@@ -38,6 +39,8 @@ pub enum Command {
     Bench(bench::Args),
     /// The model as a graph: nodes, edges, integer readiness of every op (text, JSON or DOT).
     Graph(graph::Args),
+    /// Accuracy trade-offs of a float model's variants over a dataset (or --merge shard caches).
+    Eval(eval::Args),
 }
 
 /// Runs a parsed subcommand; errors are printed as one clear line and give exit code 1.
@@ -49,6 +52,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Graph(a) => graph::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
