@@ -5,8 +5,8 @@
 use crate::engine::{limits, Engine, EngineOptions, Value};
 use crate::model::Model;
 use crate::preprocess::{
-    load_image_bytes, prepare, ChannelOrder, Filter, ImageLimits, InputSpec, Layout, Preprocess,
-    ResizeMode, ValueRange,
+    load_image_bytes, prepare, ChannelOrder, Exif, ImageLimits, InputSpec, Layout, Preprocess,
+    ResizeLib, ResizeMode, ValueRange,
 };
 use crate::report::InspectReport;
 
@@ -72,20 +72,35 @@ pub fn image_bytes(data: &[u8]) {
         layout: Layout::Nhwc,
         quant: Some((1.0 / 255.0, -128)),
     };
-    for resize in [
-        ResizeMode::Stretch,
-        ResizeMode::CenterCrop,
-        ResizeMode::Letterbox,
-    ] {
-        let pp = Preprocess {
-            resize,
-            crop_fraction: 0.875,
-            filter: Filter::Area,
-            pad_color: [0; 3],
-            channels: ChannelOrder::Bgr,
-            layout: Layout::Nhwc,
-            range: ValueRange::Unit,
-        };
-        let _ = prepare(&img, &spec, &pp);
+    // Every resampler (library-exact ones too) with every filter it offers, each resize mode;
+    // large decodes only through quantscope's own path to keep executions fast.
+    let small = (img.width() as u64) * (img.height() as u64) <= 256 * 256;
+    for lib in ResizeLib::ALL {
+        if !small && lib != ResizeLib::Quantscope {
+            continue;
+        }
+        for &(filter, _) in lib.filters() {
+            for resize in [
+                ResizeMode::Stretch,
+                ResizeMode::CenterCrop,
+                ResizeMode::Letterbox,
+            ] {
+                let pp = Preprocess {
+                    resize,
+                    crop_fraction: 0.875,
+                    filter,
+                    pad_color: [0; 3],
+                    channels: ChannelOrder::Bgr,
+                    layout: Layout::Nhwc,
+                    range: ValueRange::Unit,
+                    resize_lib: lib,
+                    crop_rule: None,
+                    shorter_side: (resize == ResizeMode::CenterCrop).then_some(18),
+                    exif: Exif::Apply,
+                    pipeline: None,
+                };
+                let _ = prepare(&img, &spec, &pp);
+            }
+        }
     }
 }

@@ -6,7 +6,8 @@ mod common;
 use quantscope::compare::{aggregate, pair_activations, Comparator, CompareOptions, PairedBy};
 use quantscope::model::Model;
 use quantscope::preprocess::{
-    load_image, ChannelOrder, Filter, ImageLimits, Layout, Preprocess, ResizeMode, ValueRange,
+    load_image, ChannelOrder, Exif, Filter, ImageLimits, Layout, Preprocess, ResizeLib, ResizeMode,
+    ValueRange,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -25,6 +26,11 @@ fn pp(range: ValueRange, channels: ChannelOrder) -> Preprocess {
         channels,
         layout: Layout::Nhwc,
         range,
+        resize_lib: ResizeLib::Quantscope,
+        crop_rule: None,
+        shorter_side: None,
+        exif: Exif::Apply,
+        pipeline: None,
     }
 }
 

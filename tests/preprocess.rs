@@ -41,6 +41,11 @@ fn pp(range: ValueRange) -> Preprocess {
         channels: ChannelOrder::Rgb,
         layout: Layout::Nhwc,
         range,
+        resize_lib: ResizeLib::Quantscope,
+        crop_rule: None,
+        shorter_side: None,
+        exif: Exif::Apply,
+        pipeline: None,
     }
 }
 

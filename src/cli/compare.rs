@@ -3,7 +3,7 @@
 use super::preprocess_args::PreprocessArgs;
 use crate::compare::{aggregate, rank_layers, Comparator, CompareOptions, ImageComparison};
 use crate::model::Model;
-use crate::preprocess::{load_image, ImageLimits};
+use crate::preprocess::{load_image_with, ImageLimits};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -104,7 +104,7 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         if files.len() > 1 && !a.json {
             eprintln!("[{}/{}] {}", i + 1, files.len(), f.display());
         }
-        let img = load_image(f, ImageLimits::default())?;
+        let img = load_image_with(f, ImageLimits::default(), pp.exif)?;
         results.push(cmp.compare(&img, &f.display().to_string(), &pp, why.clone())?);
     }
     if a.json {

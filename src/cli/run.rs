@@ -64,9 +64,17 @@ fn run_model(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
                 eprintln!("preprocessing: {w}");
             }
             let spec = crate::preprocess::InputSpec::from_model(&model, 0, Some(pp.layout))?;
-            let rgb =
-                crate::preprocess::load_image(img, crate::preprocess::ImageLimits::default())?;
+            let rgb = crate::preprocess::load_image_with(
+                img,
+                crate::preprocess::ImageLimits::default(),
+                pp.exif,
+            )?;
             let prepared = crate::preprocess::prepare(&rgb, &spec, &pp)?;
+            if let Some(t) = &args.pp.match_input {
+                super::preprocess_args::print_match(&super::preprocess_args::match_input(
+                    &model, &pp, img, t,
+                )?);
+            }
             for w in &prepared.warnings {
                 eprintln!("warning: {w}");
             }

@@ -1,7 +1,10 @@
 //! What the model expects: its input's geometry, layout and dtype, and the value mapping read
 //! from metadata or implied by the input's quantization — with the evidence for each choice.
 
-use super::{ChannelOrder, Filter, Layout, Preprocess, PreprocessError, ResizeMode, ValueRange};
+use super::{
+    ChannelOrder, Exif, Filter, Layout, Preprocess, PreprocessError, ResizeLib, ResizeMode,
+    ValueRange,
+};
 use crate::model::{DType, Model};
 use ndarray::ArrayD;
 
@@ -188,6 +191,11 @@ pub fn detect_defaults(
             channels: ChannelOrder::Rgb,
             layout: spec.layout,
             range,
+            resize_lib: ResizeLib::Quantscope,
+            crop_rule: None,
+            shorter_side: None,
+            exif: Exif::Apply,
+            pipeline: None,
         },
         why,
     ))

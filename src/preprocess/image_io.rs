@@ -21,25 +21,46 @@ impl Default for ImageLimits {
     }
 }
 
+/// EXIF orientation: applied (OpenCV's `imread`, browsers, `ImageOps.exif_transpose`) or ignored
+/// (`PIL.Image.open`, `tf.io.decode_jpeg`, torchvision `decode_image` by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exif {
+    #[default]
+    Apply,
+    Ignore,
+}
+
+/// Decodes with EXIF orientation applied.
 pub fn load_image(path: &Path, limits: ImageLimits) -> Result<RgbImage, PreprocessError> {
+    load_image_with(path, limits, Exif::Apply)
+}
+
+/// Decodes with EXIF orientation applied or ignored, as the user's pipeline does.
+pub fn load_image_with(
+    path: &Path,
+    limits: ImageLimits,
+    exif: Exif,
+) -> Result<RgbImage, PreprocessError> {
     let err = |message: String| PreprocessError::Image {
         path: path.display().to_string(),
         message,
     };
     let reader = ImageReader::open(path).map_err(|e| err(e.to_string()))?;
-    decode(reader, limits).map_err(|e| match e {
+    decode(reader, limits, exif).map_err(|e| match e {
         PreprocessError::Image { message, .. } => err(message),
         other => other,
     })
 }
 
 pub fn load_image_bytes(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, PreprocessError> {
-    decode(ImageReader::new(Cursor::new(bytes)), limits)
+    decode(ImageReader::new(Cursor::new(bytes)), limits, Exif::Apply)
 }
 
 fn decode<R: BufRead + Seek>(
     reader: ImageReader<R>,
     limits: ImageLimits,
+    exif: Exif,
 ) -> Result<RgbImage, PreprocessError> {
     let err = |message: String| PreprocessError::Image {
         path: "<memory>".into(),
@@ -71,7 +92,9 @@ fn decode<R: BufRead + Seek>(
     }
     let orientation = decoder.orientation().map_err(|e| err(e.to_string()))?;
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
-    img.apply_orientation(orientation);
+    if exif == Exif::Apply {
+        img.apply_orientation(orientation);
+    }
     // Alpha is dropped (composited on nothing): models take RGB.
     Ok(img.to_rgb8())
 }

@@ -8,11 +8,18 @@
 
 mod detect;
 mod image_io;
+pub mod libs;
+pub mod matcher;
+pub mod presets;
 mod resize;
+pub mod steps;
 
 pub use detect::{detect_defaults, InputSpec};
-pub use image_io::{load_image, load_image_bytes, ImageLimits};
+pub use image_io::{load_image, load_image_bytes, load_image_with, Exif, ImageLimits};
+pub use libs::ResizeLib;
+pub use presets::{apply_preset, preset_names, PRESETS};
 pub use resize::{resize_plane, Filter};
+pub use steps::CropRule;
 
 use ndarray::{ArrayD, IxDyn};
 use serde::Serialize;
@@ -29,6 +36,8 @@ pub enum PreprocessError {
     BadMeanStd { mean: Vec<f32>, std: Vec<f32> },
     #[error("the model input {name} has dtype {dtype}, which images cannot be mapped to")]
     UnsupportedDtype { name: String, dtype: String },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -146,6 +155,26 @@ pub struct Preprocess {
     pub channels: ChannelOrder,
     pub layout: Layout,
     pub range: ValueRange,
+    /// Whose resampler: quantscope's own or a library's, reproduced exactly.
+    pub resize_lib: ResizeLib,
+    /// Centre-crop convention; `None`: the one the library's users usually write.
+    pub crop_rule: Option<CropRule>,
+    /// Resize the shorter side to this first (torchvision `Resize(n)`); the centre crop then
+    /// takes exactly the model's size.
+    pub shorter_side: Option<u32>,
+    /// Whether EXIF orientation is applied when decoding (Pillow and TF do not, OpenCV does).
+    pub exif: Exif,
+    /// The named preset these settings came from, if any.
+    pub pipeline: Option<String>,
+}
+
+impl Preprocess {
+    /// Whether the library-exact step pipeline runs (else quantscope's float geometry).
+    fn uses_steps(&self) -> bool {
+        self.resize_lib != ResizeLib::Quantscope
+            || self.crop_rule.is_some()
+            || self.shorter_side.is_some()
+    }
 }
 
 /// The input tensor in the model's dtype.
@@ -170,6 +199,11 @@ pub struct Prepared {
     pub levels_used: usize,
     /// The geometry result as RGB8 (height, width, pixels row-major), for display.
     pub rgb: (usize, usize, Vec<u8>),
+    /// The geometry result on the 0..255 scale before value mapping, RGB planes (exact library
+    /// values: integers for uint8 libraries, floats for TF and quantscope).
+    pub planes: [Vec<f32>; 3],
+    /// Every geometry step taken, in order.
+    pub steps: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -180,21 +214,40 @@ pub fn prepare(
     pp: &Preprocess,
 ) -> Result<Prepared, PreprocessError> {
     let (h, w, c) = (spec.height, spec.width, spec.channels);
+    pp.resize_lib.filter_name(pp.filter)?;
     // Geometry on float planes, values 0..255.
-    let planes: Vec<Vec<f32>> = (0..3)
-        .map(|ch| {
-            let src: Vec<f32> = rgb.pixels().map(|p| p.0[ch] as f32).collect();
-            resize::geometry(
-                &src,
-                rgb.width() as usize,
-                rgb.height() as usize,
-                w,
-                h,
-                pp,
-                pp.pad_color[ch] as f32,
-            )
-        })
-        .collect();
+    let (planes, steps): (Vec<Vec<f32>>, Vec<String>) = if pp.uses_steps() {
+        let img =
+            libs::Image::from_u8(rgb.width() as usize, rgb.height() as usize, 3, rgb.as_raw());
+        let (out, steps) = steps::geometry(&img, w, h, pp)?;
+        let planes = (0..3)
+            .map(|ch| out.data.iter().skip(ch).step_by(3).copied().collect())
+            .collect();
+        (planes, steps)
+    } else {
+        let planes = (0..3)
+            .map(|ch| {
+                let src: Vec<f32> = rgb.pixels().map(|p| p.0[ch] as f32).collect();
+                resize::geometry(
+                    &src,
+                    rgb.width() as usize,
+                    rgb.height() as usize,
+                    w,
+                    h,
+                    pp,
+                    pp.pad_color[ch] as f32,
+                )
+            })
+            .collect();
+        let steps = vec![format!(
+            "{:?} {}x{} -> {w}x{h} with quantscope {:?}",
+            pp.resize,
+            rgb.width(),
+            rgb.height(),
+            pp.filter
+        )];
+        (planes, steps)
+    };
     let display: Vec<u8> = (0..h * w)
         .flat_map(|i| (0..3).map(move |ch| (ch, i)))
         .map(|(ch, i)| planes[ch][i].round().clamp(0.0, 255.0) as u8)
@@ -248,6 +301,8 @@ pub fn prepare(
         clipped_fraction,
         levels_used,
         rgb: (h, w, display),
+        planes: [planes[0].clone(), planes[1].clone(), planes[2].clone()],
+        steps,
         warnings,
     })
 }

@@ -13,6 +13,10 @@ pub enum Filter {
     Bilinear,
     /// Exact box average over the covered source area (best for downscaling).
     Area,
+    /// Cubic convolution (library resamplers only: `--resize-lib`).
+    Bicubic,
+    /// Lanczos windowed sinc (library resamplers only: `--resize-lib`).
+    Lanczos,
 }
 
 /// A source region in pixels: x0, y0, width, height (fractional allowed).
@@ -111,7 +115,8 @@ fn axis_weights(
     (0..out)
         .map(|d| match filter {
             Filter::Nearest => vec![(clamp((start + (d as f32 + 0.5) * step).floor()), 1.0)],
-            Filter::Bilinear => {
+            // Bicubic and Lanczos are refused before (`ResizeLib::filter_name`).
+            Filter::Bilinear | Filter::Bicubic | Filter::Lanczos => {
                 let s = start + (d as f32 + 0.5) * step - 0.5;
                 let lo = s.floor();
                 let f = s - lo;
