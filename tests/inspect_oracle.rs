@@ -36,12 +36,17 @@ fn manifests() -> Vec<(String, Value)> {
 fn interpreter_dtype(ours: &str) -> &str {
     match ours {
         "resource" | "variant" | "string" => "object",
-        "int4" => "int8",
+        "int4" | "int2" => "int8",
         other => other,
     }
 }
 
-fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
+fn compare(
+    name: &str,
+    model_path: &Path,
+    manifest: &Value,
+    blockwise_checked: &mut usize,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let model = match Model::open(model_path) {
         Ok(m) => m,
@@ -82,7 +87,17 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
         check("shape", &o["shape"], &t["shape"]);
         let q = &o["quantization"];
         let tq = &t["quantization"];
-        let scales: Vec<f32> = q["scales"]
+        // A blockwise tensor: the interpreter lists its block scales (flattened) as `scales`.
+        let blockwise = !q["blockwise"].is_null();
+        if blockwise {
+            *blockwise_checked += 1;
+        }
+        let ours_scales = if blockwise {
+            &q["blockwise"]["scales"]
+        } else {
+            &q["scales"]
+        };
+        let scales: Vec<f32> = ours_scales
             .as_array()
             .map(|a| a.iter().map(|v| v.as_f64().unwrap() as f32).collect())
             .unwrap_or_default();
@@ -97,7 +112,14 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
             &Value::from(format!("{scales:?}")),
             &Value::from(format!("{tscales:?}")),
         );
-        let zps = q["zero_points"].as_array().cloned().unwrap_or_default();
+        let zps = if blockwise {
+            q["blockwise"]["zero_points"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            q["zero_points"].as_array().cloned().unwrap_or_default()
+        };
         check("zero_points", &Value::from(zps), &tq["zero_points"]);
         if !tscales.is_empty() {
             check(
@@ -159,7 +181,7 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
 #[test]
 fn inspect_matches_official_interpreter_on_every_oracle_model() {
     let mut problems = Vec::new();
-    let (mut checked, mut skipped) = (0, 0);
+    let (mut checked, mut skipped, mut blockwise_checked) = (0, 0, 0);
     for (name, manifest) in manifests() {
         let rel = manifest["model"].as_str().unwrap();
         let path = repo().join(rel);
@@ -180,10 +202,16 @@ fn inspect_matches_official_interpreter_on_every_oracle_model() {
             skipped += 1;
             continue;
         }
-        problems.extend(compare(&name, &path, &manifest));
+        problems.extend(compare(&name, &path, &manifest, &mut blockwise_checked));
         checked += 1;
     }
-    eprintln!("inspect oracle: {checked} models compared, {skipped} skipped");
+    eprintln!(
+        "inspect oracle: {checked} models compared ({blockwise_checked} blockwise tensors), {skipped} skipped"
+    );
+    assert!(
+        blockwise_checked >= 3,
+        "expected the blockwise fixture's 3 tensors, checked {blockwise_checked}"
+    );
     assert!(
         checked >= 80,
         "expected the fixture models at least, compared {checked}"
