@@ -21,7 +21,7 @@ pub struct Classification {
     pub top_k_overlap: f64,
     /// KL(p_float || p_quant) in nats, on probabilities (softmax applied when the outputs are
     /// not already distributions; see [`probability_pair`]), quantized probabilities floored at
-    /// [`kl_epsilon`].
+    /// [`KL_EPSILON`] and renormalized.
     pub kl_divergence: f64,
     /// max_i |p_float_i - p_quant_i|.
     pub max_prob_delta: f64,
@@ -114,18 +114,20 @@ pub fn probability_pair(
     }
 }
 
-/// The floor KL(p_float || p_quant) puts under a quantized probability: a stored 0 means "below
-/// half an LSB", so half the output's scale when known (int8 softmax: 1/512), else 1e-6.
-pub fn kl_epsilon(q_scale: Option<f64>) -> f64 {
-    q_scale.map_or(1e-6, |s| s / 2.0).max(1e-12)
-}
+/// The floor KL(p_float || p_quant) puts under a quantized probability before renormalizing: a
+/// quantized softmax stores 0 for anything below half an LSB, which would make KL infinite.
+/// 1e-6 lies below every 8/16-bit softmax LSB (1/256, 1/32768), so renormalizing after the
+/// floor moves the result by at most classes * 1e-6.
+pub const KL_EPSILON: f64 = 1e-6;
 
-/// KL(p || q) in nats over the classes with p > 0, q floored at `eps`.
+/// KL(p || q) in nats over the classes with p > 0, with q floored at `eps` and renormalized
+/// (so the result stays >= 0: flooring alone adds mass).
 pub fn kl_divergence(p: &[f64], q: &[f64], eps: f64) -> f64 {
+    let total: f64 = q.iter().map(|&x| x.max(eps)).sum();
     p.iter()
         .zip(q)
         .filter(|(p, _)| **p > 0.0)
-        .map(|(p, q)| p * (p / q.max(eps)).ln())
+        .map(|(p, q)| p * (p * total / q.max(eps)).ln())
         .sum()
 }
 
@@ -174,7 +176,7 @@ pub fn compare_output(
             .filter(|a| tq.iter().any(|b| b.index == a.index))
             .count() as f64
             / k as f64;
-        let kl = kl_divergence(&pf, &pq, kl_epsilon(scale));
+        let kl = kl_divergence(&pf, &pq, KL_EPSILON);
         let max_prob_delta = pf
             .iter()
             .zip(&pq)

@@ -61,3 +61,32 @@ pub(crate) fn softmax_lut<I: QInt, O: QInt>(
     }
     array(x.shape(), out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_is_tflites_multiplier_greater_than_one() {
+        // 7.8e-9 * 2^26 = 0.52: TFLite's reference kernel aborts, the table path runs.
+        assert!(!reference_can_run(1.0, 7.8e-9));
+        assert!(reference_can_run(1.0, 2e-8)); // 1.34
+        assert!(!reference_can_run(1e-5, 0.05)); // 0.034
+    }
+
+    #[test]
+    fn equal_logits_give_one_over_n() {
+        // 1/1000 * 256 = 0.256 -> 0 -> -128 (what TFLite outputs on the real MobileNetV2s);
+        // 1/10 * 256 = 25.6 -> 26 -> -102.
+        for (n, want) in [(1000usize, -128i8), (10, -102)] {
+            let x = ArrayD::from_elem(vec![1, n], 17i8);
+            let y = softmax_lut::<i8, i8>(&x, 1.0, 7.8e-9, 1.0 / 256.0, -128).unwrap();
+            assert!(
+                y.iter().all(|&v| v == want),
+                "{n} classes: {:?}",
+                &y.as_slice().unwrap()[..4]
+            );
+            assert_eq!(y.len(), n);
+        }
+    }
+}
