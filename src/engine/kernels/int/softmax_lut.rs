@@ -71,7 +71,8 @@ mod tests {
         // 7.8e-9 * 2^26 = 0.52: TFLite's reference kernel aborts, the table path runs.
         assert!(!reference_can_run(1.0, 7.8e-9));
         assert!(reference_can_run(1.0, 2e-8)); // 1.34
-        assert!(!reference_can_run(1e-5, 0.05)); // 0.034
+        assert!(reference_can_run(1e-5, 0.05)); // 33.6
+        assert!(!reference_can_run(1e-3, 1e-6)); // 0.067
     }
 
     #[test]
