@@ -48,6 +48,8 @@ pub fn embedding_lookup(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let rows = shape[0];
     let cols: usize = shape[1..].iter().product();
     let out = out_shape(ids.len(), &shape);
+    // ids x row size comes from data: refuse before allocating (engine::limits).
+    crate::engine::limits::check_alloc(&out, 4, "EMBEDDING_LOOKUP output")?;
     let out_dtype = ctx.out_dtype(0);
     let float_out = matches!(out_dtype, DType::F32 | DType::F16);
     let table_dtype = ctx.in_dtype(1).unwrap_or(table.dtype());
