@@ -42,12 +42,17 @@ fn manifests() -> Vec<(String, Value)> {
 fn interpreter_dtype(ours: &str) -> &str {
     match ours {
         "resource" | "variant" | "string" => "object",
-        "int4" => "int8",
+        "int4" | "int2" => "int8",
         other => other,
     }
 }
 
-fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
+fn compare(
+    name: &str,
+    model_path: &Path,
+    manifest: &Value,
+    blockwise_checked: &mut usize,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let model = match Model::open(model_path) {
         Ok(m) => m,
@@ -88,7 +93,17 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
         check("shape", &o["shape"], &t["shape"]);
         let q = &o["quantization"];
         let tq = &t["quantization"];
-        let scales: Vec<f32> = q["scales"]
+        // A blockwise tensor: the interpreter lists its block scales (flattened) as `scales`.
+        let blockwise = !q["blockwise"].is_null();
+        if blockwise {
+            *blockwise_checked += 1;
+        }
+        let ours_scales = if blockwise {
+            &q["blockwise"]["scales"]
+        } else {
+            &q["scales"]
+        };
+        let scales: Vec<f32> = ours_scales
             .as_array()
             .map(|a| a.iter().map(|v| v.as_f64().unwrap() as f32).collect())
             .unwrap_or_default();
@@ -103,7 +118,14 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
             &Value::from(format!("{scales:?}")),
             &Value::from(format!("{tscales:?}")),
         );
-        let zps = q["zero_points"].as_array().cloned().unwrap_or_default();
+        let zps = if blockwise {
+            q["blockwise"]["zero_points"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            q["zero_points"].as_array().cloned().unwrap_or_default()
+        };
         check("zero_points", &Value::from(zps), &tq["zero_points"]);
         if !tscales.is_empty() {
             check(
@@ -165,7 +187,7 @@ fn compare(name: &str, model_path: &Path, manifest: &Value) -> Vec<String> {
 /// Compares every manifest whose model is (or is not) in ../shared; returns how many.
 fn check_all(shared: bool) -> usize {
     let mut problems = Vec::new();
-    let mut checked = 0;
+    let (mut checked, mut blockwise_checked) = (0, 0);
     let set: Vec<_> = manifests()
         .into_iter()
         .filter(|(_, m)| m["model"].as_str().is_some_and(common::is_shared) == shared)
@@ -189,14 +211,20 @@ fn check_all(shared: bool) -> usize {
             problems.push(format!("{name}: the interpreter listed no tensors"));
             continue;
         }
-        problems.extend(compare(name, &path, manifest));
+        problems.extend(compare(name, &path, manifest, &mut blockwise_checked));
         checked += 1;
     }
     let which = if shared { "../shared" } else { "fixture" };
     common::say(&format!(
-        "inspect oracle: {checked} of {} {which} models compared",
+        "inspect oracle: {checked} of {} {which} models compared ({blockwise_checked} blockwise tensors)",
         set.len()
     ));
+    if !shared {
+        assert!(
+            blockwise_checked >= 3,
+            "expected the blockwise fixture's 3 tensors, checked {blockwise_checked}"
+        );
+    }
     assert!(
         problems.is_empty(),
         "{} mismatches:\n{}",

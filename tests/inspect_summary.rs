@@ -70,7 +70,7 @@ fn kinds_follow_the_converter_settings() {
         ("tests/fixtures/models/cnn_int16x8.tflite", Int16x8, true),
         (
             "tests/fixtures/models/int4_weights.tflite",
-            Int4Weights,
+            DynamicRangeInt4,
             false,
         ),
         // SIN/COS have no int8 kernel: the converter leaves them in float between DEQUANTIZE/QUANTIZE.
@@ -104,8 +104,104 @@ fn shared_kinds_follow_the_converter_settings() {
             false,
         ),
         ("../shared/models/real/iris_landmark.tflite", Float32, false),
+        // AI Edge Quantizer recipes (tests/fixtures/make_quantizer_fixtures.py).
+        ("tests/fixtures/models/aeq_src_f32.tflite", Float32, false),
+        (
+            "tests/fixtures/models/aeq_fc_dynamic_wi8_afp32.tflite",
+            DynamicRangeInt8,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_fc_dynamic_wi4_afp32.tflite",
+            DynamicRangeInt4,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_fc_dynamic_wi2c_afp32.tflite",
+            DynamicRangeInt2,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_fc_dynamic_wi4b32_afp32.tflite",
+            BlockwiseWeights,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_fc_weight_only_wi8_afp32.tflite",
+            WeightOnlyInt8,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_fc_weight_only_wi4_afp32.tflite",
+            WeightOnlyInt4,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_op_conv_weight_only_wi8_afp32.tflite",
+            WeightOnlyInt8,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_op_conv_dynamic_wi8_afp32.tflite",
+            DynamicRangeInt8,
+            false,
+        ),
+        // The quantizer leaves EMBEDDING_LOOKUP float (then QUANTIZE): mixed.
+        (
+            "tests/fixtures/models/aeq_fc_static_wi8_ai8.tflite",
+            Mixed,
+            false,
+        ),
+        (
+            "tests/fixtures/models/aeq_op_conv_static_wi8_ai8.tflite",
+            FullIntegerInt8,
+            true,
+        ),
+        (
+            "tests/fixtures/models/aeq_op_conv_static_wi8_ai16.tflite",
+            Int16x8,
+            true,
+        ),
     ];
     check_kinds(&cases);
+}
+    }
+    assert!(checked >= 23, "only {checked} models checked");
+}
+
+/// The blockwise model: kind in words, coverage, blockwise tensors counted as quantized, the
+/// float16 scale tensors not taken for float16 weights.
+#[test]
+fn blockwise_summary_names_bits_block_size_and_compute() {
+    let (_, _, s) = kind_of("tests/fixtures/models/aeq_fc_dynamic_wi4b32_afp32.tflite");
+    assert_eq!(
+        s.kind_detail,
+        "int4 blockwise-32 weights, dynamic-range (hybrid kernels)"
+    );
+    // embedding table, fc1 and fc2 weights
+    assert_eq!(s.blockwise_tensors, 3);
+    assert_eq!(s.quantized_tensors, 3);
+    assert_eq!(s.coverage, format!("3 of {} tensors quantized", s.tensors));
+    assert!(s
+        .evidence
+        .iter()
+        .any(|e| e.contains("3 int4 blockwise tensors, block size 32")));
+    let (_, _, w) = kind_of("tests/fixtures/models/aeq_fc_weight_only_wi8_afp32.tflite");
+    assert_eq!(w.kind_detail, "weight-only int8 (DEQUANTIZE to float)");
+    let (_, _, d) = kind_of("tests/fixtures/models/aeq_fc_dynamic_wi8_afp32.tflite");
+    assert_eq!(d.kind_detail, "dynamic-range int8 (hybrid kernels)");
+    assert!(d
+        .evidence
+        .iter()
+        .any(|e| e.contains("EMBEDDING_LOOKUP, FULLY_CONNECTED")));
+    // Shares of the file add up to the constants' share.
+    let share: f64 = s
+        .constants_by_dtype
+        .values()
+        .filter_map(|c| c.share_of_file)
+        .sum();
+    let want = s.constant_bytes as f64 / s.file_bytes as f64;
+    assert!((share - want).abs() < 1e-12, "{share} vs {want}");
 }
 
 #[test]

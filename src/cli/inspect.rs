@@ -28,6 +28,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn fmt_quant(q: Option<&crate::model::Quantization>) -> String {
     let Some(q) = q else { return String::new() };
+    if let Some(b) = &q.blockwise {
+        let (lo, hi) = b
+            .scales
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, c), &s| (a.min(s), c.max(s)));
+        return format!(
+            "blockwise-{} x{} scales (tensor {}) {lo:.3e}..{hi:.3e}",
+            b.block_size,
+            b.scales.len(),
+            b.scales_tensor
+        );
+    }
+    if let Some(d) = &q.details {
+        return d.clone();
+    }
     if q.scales.is_empty() {
         return "min/max only".into();
     }
@@ -146,8 +161,9 @@ pub fn render_text(r: &InspectReport<'_>) -> String {
     let _ = writeln!(
         o,
         "kind: {}   fully_quantized: {}",
-        s.kind, s.fully_quantized
+        s.kind_detail, s.fully_quantized
     );
+    let _ = writeln!(o, "coverage: {}", s.coverage);
     for e in &s.evidence {
         let _ = writeln!(o, "  - {e}");
     }
@@ -161,9 +177,10 @@ pub fn render_text(r: &InspectReport<'_>) -> String {
         let c = s.constants_by_dtype.get(d);
         let _ = writeln!(
             o,
-            "  {d:<10} {n:>6}  constants {:>6} ({:>10} bytes)  activations {:>6}",
+            "  {d:<10} {n:>6}  constants {:>6} ({:>10} bytes, {:>5.1}% of file)  activations {:>6}",
             c.map_or(0, |c| c.count),
             c.map_or(0, |c| c.bytes),
+            c.and_then(|c| c.share_of_file).unwrap_or(0.0) * 100.0,
             s.activations_by_dtype.get(d).map_or(0, |a| a.count)
         );
     }

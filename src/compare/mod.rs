@@ -137,6 +137,15 @@ fn scale_and_range(t: &Tensor) -> (Option<f64>, Option<(f64, f64)>) {
     (Some(s), range)
 }
 
+/// Tensors with quantization parameters (scales or blockwise), across subgraphs.
+fn quantized_tensor_count(m: &Model) -> usize {
+    m.subgraphs
+        .iter()
+        .flat_map(|s| &s.tensors)
+        .filter(|t| t.quantization.as_ref().is_some_and(|q| q.is_quantized()))
+        .count()
+}
+
 /// Runs a float model (or a quantized model's float twin) against a quantized model.
 pub struct Comparator<'m> {
     float: Option<&'m Model>,
@@ -154,6 +163,13 @@ impl<'m> Comparator<'m> {
         quant: &'m Model,
         opts: CompareOptions,
     ) -> Result<Self, CompareError> {
+        // Which model is the quantized one is read from the models, not the argument order.
+        let (float, quant) = match float {
+            Some(f) if quantized_tensor_count(f) > quantized_tensor_count(quant) => {
+                (Some(quant), f)
+            }
+            other => (other, quant),
+        };
         let mut eo = opts.engine.clone();
         eo.keep = if opts.layers {
             Keep::All

@@ -19,12 +19,13 @@ pub struct Classification {
     pub top1_agree: bool,
     /// |top-k(float) ∩ top-k(quant)| / k.
     pub top_k_overlap: f64,
-    /// KL(p_float || p_quant) in nats, on probabilities (softmax applied when the output is not
-    /// already a distribution).
+    /// KL(p_float || p_quant) in nats, on probabilities (softmax applied when the outputs are
+    /// not already distributions; see [`probability_pair`]), quantized probabilities floored at
+    /// [`KL_EPSILON`] and renormalized.
     pub kl_divergence: f64,
     /// max_i |p_float_i - p_quant_i|.
     pub max_prob_delta: f64,
-    /// "output" when the output already sums to 1, else "softmax".
+    /// "output" when both outputs are already probabilities, else "softmax".
     pub probabilities_from: String,
     /// The float model's top-1 probability.
     pub float_top1_prob: f64,
@@ -69,15 +70,65 @@ pub fn tensor_metrics(
     ErrorMetrics::for_channel(&acc, scale)
 }
 
-fn probabilities(v: &[f32]) -> (Vec<f64>, &'static str) {
+/// A vector that can be a probability distribution: finite, in [0, 1] (a little slack for
+/// rounding).
+fn in_unit_range(v: &[f32]) -> bool {
+    v.iter()
+        .all(|&x| x.is_finite() && (0.0..=1.0 + 1e-3).contains(&x))
+}
+
+fn sums_to_one(v: &[f32], tol: f64) -> bool {
     let sum: f64 = v.iter().map(|&x| x as f64).sum();
-    if v.iter().all(|&x| x >= 0.0) && (sum - 1.0).abs() < 0.02 {
-        return (v.iter().map(|&x| x as f64 / sum).collect(), "output");
+    (sum - 1.0).abs() <= tol
+}
+
+/// Probabilities of both sides, decided **together** so that a quantized softmax output (whose
+/// dequantized values rarely sum to exactly 1) is not taken for logits: both vectors are
+/// treated as probabilities when both lie in [0, 1] and either sums to 1 within 0.02 (the
+/// quantized side also within half an LSB per class). Probabilities are renormalized to sum 1;
+/// logits get a softmax. Returns (p_float, p_quant, "output" | "softmax").
+pub fn probability_pair(
+    f: &[f32],
+    q: &[f32],
+    q_scale: Option<f64>,
+) -> (Vec<f64>, Vec<f64>, &'static str) {
+    let q_tol = q_scale.map_or(0.02, |s| (q.len() as f64 * s / 2.0).max(0.02));
+    let already =
+        in_unit_range(f) && in_unit_range(q) && (sums_to_one(f, 0.02) || sums_to_one(q, q_tol));
+    let norm = |v: &[f32]| -> Vec<f64> {
+        let sum: f64 = v.iter().map(|&x| x as f64).sum();
+        v.iter()
+            .map(|&x| if sum > 0.0 { x as f64 / sum } else { 0.0 })
+            .collect()
+    };
+    let softmax = |v: &[f32]| -> Vec<f64> {
+        let m = v.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+        let e: Vec<f64> = v.iter().map(|&x| (x as f64 - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.into_iter().map(|x| x / s).collect()
+    };
+    if already {
+        (norm(f), norm(q), "output")
+    } else {
+        (softmax(f), softmax(q), "softmax")
     }
-    let m = v.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
-    let e: Vec<f64> = v.iter().map(|&x| (x as f64 - m).exp()).collect();
-    let s: f64 = e.iter().sum();
-    (e.into_iter().map(|x| x / s).collect(), "softmax")
+}
+
+/// The floor KL(p_float || p_quant) puts under a quantized probability before renormalizing: a
+/// quantized softmax stores 0 for anything below half an LSB, which would make KL infinite.
+/// 1e-6 lies below every 8/16-bit softmax LSB (1/256, 1/32768), so renormalizing after the
+/// floor moves the result by at most classes * 1e-6.
+pub const KL_EPSILON: f64 = 1e-6;
+
+/// KL(p || q) in nats over the classes with p > 0, with q floored at `eps` and renormalized
+/// (so the result stays >= 0: flooring alone adds mass).
+pub fn kl_divergence(p: &[f64], q: &[f64], eps: f64) -> f64 {
+    let total: f64 = q.iter().map(|&x| x.max(eps)).sum();
+    p.iter()
+        .zip(q)
+        .filter(|(p, _)| **p > 0.0)
+        .map(|(p, q)| p * (p * total / q.max(eps)).ln())
+        .sum()
 }
 
 fn top_k(v: &[f32], k: usize, labels: Option<&[String]>) -> Vec<Scored> {
@@ -117,8 +168,7 @@ pub fn compare_output(
     let classification = (is_vector && classes >= 2).then(|| {
         let fv: Vec<f32> = f.iter().copied().collect();
         let qv: Vec<f32> = q.iter().copied().collect();
-        let (pf, from) = probabilities(&fv);
-        let (pq, _) = probabilities(&qv);
+        let (pf, pq, from) = probability_pair(&fv, &qv, scale);
         let k = k.min(classes);
         let (tf, tq) = (top_k(&fv, k, labels), top_k(&qv, k, labels));
         let overlap = tf
@@ -126,13 +176,7 @@ pub fn compare_output(
             .filter(|a| tq.iter().any(|b| b.index == a.index))
             .count() as f64
             / k as f64;
-        // KL(p||q) = sum p log(p/q); q floored at 1e-12 so an exact zero does not give infinity.
-        let kl = pf
-            .iter()
-            .zip(&pq)
-            .filter(|(p, _)| **p > 0.0)
-            .map(|(p, q)| p * (p / q.max(1e-12)).ln())
-            .sum();
+        let kl = kl_divergence(&pf, &pq, KL_EPSILON);
         let max_prob_delta = pf
             .iter()
             .zip(&pq)

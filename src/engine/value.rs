@@ -164,8 +164,8 @@ impl Value {
         })
     }
 
-    /// Decodes stored little-endian bytes. INT4 is unpacked to I8 (low nibble first,
-    /// sign-extended).
+    /// Decodes stored little-endian bytes. INT4 and INT2 are unpacked to I8 (low bits
+    /// first, sign-extended).
     pub fn from_constant(
         bytes: &[u8],
         dtype: DType,
@@ -228,6 +228,13 @@ impl Value {
                         let nib = if i % 2 == 0 { b & 0x0f } else { b >> 4 };
                         ((nib << 4) as i8) >> 4
                     })
+                    .collect();
+                Value::I8(ArrayD::from_shape_vec(s, v).map_err(arr)?)
+            }
+            // INT2: four values per byte, lowest bits first, sign-extended (TFLite's Unpack2Bit).
+            DType::I2 => {
+                let v: Vec<i8> = (0..n)
+                    .map(|i| ((bytes[i / 4] >> (2 * (i % 4))) << 6) as i8 >> 6)
                     .collect();
                 Value::I8(ArrayD::from_shape_vec(s, v).map_err(arr)?)
             }

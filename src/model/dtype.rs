@@ -9,7 +9,13 @@ pub enum DType {
     F32,
     F16,
     F64,
+    /// bfloat16 (TensorType 18, newer than the bundled schema).
+    BF16,
+    /// 2-bit integers, four per byte, lowest bits first (TensorType 19).
+    I2,
     I4,
+    /// Unsigned 4-bit integers, two per byte (TensorType 20).
+    U4,
     I8,
     U8,
     I16,
@@ -48,6 +54,10 @@ impl DType {
             TensorType::COMPLEX128 => DType::Complex128,
             TensorType::RESOURCE => DType::Resource,
             TensorType::VARIANT => DType::Variant,
+            // Codes newer than the schema bundled in tract-tflite.
+            TensorType(18) => DType::BF16,
+            TensorType(19) => DType::I2,
+            TensorType(20) => DType::U4,
             TensorType(code) => DType::Unknown(code),
         }
     }
@@ -58,7 +68,10 @@ impl DType {
             DType::F32 => "float32",
             DType::F16 => "float16",
             DType::F64 => "float64",
+            DType::BF16 => "bfloat16",
+            DType::I2 => "int2",
             DType::I4 => "int4",
+            DType::U4 => "uint4",
             DType::I8 => "int8",
             DType::U8 => "uint8",
             DType::I16 => "int16",
@@ -82,9 +95,10 @@ impl DType {
     /// `None` for variable-size types (string) and unknown types.
     pub fn storage_bytes(self, n: usize) -> Option<usize> {
         let per = match self {
-            DType::I4 => return Some(n.div_ceil(2)),
+            DType::I4 | DType::U4 => return Some(n.div_ceil(2)),
+            DType::I2 => return Some(n.div_ceil(4)),
             DType::I8 | DType::U8 | DType::Bool => 1,
-            DType::F16 | DType::I16 | DType::U16 => 2,
+            DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F64 | DType::I64 | DType::U64 | DType::Complex64 => 8,
             DType::Complex128 => 16,
@@ -96,21 +110,30 @@ impl DType {
     }
 
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F16 | DType::F64)
+        matches!(self, DType::F32 | DType::F16 | DType::F64 | DType::BF16)
     }
 
     /// Types that carry quantized values when a tensor has scale/zero point.
     pub fn is_quantizable_int(self) -> bool {
         matches!(
             self,
-            DType::I4 | DType::I8 | DType::U8 | DType::I16 | DType::I32 | DType::I64
+            DType::I2
+                | DType::I4
+                | DType::U4
+                | DType::I8
+                | DType::U8
+                | DType::I16
+                | DType::I32
+                | DType::I64
         )
     }
 
     /// Integer range `[min, max]` of the stored values, for integer types.
     pub fn int_range(self) -> Option<(i64, i64)> {
         Some(match self {
+            DType::I2 => (-2, 1),
             DType::I4 => (-8, 7),
+            DType::U4 => (0, 15),
             DType::I8 => (-128, 127),
             DType::U8 => (0, 255),
             DType::I16 => (i16::MIN as i64, i16::MAX as i64),

@@ -4,6 +4,7 @@
 //! hands out slices of the mapping.
 
 pub mod associated;
+mod blockwise;
 mod dtype;
 pub mod metadata;
 mod ops;
@@ -11,6 +12,7 @@ mod reader;
 mod summary;
 pub mod synthetic;
 
+pub use blockwise::Blockwise;
 pub use dtype::DType;
 pub use ops::{activation_name, builtin_name, effective_builtin_code, fused_activation};
 pub use reader::{raw_field, ModelError, ModelSource};
@@ -85,9 +87,20 @@ pub struct Quantization {
     pub min: Vec<f32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub max: Vec<f32>,
+    /// Blockwise quantization (`QuantizationDetails.BlockwiseQuantization`): the scales live in
+    /// another tensor and `scales` above is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blockwise: Option<Blockwise>,
+    /// Other `QuantizationDetails` (custom, multi-axis, newer kinds), named but not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
 }
 
 impl Quantization {
+    /// Scale/zero point or blockwise parameters: values carry a quantized meaning.
+    pub fn is_quantized(&self) -> bool {
+        !self.scales.is_empty() || self.blockwise.is_some()
+    }
     pub fn is_per_channel(&self) -> bool {
         self.scales.len() > 1
     }

@@ -205,11 +205,12 @@ pub(super) fn index(bytes: ModelSource) -> Result<Model, ModelError> {
             ModelError::NotTflite("no 'TFL3' file identifier and no subgraph".into())
         });
     };
-    let subgraphs = fb_subgraphs
+    let mut subgraphs = fb_subgraphs
         .iter()
         .enumerate()
         .map(|(i, sg)| read_subgraph(i, &sg, &buffers, &operator_codes))
         .collect::<Result<Vec<_>, _>>()?;
+    super::blockwise::fill_scales(&mut subgraphs, b, &buffers);
 
     let metadata = fb
         .metadata()
@@ -466,8 +467,18 @@ fn read_quantization(t: &tflite::Tensor<'_>) -> Option<Quantization> {
         .unwrap_or_default();
     let min: Vec<f32> = q.min().map(|s| s.iter().collect()).unwrap_or_default();
     let max: Vec<f32> = q.max().map(|s| s.iter().collect()).unwrap_or_default();
+    let (blockwise, details) = match super::blockwise::read_details(&q) {
+        Some(super::blockwise::Details::Blockwise(b)) => (Some(b), None),
+        Some(super::blockwise::Details::Other(d)) => (None, Some(d)),
+        None => (None, None),
+    };
     // An empty QuantizationParameters table (common on float tensors) means "not quantized".
-    if scales.is_empty() && min.is_empty() && max.is_empty() {
+    if scales.is_empty()
+        && min.is_empty()
+        && max.is_empty()
+        && blockwise.is_none()
+        && details.is_none()
+    {
         return None;
     }
     Some(Quantization {
@@ -476,5 +487,7 @@ fn read_quantization(t: &tflite::Tensor<'_>) -> Option<Quantization> {
         quantized_dimension: q.quantized_dimension(),
         min,
         max,
+        blockwise,
+        details,
     })
 }

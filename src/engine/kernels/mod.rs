@@ -5,6 +5,7 @@ pub mod cast;
 pub mod conv;
 pub mod densify;
 pub mod elementwise;
+pub mod embedding;
 pub mod int;
 pub mod pool;
 pub mod reduce;
@@ -242,6 +243,7 @@ pub fn float_kernel(name: &str) -> Option<Kernel> {
         "RANGE" => cast::range,
         "QUANTIZE" => cast::quantize,
         "DEQUANTIZE" => cast::dequantize,
+        "EMBEDDING_LOOKUP" => embedding::embedding_lookup,
         _ => return None,
     })
 }
@@ -287,6 +289,7 @@ const GENERIC: &[&str] = &[
     "ARG_MAX",
     "ARG_MIN",
     "DEQUANTIZE",
+    "EMBEDDING_LOOKUP",
     "ZEROS_LIKE",
     "DENSIFY",
     "REDUCE_ANY",
@@ -406,6 +409,9 @@ pub fn supported(op: &Operator, model: &Model, sg: usize) -> Result<(), String> 
 /// reported as this op's error rather than taking the caller down with it.
 pub fn run_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let run = || {
+        if int::blockwise::handles(ctx) {
+            return int::blockwise::fully_connected(ctx);
+        }
         if let Some(r) = int::dispatch(ctx) {
             return r;
         }

@@ -29,6 +29,25 @@ pub fn softmax(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .map(|o| o.beta())
         .unwrap_or(1.0);
     let (in_s, _) = qparams(ctx.input_meta[0]);
+    let eight_bit = matches!(ctx.input(0)?, Value::I8(_) | Value::U8(_));
+    if eight_bit && !super::softmax_lut::reference_can_run(beta, in_s) {
+        // Tiny input scale or beta: TFLite's builtin float-table path (see softmax_lut.rs).
+        let (out_s, out_zp) = qparams(ctx.output_meta.first().copied());
+        use super::softmax_lut::softmax_lut;
+        return match (ctx.input(0)?, ctx.out_dtype(0)) {
+            (Value::I8(x), crate::model::DType::I8) => Ok(vec![Value::I8(softmax_lut::<i8, i8>(
+                x, beta, in_s, out_s, out_zp,
+            )?)]),
+            (Value::U8(x), crate::model::DType::U8) => Ok(vec![Value::U8(softmax_lut::<u8, u8>(
+                x, beta, in_s, out_s, out_zp,
+            )?)]),
+            (x, o) => bail!(
+                "SOFTMAX {} -> {o} with beta * input scale {:e} too small for TFLite's fixed-point kernel",
+                x.dtype(),
+                beta * in_s
+            ),
+        };
+    }
     match (ctx.input(0)?, ctx.out_dtype(0)) {
         (Value::I8(x), crate::model::DType::I8) => {
             Ok(vec![Value::I8(softmax_q8::<i8, i8>(x, beta, in_s)?)])

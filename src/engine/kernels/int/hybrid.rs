@@ -33,7 +33,7 @@ fn symmetric_quantize(v: &[f32], q: &mut [i8]) -> f32 {
 }
 
 /// `tensor_utils::AsymmetricQuantizeFloats`: returns (scaling factor, zero point).
-fn asymmetric_quantize(v: &[f32], q: &mut [i8]) -> (f32, i32) {
+pub(super) fn asymmetric_quantize(v: &[f32], q: &mut [i8]) -> (f32, i32) {
     let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
     for &x in v {
         mn = mn.min(x);

@@ -7,12 +7,14 @@
 
 mod activ;
 mod binary;
+pub(crate) mod blockwise;
 mod conv;
 mod elem;
 mod gemm;
 mod hybrid;
 mod pool;
 mod quant;
+mod softmax_lut;
 
 use super::OpCtx;
 use crate::engine::arith::{self, Activation};
@@ -167,8 +169,11 @@ fn route(
     let r = match name {
         "CONV_2D" | "DEPTHWISE_CONV_2D" | "FULLY_CONNECTED" => {
             let w = dt(1);
-            let hybrid =
-                x == Some(DType::F32) && matches!(w, Some(DType::I8 | DType::I4 | DType::U8));
+            let hybrid = x == Some(DType::F32)
+                && (matches!(w, Some(DType::I8 | DType::I4 | DType::U8))
+                        // int2: TFLite unpacks it for FULLY_CONNECTED only; its conv kernels read
+                        // the packed bytes as int8 (past the buffer: NaN), so conv is refused.
+                        || (name == "FULLY_CONNECTED" && w == Some(DType::I2)));
             match (name, q && is_q(w), hybrid) {
                 ("CONV_2D", true, _) => Route::Conv,
                 ("DEPTHWISE_CONV_2D", true, _) => Route::Depthwise,
