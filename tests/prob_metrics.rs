@@ -92,6 +92,11 @@ fn which_model_is_quantized_does_not_depend_on_argument_order() {
         channels: ChannelOrder::Rgb,
         layout: Layout::Nhwc,
         range: ValueRange::Unit,
+        resize_lib: quantscope::preprocess::ResizeLib::Quantscope,
+        crop_rule: None,
+        shorter_side: None,
+        exif: quantscope::preprocess::Exif::Apply,
+        pipeline: None,
     };
     let img = load_image(
         &repo("assets/samples/digit_0_0.png"),

@@ -163,6 +163,11 @@ fn default_pp() -> crate::preprocess::Preprocess {
         channels: ChannelOrder::Rgb,
         layout: Layout::Nhwc,
         range: ValueRange::Unit,
+        resize_lib: ResizeLib::Quantscope,
+        crop_rule: None,
+        shorter_side: None,
+        exif: Exif::Apply,
+        pipeline: None,
     }
 }
 
