@@ -1,8 +1,9 @@
 //! What-if: simulated quantization of a float model's weights (`quant::analyze` with
 //! `Options::simulate`): pick a scheme, see the per-tensor error and the chosen tensor's plots.
 
-use super::export::{self, StatusLine};
-use super::fmt_opt;
+use super::export;
+use super::{fmt_opt, ViewCtx};
+use crate::report::csv;
 use super::jobs::Job;
 use super::tensor_detail::analysis_ui;
 use crate::model::Model;
@@ -41,35 +42,29 @@ impl WhatIfPanel {
         self.job.is_some()
     }
 
-    pub fn poll(&mut self) {
-        if let Some((s, j)) = &mut self.job {
-            if let Some(r) = j.poll() {
-                self.report = Some(r.map(Arc::new));
-                self.report_scheme = Some(*s);
-                self.job = None;
-            }
-        }
+    /// Takes a finished simulation (waiting for it when `block`); true when one finished.
+    pub fn collect(&mut self, block: bool) -> bool {
+        let Some((s, j)) = &mut self.job else {
+            return false;
+        };
+        let Some(r) = j.take(block) else {
+            return false;
+        };
+        self.report = Some(r.map(Arc::new));
+        self.report_scheme = Some(*s);
+        self.job = None;
+        true
     }
 
-    pub fn wait(&mut self) -> bool {
-        if let Some((s, mut j)) = self.job.take() {
-            if let Some(r) = j.wait() {
-                self.report = Some(r.map(Arc::new));
-                self.report_scheme = Some(s);
-                return true;
-            }
-        }
-        false
-    }
-
-    pub fn report_json(&self) -> serde_json::Value {
+    /// The last simulation's report, for the app's export.
+    pub fn report(&self) -> Option<&WeightsReport> {
         match &self.report {
-            Some(Ok(r)) => serde_json::to_value(r.as_ref()).unwrap_or_default(),
-            _ => serde_json::Value::Null,
+            Some(Ok(r)) => Some(r),
+            _ => None,
         }
     }
 
-    fn start(&mut self, model: &Arc<Model>, repaint: Option<egui::Context>) {
+    fn start(&mut self, model: &Arc<Model>, repaint: Option<&egui::Context>) {
         if let Some((_, j)) = self.job.take() {
             j.cancel();
         }
@@ -77,7 +72,7 @@ impl WhatIfPanel {
         let scheme = self.scheme;
         self.job = Some((
             scheme,
-            Job::spawn(format!("simulating {scheme}"), repaint, move |jc| {
+            Job::spawn(format!("simulating {scheme}"), repaint.cloned(), move |jc| {
                 jc.set_progress("quantizing the float weights in simulation");
                 quant::analyze(
                     &m,
@@ -92,14 +87,10 @@ impl WhatIfPanel {
         ));
     }
 
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        model: Option<(&Arc<Model>, &str)>,
-        repaint: Option<egui::Context>,
-        status: &StatusLine,
-    ) {
-        self.poll();
+    /// `model`: the float model to quantize in simulation and how to name it.
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx, model: Option<(&Arc<Model>, &str)>) {
+        let (repaint, status) = (ctx.repaint, ctx.status);
+        self.collect(false);
         let Some((model, name)) = model else {
             ui.label("What-if simulates quantizing a float model's weights. Open a float (or float16) model, or pair this model with its float original.");
             return;
@@ -238,21 +229,8 @@ impl WhatIfPanel {
                     resp.response.rect,
                     "whatif_sqnr",
                     || {
-                        let mut s = String::from("index,name,sqnr_db,rmse_over_scale,max_abs_err_lsb,clip_rate\n");
-                        for &k in &simulated {
-                            let t = &report.tensors[k];
-                            let e = &t.errors;
-                            s += &format!(
-                                "{},\"{}\",{},{},{},{}\n",
-                                t.index,
-                                t.name.replace('"', "'"),
-                                fmt_opt(e.sqnr_db, 4),
-                                fmt_opt(e.rmse_over_scale, 4),
-                                fmt_opt(e.max_abs_err_lsb, 4),
-                                fmt_opt(e.clip_rate, 6)
-                            );
-                        }
-                        s
+                        let ts: Vec<_> = simulated.iter().map(|&k| &report.tensors[k]).collect();
+                        csv::tensor_errors(&ts)
                     },
                     || serde_json::to_value(report.as_ref()).unwrap_or_default(),
                     status,

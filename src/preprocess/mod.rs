@@ -11,6 +11,7 @@ mod image_io;
 mod resize;
 
 pub use detect::{detect_defaults, InputSpec};
+pub use image_io::{is_image_path, IMAGE_EXTENSIONS};
 pub use image_io::{load_image, load_image_bytes, ImageLimits};
 pub use resize::{resize_plane, Filter};
 

@@ -8,9 +8,13 @@ use crate::model::Model;
 use serde::Serialize;
 use std::collections::HashMap;
 
+/// How a float tensor was matched with a quantized one (constants here, activations in
+/// [`crate::compare`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PairedBy {
+    /// A model input or output, by its position in the signature (activations only).
+    Io,
     Name,
     Position,
 }
