@@ -86,10 +86,7 @@ pub fn float_partner<T: Pairable>(models: &[T], i: usize) -> Option<usize> {
 /// (comparisons run on the quantized side).
 pub fn compare_owner<T: Pairable>(models: &[T], i: usize) -> usize {
     match models.get(i) {
-        Some(m) if m.is_float() => m
-            .paired()
-            .and_then(|id| index_of(models, id))
-            .unwrap_or(i),
+        Some(m) if m.is_float() => m.paired().and_then(|id| index_of(models, id)).unwrap_or(i),
         _ => i,
     }
 }

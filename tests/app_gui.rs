@@ -419,7 +419,11 @@ fn spatial_output_is_shown_as_heat_maps() {
         let t = &h.state().tabs[1];
         let r = t.compare.results[0].as_ref().expect("the comparison ran");
         let out0 = t.model.subgraphs[0].outputs[0] as usize;
-        let want = r.comparison.layers.iter().position(|l| l.quant_tensor == out0);
+        let want = r
+            .comparison
+            .layers
+            .iter()
+            .position(|l| l.quant_tensor == out0);
         (t.compare.selected_layer, want)
     };
     assert!(want.is_some(), "output 0 is a paired layer");

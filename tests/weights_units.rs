@@ -368,5 +368,8 @@ fn representable_band_uses_the_symmetric_range() {
     let r = analyze(&m, None, &Options::default()).unwrap();
     let c1 = tensor(&r, "conv/w").channels[1].representable.unwrap();
     let s = 0.2f32 as f64;
-    assert!((c1.0 - s * -131.5).abs() < 1e-12 && (c1.1 - s * 124.5).abs() < 1e-12, "{c1:?}");
+    assert!(
+        (c1.0 - s * -131.5).abs() < 1e-12 && (c1.1 - s * 124.5).abs() < 1e-12,
+        "{c1:?}"
+    );
 }

@@ -5,6 +5,15 @@ use super::QuantscopeApp;
 use eframe::egui;
 use std::path::Path;
 
+/// A menu entry: true (and the menu closed) when clicked.
+fn item(ui: &mut egui::Ui, label: &str) -> bool {
+    let clicked = ui.button(label).clicked();
+    if clicked {
+        ui.close();
+    }
+    clicked
+}
+
 impl QuantscopeApp {
     pub(super) fn open_dialog(&mut self) {
         let picked = rfd::FileDialog::new()
@@ -46,12 +55,10 @@ impl QuantscopeApp {
     pub(super) fn menu_bar(&mut self, ui: &mut egui::Ui) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
-                if ui.button("Open...  (Ctrl+O)").clicked() {
-                    ui.close();
+                if item(ui, "Open...  (Ctrl+O)") {
                     self.open_dialog();
                 }
-                if ui.button("Open by path...").clicked() {
-                    ui.close();
+                if item(ui, "Open by path...") {
                     self.show_path_field = true;
                 }
                 ui.menu_button("Open recent", |ui| {
@@ -59,25 +66,21 @@ impl QuantscopeApp {
                         ui.weak("nothing yet");
                     }
                     for r in self.settings.recent.clone() {
-                        if ui.button(&r).clicked() {
-                            ui.close();
+                        if item(ui, &r) {
                             self.open_path(Path::new(&r));
                         }
                     }
                 });
                 ui.separator();
-                if ui.button("Export report (JSON)...").clicked() {
-                    ui.close();
+                if item(ui, "Export report (JSON)...") {
                     self.export_report();
                 }
-                if ui.button("Close tab  (Ctrl+W)").clicked() {
-                    ui.close();
+                if item(ui, "Close tab  (Ctrl+W)") {
                     self.close_tab(self.active);
                 }
             });
             ui.menu_button("Run", |ui| {
-                if ui.button("Rerun comparison  (F5)").clicked() {
-                    ui.close();
+                if item(ui, "Rerun comparison  (F5)") {
                     self.rerun();
                 }
             });

@@ -70,18 +70,11 @@ impl Default for Settings {
     }
 }
 
-/// A model loaded by a job, with what is computed once per model.
+/// A model loaded by a job, as a new tab.
 pub struct Loaded {
-    pub name: String,
-    pub path: Option<PathBuf>,
-    pub model: Arc<Model>,
-    pub summary: Summary,
-    pub labels: Option<Vec<String>>,
-    /// Op types the engine cannot run, with the reason ([`crate::report::unsupported_ops`]).
-    pub unsupported: BTreeMap<String, String>,
+    pub tab: ModelTab,
     /// Pair with the tab that has this id once loaded.
     pub pair_with: Option<u64>,
-    pub reserved_id: u64,
 }
 
 /// One open model.
@@ -216,16 +209,26 @@ fn load(
             .ok()
             .and_then(|l| l.primary().map(|l| l.names.clone()))
     });
-    Loaded {
+    let tab = ModelTab {
+        id: reserved_id,
         name,
+        path,
         summary: model.summary(),
         unsupported: crate::report::unsupported_ops(&model),
-        path,
         model: Arc::new(model),
         labels,
-        pair_with,
-        reserved_id,
-    }
+        paired: None,
+        view: View::Overview,
+        weights: None,
+        weights_error: None,
+        weights_job: None,
+        overview: Default::default(),
+        tensors: Default::default(),
+        detail: Default::default(),
+        compare: Default::default(),
+        whatif: Default::default(),
+    };
+    Loaded { tab, pair_with }
 }
 
 impl QuantscopeApp {
@@ -381,25 +384,8 @@ impl QuantscopeApp {
     }
 
     fn add_tab(&mut self, l: Loaded) {
-        let tab = ModelTab {
-            id: l.reserved_id,
-            name: l.name,
-            path: l.path,
-            model: l.model,
-            summary: l.summary,
-            labels: l.labels,
-            unsupported: l.unsupported,
-            paired: None,
-            view: self.settings.view,
-            weights: None,
-            weights_error: None,
-            weights_job: None,
-            overview: Default::default(),
-            tensors: Default::default(),
-            detail: Default::default(),
-            compare: Default::default(),
-            whatif: Default::default(),
-        };
+        let mut tab = l.tab;
+        tab.view = self.settings.view;
         let id = tab.id;
         self.tabs.push(tab);
         self.active = self.tabs.len() - 1;
@@ -632,7 +618,9 @@ impl QuantscopeApp {
                 }
                 t.compare.ui(ui, &ctx);
             }
-            View::WhatIf => t.whatif.ui(ui, &ctx, source.as_ref().map(|(m, n)| (m, n.as_str()))),
+            View::WhatIf => t
+                .whatif
+                .ui(ui, &ctx, source.as_ref().map(|(m, n)| (m, n.as_str()))),
         }
     }
 

@@ -110,4 +110,3 @@ fn common_prefix(v: &[String]) -> Option<String> {
     }
     Some(first[..n].to_string())
 }
-

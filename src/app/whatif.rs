@@ -2,12 +2,12 @@
 //! `Options::simulate`): pick a scheme, see the per-tensor error and the chosen tensor's plots.
 
 use super::export;
-use super::{fmt_opt, ViewCtx};
-use crate::report::csv;
 use super::jobs::Job;
 use super::tensor_detail::analysis_ui;
+use super::{fmt_opt, ViewCtx};
 use crate::model::Model;
 use crate::quant::{self, Bits, Clip, Scheme, WeightsReport};
+use crate::report::csv;
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 use std::sync::Arc;
@@ -72,18 +72,22 @@ impl WhatIfPanel {
         let scheme = self.scheme;
         self.job = Some((
             scheme,
-            Job::spawn(format!("simulating {scheme}"), repaint.cloned(), move |jc| {
-                jc.set_progress("quantizing the float weights in simulation");
-                quant::analyze(
-                    &m,
-                    None,
-                    &quant::Options {
-                        simulate: Some(scheme),
-                        channel_histograms: false,
-                    },
-                )
-                .map_err(|e| e.to_string())
-            }),
+            Job::spawn(
+                format!("simulating {scheme}"),
+                repaint.cloned(),
+                move |jc| {
+                    jc.set_progress("quantizing the float weights in simulation");
+                    quant::analyze(
+                        &m,
+                        None,
+                        &quant::Options {
+                            simulate: Some(scheme),
+                            channel_histograms: false,
+                        },
+                    )
+                    .map_err(|e| e.to_string())
+                },
+            ),
         ));
     }
 
@@ -201,45 +205,63 @@ impl WhatIfPanel {
                 .response
                 .labelled_by(lab.id);
         });
-        egui::ScrollArea::vertical().id_salt("whatif_scroll").auto_shrink(false).show(ui, |ui| match self.tensor.and_then(|k| report.tensors.get(k)) {
-            Some(ta) => analysis_ui(ui, "whatif", ta, None, status),
-            None => {
-                ui.strong("SQNR per weight tensor (dB); click a bar to open the tensor");
-                let bars: Vec<Bar> = simulated
-                    .iter()
-                    .enumerate()
-                    .map(|(x, &k)| {
-                        let t = &report.tensors[k];
-                        Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0)).width(0.8).name(format!("#{} {}", t.index, t.name))
-                    })
-                    .collect();
-                let resp = Plot::new("whatif_sqnr").height(220.0).x_axis_label("weight tensor").show(ui, |p| {
-                    p.bar_chart(BarChart::new("SQNR", bars));
-                    if p.response().clicked() {
-                        p.pointer_coordinate().map(|c| c.x.round().max(0.0) as usize)
-                    } else {
-                        None
+        egui::ScrollArea::vertical()
+            .id_salt("whatif_scroll")
+            .auto_shrink(false)
+            .show(ui, |ui| {
+                match self.tensor.and_then(|k| report.tensors.get(k)) {
+                    Some(ta) => analysis_ui(ui, "whatif", ta, None, status),
+                    None => {
+                        ui.strong("SQNR per weight tensor (dB); click a bar to open the tensor");
+                        let bars: Vec<Bar> = simulated
+                            .iter()
+                            .enumerate()
+                            .map(|(x, &k)| {
+                                let t = &report.tensors[k];
+                                Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0))
+                                    .width(0.8)
+                                    .name(format!("#{} {}", t.index, t.name))
+                            })
+                            .collect();
+                        let resp = Plot::new("whatif_sqnr")
+                            .height(220.0)
+                            .x_axis_label("weight tensor")
+                            .show(ui, |p| {
+                                p.bar_chart(BarChart::new("SQNR", bars));
+                                if p.response().clicked() {
+                                    p.pointer_coordinate()
+                                        .map(|c| c.x.round().max(0.0) as usize)
+                                } else {
+                                    None
+                                }
+                            });
+                        if let Some(x) = resp.inner.and_then(|x| simulated.get(x)) {
+                            self.tensor = Some(*x);
+                        }
+                        export::plot_exports(
+                            ui,
+                            resp.response.rect,
+                            "whatif_sqnr",
+                            || {
+                                let ts: Vec<_> =
+                                    simulated.iter().map(|&k| &report.tensors[k]).collect();
+                                csv::tensor_errors(&ts)
+                            },
+                            || serde_json::to_value(report.as_ref()).unwrap_or_default(),
+                            status,
+                        );
+                        ui.strong("Worst tensors");
+                        for w in report.rollup.worst.iter().take(10) {
+                            ui.label(format!(
+                                "#{} {} - {} dB{}",
+                                w.index,
+                                w.name,
+                                fmt_opt(w.sqnr_db, 2),
+                                w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+                            ));
+                        }
                     }
-                });
-                if let Some(x) = resp.inner.and_then(|x| simulated.get(x)) {
-                    self.tensor = Some(*x);
                 }
-                export::plot_exports(
-                    ui,
-                    resp.response.rect,
-                    "whatif_sqnr",
-                    || {
-                        let ts: Vec<_> = simulated.iter().map(|&k| &report.tensors[k]).collect();
-                        csv::tensor_errors(&ts)
-                    },
-                    || serde_json::to_value(report.as_ref()).unwrap_or_default(),
-                    status,
-                );
-                ui.strong("Worst tensors");
-                for w in report.rollup.worst.iter().take(10) {
-                    ui.label(format!("#{} {} - {} dB{}", w.index, w.name, fmt_opt(w.sqnr_db, 2), w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))));
-                }
-            }
-        });
+            });
     }
 }

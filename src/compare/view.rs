@@ -291,7 +291,10 @@ mod tests {
         // Out-of-range channels clamp to the last one.
         assert_eq!(a.channel(9).channel, 1);
         let maps = p.heat_maps();
-        assert_eq!(maps.iter().map(|m| m.pixels.len()).sum::<usize>(), 3 * 6 * 3);
+        assert_eq!(
+            maps.iter().map(|m| m.pixels.len()).sum::<usize>(),
+            3 * 6 * 3
+        );
         assert_eq!(&maps[0].pixels[..3], &viridis(0.0));
         assert_eq!(&maps[2].pixels[..3], &diverging(-1.0));
     }
@@ -299,7 +302,8 @@ mod tests {
     #[test]
     fn input_pixels_follow_layout_and_dtype() {
         // NCHW int8, 1 channel 1x2: -128 -> 0, 127 -> 255.
-        let t = InputTensor::I8(ArrayD::from_shape_vec(IxDyn(&[1, 1, 1, 2]), vec![-128, 127]).unwrap());
+        let t =
+            InputTensor::I8(ArrayD::from_shape_vec(IxDyn(&[1, 1, 1, 2]), vec![-128, 127]).unwrap());
         let im = input_pixels(&t, Layout::Nchw).unwrap();
         assert_eq!((im.width, im.height), (2, 1));
         assert_eq!(im.pixels, vec![0, 0, 0, 255, 255, 255]);
@@ -328,7 +332,9 @@ mod tests {
         let u = c.top_k_union();
         assert_eq!(u.len(), 3);
         assert_eq!(
-            u.iter().map(|r| (r.index, r.float, r.quant)).collect::<Vec<_>>(),
+            u.iter()
+                .map(|r| (r.index, r.float, r.quant))
+                .collect::<Vec<_>>(),
             vec![
                 (3, 0.7f32 as f64, 0.6f32 as f64),
                 (1, 0.2f32 as f64, 0.0),

@@ -24,7 +24,9 @@ pub enum Narrow<'a> {
 /// `(bins, qmin)` of the narrow types (int4, int8, uint8): one histogram bin per value.
 pub fn narrow_bins(dtype: DType) -> Option<(usize, i64)> {
     match dtype {
-        DType::I4 | DType::I8 | DType::U8 => dtype.int_range().map(|(lo, hi)| ((hi - lo + 1) as usize, lo)),
+        DType::I4 | DType::I8 | DType::U8 => dtype
+            .int_range()
+            .map(|(lo, hi)| ((hi - lo + 1) as usize, lo)),
         _ => None,
     }
 }

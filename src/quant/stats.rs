@@ -240,7 +240,12 @@ impl Histogram {
     /// This histogram as `[bin centre, count]` points scaled to the area of `base` (its total
     /// times its bin width), so a histogram with other bins overlays `base` shape for shape.
     pub fn scaled_to(&self, base: &Histogram) -> Vec<[f64; 2]> {
-        let width = |h: &Histogram| h.edges.get(1).zip(h.edges.first()).map_or(1.0, |(b, a)| b - a);
+        let width = |h: &Histogram| {
+            h.edges
+                .get(1)
+                .zip(h.edges.first())
+                .map_or(1.0, |(b, a)| b - a)
+        };
         let (wb, ws) = (width(base), width(self));
         let k = if ws > 0.0 {
             wb / ws * base.total() as f64 / self.total().max(1) as f64

@@ -96,7 +96,12 @@ pub fn weights(r: &WeightsReport) -> String {
             },
             String::new(),
         ]);
-        row.extend(numbers(t.real_stats, &t.range, &t.errors, t.dead_channels.len()));
+        row.extend(numbers(
+            t.real_stats,
+            &t.range,
+            &t.errors,
+            t.dead_channels.len(),
+        ));
         row.push(checks.join(" | "));
         rows.push(row);
         for c in &t.channels {
@@ -145,7 +150,14 @@ fn numbers(
 pub fn histogram(h: &Histogram, overlay: Option<(&str, &Histogram)>) -> String {
     let rows = |series: &str, h: &Histogram| -> Vec<Vec<String>> {
         h.bins()
-            .map(|(lo, hi, c)| vec![series.to_string(), lo.to_string(), hi.to_string(), c.to_string()])
+            .map(|(lo, hi, c)| {
+                vec![
+                    series.to_string(),
+                    lo.to_string(),
+                    hi.to_string(),
+                    c.to_string(),
+                ]
+            })
             .collect()
     };
     let mut all = rows("values", h);
@@ -228,8 +240,14 @@ pub fn bytes_by_dtype(s: &Summary) -> String {
             vec![
                 d.clone(),
                 n.to_string(),
-                s.constants_by_dtype.get(d).map_or(0, |x| x.bytes).to_string(),
-                s.activations_by_dtype.get(d).map_or(0, |x| x.bytes).to_string(),
+                s.constants_by_dtype
+                    .get(d)
+                    .map_or(0, |x| x.bytes)
+                    .to_string(),
+                s.activations_by_dtype
+                    .get(d)
+                    .map_or(0, |x| x.bytes)
+                    .to_string(),
             ]
         }),
     )

@@ -134,7 +134,6 @@ impl ComparePanel {
         }
     }
 
-
     /// Warnings for the selected image, why these settings, and the alternatives tried.
     pub(super) fn findings_ui(&mut self, ui: &mut egui::Ui) {
         let warnings = self.warnings();
@@ -157,10 +156,7 @@ impl ComparePanel {
         } else {
             ui.strong("Warnings");
             for w in warnings.iter().chain(&prep_warn) {
-                ui.colored_label(
-                    ui.visuals().warn_fg_color,
-                    format!("warning: {w}"),
-                );
+                ui.colored_label(ui.visuals().warn_fg_color, format!("warning: {w}"));
             }
         }
         ui.separator();
@@ -174,8 +170,7 @@ impl ComparePanel {
                 ui.strong("Other settings tried");
                 egui::Grid::new("alts").striped(true).show(ui, |ui| {
                     for h in [
-                        "channels", "values", "top-1", "SQNR dB", "float p",
-                        "clipped",
+                        "channels", "values", "top-1", "SQNR dB", "float p", "clipped",
                     ] {
                         ui.strong(h);
                     }
@@ -190,10 +185,7 @@ impl ComparePanel {
                         });
                         ui.label(fmt_opt(a.output_sqnr_db, 1));
                         ui.label(fmt_opt(a.float_top1_prob, 2));
-                        ui.label(format!(
-                            "{:.1}%",
-                            a.input_clipped_fraction * 100.0
-                        ));
+                        ui.label(format!("{:.1}%", a.input_clipped_fraction * 100.0));
                         ui.end_row();
                     }
                 });

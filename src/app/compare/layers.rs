@@ -11,7 +11,12 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 impl ComparePanel {
     /// The per-layer plot and list; `spatial_layer` is a layer an output asked to show.
-    pub(super) fn layers_ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx, spatial_layer: Option<usize>) {
+    pub(super) fn layers_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &ViewCtx,
+        spatial_layer: Option<usize>,
+    ) {
         let Some(Ok(res)) = self.results.get(self.selected) else {
             return;
         };

@@ -14,7 +14,7 @@ mod outputs;
 
 use super::jobs::Job;
 use super::ViewCtx;
-use crate::compare::{ComparedImage, Comparator, CompareOptions, LayerActivations, Rgb8};
+use crate::compare::{Comparator, CompareOptions, ComparedImage, LayerActivations, Rgb8};
 use crate::model::Model;
 use crate::preprocess::{
     detect_defaults, load_image_bytes, ChannelOrder, ImageLimits, Preprocess, ValueRange,
@@ -91,7 +91,6 @@ impl ComparePanel {
         self.job.is_some() || self.layer_job.is_some()
     }
 
-
     /// The successful comparisons with their aggregate (the app's report export).
     pub fn report(&self) -> Option<&CompareReport> {
         self.report.as_ref()
@@ -131,7 +130,6 @@ impl ComparePanel {
         }
         self.need_run = true;
     }
-
 
     fn start(
         &mut self,
@@ -222,20 +220,23 @@ impl ComparePanel {
         let float = float.cloned();
         self.layer_job = Some((
             li,
-            Job::spawn(format!("activations of layer {li}"), repaint.cloned(), move |jc| {
-                let opts = CompareOptions {
-                    try_alternatives: false,
-                    engine: jc.engine_options("activations"),
-                    ..Default::default()
-                };
-                let mut cmp =
-                    Comparator::new(float.as_deref(), &quant, opts).map_err(|e| e.to_string())?;
-                cmp.activations(&img, &pp, ft, qt)
-                    .map_err(|e| e.to_string())
-            }),
+            Job::spawn(
+                format!("activations of layer {li}"),
+                repaint.cloned(),
+                move |jc| {
+                    let opts = CompareOptions {
+                        try_alternatives: false,
+                        engine: jc.engine_options("activations"),
+                        ..Default::default()
+                    };
+                    let mut cmp = Comparator::new(float.as_deref(), &quant, opts)
+                        .map_err(|e| e.to_string())?;
+                    cmp.activations(&img, &pp, ft, qt)
+                        .map_err(|e| e.to_string())
+                },
+            ),
         ));
     }
-
 
     /// Starts runs that are due and collects finished ones (waiting for them when `block`);
     /// true when a run finished.
@@ -413,7 +414,12 @@ impl ComparePanel {
             return;
         }
         ui.separator();
-        if let Some(a) = self.report.as_ref().map(|r| &r.aggregate).filter(|a| a.images > 1) {
+        if let Some(a) = self
+            .report
+            .as_ref()
+            .map(|r| &r.aggregate)
+            .filter(|a| a.images > 1)
+        {
             ui.label(format!(
                 "{} images: top-1 agreement {}, mean output SQNR {} dB, worst {} ({} dB)",
                 a.images,

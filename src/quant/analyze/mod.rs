@@ -14,11 +14,11 @@ mod passes;
 mod report;
 mod tensor;
 
+use passes::*;
 pub use report::{
     ChannelAnalysis, DtypeBytes, ErrorFields, RangeFields, Reference, Rollup, Skipped,
     TensorAnalysis, WeightsReport, Worst,
 };
-use passes::*;
 use tensor::*;
 
 use super::checks::{self, Check, Severity};

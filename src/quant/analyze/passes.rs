@@ -30,6 +30,15 @@ pub(super) enum Source<'a> {
 
 // ---- accumulators -------------------------------------------------------------------------
 
+/// One error accumulator per channel when there is a reference, else none.
+fn error_accs(has_ref: bool, nc: usize) -> Vec<ErrorAcc> {
+    if has_ref {
+        vec![ErrorAcc::default(); nc]
+    } else {
+        Vec::new()
+    }
+}
+
 pub(super) fn merge_errs(a: &mut [ErrorAcc], b: &[ErrorAcc]) {
     a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
 }
@@ -122,11 +131,7 @@ pub(super) fn int_passes(
             reference,
             || NarrowAcc {
                 counts: vec![0; nc * nb],
-                err: if has_ref {
-                    vec![ErrorAcc::default(); nc]
-                } else {
-                    Vec::new()
-                },
+                err: error_accs(has_ref, nc),
             },
             |acc, seg| {
                 let c = seg.c;
@@ -285,11 +290,7 @@ pub(super) fn int_passes(
                 Vec::new()
             },
             sat: vec![0; nc],
-            err: if has_ref {
-                vec![ErrorAcc::default(); nc]
-            } else {
-                Vec::new()
-            },
+            err: error_accs(has_ref, nc),
         },
         |acc, seg| {
             let c = seg.c;
@@ -436,7 +437,11 @@ pub(super) fn int_passes(
 }
 
 /// Moments (and errors against `reference`) of float values per channel.
-pub(super) fn float_pass(layout: Layout, own: Floats<'_>, reference: Option<Floats<'_>>) -> FloatAcc {
+pub(super) fn float_pass(
+    layout: Layout,
+    own: Floats<'_>,
+    reference: Option<Floats<'_>>,
+) -> FloatAcc {
     let nc = layout.channels;
     let has_ref = reference.is_some();
     scan(
@@ -446,11 +451,7 @@ pub(super) fn float_pass(layout: Layout, own: Floats<'_>, reference: Option<Floa
         reference,
         || FloatAcc {
             mom: vec![Moments::default(); nc],
-            err: if has_ref {
-                vec![ErrorAcc::default(); nc]
-            } else {
-                Vec::new()
-            },
+            err: error_accs(has_ref, nc),
         },
         |acc, seg| {
             acc.mom[seg.c] = acc.mom[seg.c].merge(&Moments::of_slice(seg.v));
@@ -493,7 +494,12 @@ pub(super) fn float_hist(layout: Layout, own: Floats<'_>, lo: f64, hi: f64) -> H
 }
 
 /// Per-channel histograms for percentile / MSE clipping.
-pub(super) fn clip_hists(layout: Layout, own: Floats<'_>, mom: &[Moments], symmetric: bool) -> Vec<ClipHist> {
+pub(super) fn clip_hists(
+    layout: Layout,
+    own: Floats<'_>,
+    mom: &[Moments],
+    symmetric: bool,
+) -> Vec<ClipHist> {
     let nc = layout.channels;
     let ranges: Vec<(f64, f64)> = mom
         .iter()

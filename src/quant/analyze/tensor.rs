@@ -53,7 +53,11 @@ pub(super) fn skip_reason(t: &Tensor, data: &[u8]) -> Option<String> {
     }
 }
 
-pub(super) fn analyze_tensor(ctx: &Ctx<'_>, sg: usize, t: &Tensor) -> Result<TensorAnalysis, String> {
+pub(super) fn analyze_tensor(
+    ctx: &Ctx<'_>,
+    sg: usize,
+    t: &Tensor,
+) -> Result<TensorAnalysis, String> {
     let data = ctx.model.tensor_data(sg, t.index).unwrap_or(&[]);
     if let Some(r) = skip_reason(t, data) {
         return Err(r);
