@@ -381,9 +381,10 @@ impl TensorsPanel {
             }
         })
         .body(|body| {
-            let mut seen = usize::MAX..0;
+            // (first, end) of the rows laid out; starts inverted so any row narrows it.
+            let mut seen = (usize::MAX, 0);
             body.rows(row_h, self.order.len(), |mut row| {
-                seen = seen.start.min(row.index())..seen.end.max(row.index() + 1);
+                seen = (seen.0.min(row.index()), seen.1.max(row.index() + 1));
                 let r = &self.rows[self.order[row.index()]];
                 let sel = self.selected == Some((r.sg, r.idx));
                 row.set_selected(sel);
@@ -430,7 +431,7 @@ impl TensorsPanel {
                     clicked_row = Some((r.sg, r.idx));
                 }
             });
-            self.visible_rows = if seen.start < seen.end { seen } else { 0..0 };
+            self.visible_rows = if seen.0 < seen.1 { seen.0..seen.1 } else { 0..0 };
         });
         if let Some(c) = sort_click {
             if self.sort == c {
