@@ -431,7 +431,11 @@ impl TensorsPanel {
                     clicked_row = Some((r.sg, r.idx));
                 }
             });
-            self.visible_rows = if seen.0 < seen.1 { seen.0..seen.1 } else { 0..0 };
+            self.visible_rows = if seen.0 < seen.1 {
+                seen.0..seen.1
+            } else {
+                0..0
+            };
         });
         if let Some(c) = sort_click {
             if self.sort == c {
