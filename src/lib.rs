@@ -1,7 +1,9 @@
 //! quantscope: look inside quantized TensorFlow Lite models.
 //!
 //! Dependencies point one way: [`model`] (reading) <- [`engine`] (running), [`quant`]
-//! (numerics) <- [`cli`]. The GUI (feature `gui`) sits on top and computes nothing itself.
+//! (numerics), [`preprocess`] <- [`compare`] <- [`report`] <- [`cli`], `app`. The GUI
+//! (feature `gui`) sits on top and computes nothing itself: it lays out what [`report`],
+//! [`compare`] and [`quant`] return, and pairs its tabs by [`workspace`].
 
 #[cfg(feature = "gui")]
 pub mod app;
@@ -17,3 +19,4 @@ pub mod model;
 pub mod preprocess;
 pub mod quant;
 pub mod report;
+pub mod workspace;

@@ -226,9 +226,9 @@ fn snapshots_of_the_main_panels() {
     let layer = {
         let c = &h.state().tabs[1].compare;
         let r = c.results[0].as_ref().unwrap();
-        let ranked = quantscope::compare::rank_layers(&r.cmp.layers);
+        let ranked = quantscope::compare::rank_layers(&r.comparison.layers);
         let worst_conv = ranked.iter().find(|l| l.op == "CONV_2D").unwrap();
-        r.cmp
+        r.comparison
             .layers
             .iter()
             .position(|l| std::ptr::eq(l, *worst_conv))
@@ -264,8 +264,8 @@ fn clicking_a_layer_row_shows_its_heat_maps() {
         let c = &h.state().tabs[1].compare;
         let r = c.results[0].as_ref().unwrap();
         // The last paired layer: at the bottom of the list, so the row must be scrolled to.
-        let k = r.cmp.layers.len() - 1;
-        (k, r.cmp.layers[k].name.clone())
+        let k = r.comparison.layers.len() - 1;
+        (k, r.comparison.layers[k].name.clone())
     };
     assert_eq!(h.state().tabs[1].compare.selected_layer, None);
     let is_row = |l: &str| l.starts_with(&format!("{k:>3}  op")) && l.contains("cumulative");
@@ -419,7 +419,11 @@ fn spatial_output_is_shown_as_heat_maps() {
         let t = &h.state().tabs[1];
         let r = t.compare.results[0].as_ref().expect("the comparison ran");
         let out0 = t.model.subgraphs[0].outputs[0] as usize;
-        let want = r.cmp.layers.iter().position(|l| l.quant_tensor == out0);
+        let want = r
+            .comparison
+            .layers
+            .iter()
+            .position(|l| l.quant_tensor == out0);
         (t.compare.selected_layer, want)
     };
     assert!(want.is_some(), "output 0 is a paired layer");

@@ -89,7 +89,8 @@ fn text_csv_and_simulation() {
     let text = std::fs::read_to_string(&csv).unwrap();
     let header = text.lines().next().unwrap().split(',').count();
     assert!(text.lines().count() > 6);
-    // Names contain ';' and are quoted; every row has the header's column count.
+    // Names with ',' or '"' are quoted (the csv crate); every other row has the header's
+    // column count.
     for line in text.lines().filter(|l| !l.contains('"')) {
         assert_eq!(line.split(',').count(), header, "{line}");
     }

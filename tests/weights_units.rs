@@ -346,3 +346,30 @@ fn simulating_a_quantized_model_is_a_clear_error() {
         .to_string()
         .contains("no float weights to quantize"));
 }
+
+#[test]
+fn representable_band_uses_the_symmetric_range() {
+    // Symmetric int8 weights (zero point 0 everywhere) clip at [-127, 127]: the band is
+    // s * (-127.5 .. 127.5), not the full int8 range's s * (-128.5 .. 127.5) that the app once
+    // drew from dtype.int_range().
+    let m = conv_model(&[10, -20, 127, -127], [0, 0], 0, [0.05, 0.1], 0.25);
+    let r = analyze(&m, None, &Options::default()).unwrap();
+    let w = tensor(&r, "conv/w");
+    let bands: Vec<(f64, f64)> = w.channels.iter().filter_map(|c| c.representable).collect();
+    assert_eq!(bands.len(), 2);
+    for (b, s) in bands.iter().zip([0.1f32, 0.2]) {
+        let s = s as f64;
+        assert!((b.0 + 127.5 * s).abs() < 1e-12, "{b:?}");
+        assert!((b.1 - 127.5 * s).abs() < 1e-12, "{b:?}");
+    }
+    // Asymmetric (zero point 3 on channel 1): the full range [-128, 127] shifted by the zero
+    // point, s * (-128 - 3 - 0.5 .. 127 - 3 + 0.5).
+    let m = conv_model(&[-128, 0, 1, 2], [0, 3], 0, [0.05, 0.1], 0.01);
+    let r = analyze(&m, None, &Options::default()).unwrap();
+    let c1 = tensor(&r, "conv/w").channels[1].representable.unwrap();
+    let s = 0.2f32 as f64;
+    assert!(
+        (c1.0 - s * -131.5).abs() < 1e-12 && (c1.1 - s * 124.5).abs() < 1e-12,
+        "{c1:?}"
+    );
+}

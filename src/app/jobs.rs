@@ -147,6 +147,16 @@ impl<T: Send + 'static> Job<T> {
         )
     }
 
+    /// The result once finished: [`Self::wait`] when `block` (tests, scripted use), else
+    /// [`Self::poll`] (each frame). One path serves both, so tests run what the window runs.
+    pub fn take(&mut self, block: bool) -> Option<Result<T, String>> {
+        if block {
+            self.wait()
+        } else {
+            self.poll()
+        }
+    }
+
     pub fn progress(&self) -> String {
         self.ctx
             .progress

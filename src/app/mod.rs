@@ -1,24 +1,29 @@
 //! The desktop app (feature `gui`): an eframe window over the library. Every number shown comes
-//! from the library (`model`, `quant`, `preprocess`, `compare`); this module only lays it out.
+//! from the library (`model`, `quant`, `preprocess`, `compare`, `report`); this module only lays
+//! it out.
 //!
-//! Tabs of open models (any two can be paired: float + quantized), each with the views
-//! Overview, Tensors (table + detail), Compare (images through both models) and What-if
-//! (simulated quantization of a float model). Loading, analysis and runs are background
-//! [`jobs`].
+//! Tabs of open models (any two can be paired: float + quantized, by [`crate::workspace`]),
+//! each with the views in [`View::ALL`]. Loading, analysis and runs are background [`jobs`].
+//! Files: this one holds the app state and the opening/pairing of tabs; [`menus`] the menu,
+//! tab and status bars; [`path_field`] the in-app path entry; one file per panel.
 
 pub mod compare;
 pub mod export;
 pub mod jobs;
+mod menus;
 pub mod overview;
+mod path_field;
 pub mod tensor_detail;
 pub mod tensors;
 pub mod whatif;
 
 use crate::model::{Model, ModelKind, Summary};
 use crate::quant::{self, WeightsReport};
+use crate::workspace::{self, Pairable};
 use eframe::egui;
 use export::StatusLine;
 use jobs::Job;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,6 +35,8 @@ pub struct Example {
     pub image: &'static [u8],
 }
 
+/// The views of a tab. A new view is a variant, a row in [`View::ALL`] and an arm in
+/// `QuantscopeApp::model_view`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum View {
     Overview,
@@ -39,7 +46,7 @@ pub enum View {
 }
 
 impl View {
-    const ALL: [(View, &'static str); 4] = [
+    pub const ALL: [(View, &'static str); 4] = [
         (View::Overview, "Overview"),
         (View::Tensors, "Tensors"),
         (View::Compare, "Compare"),
@@ -63,16 +70,11 @@ impl Default for Settings {
     }
 }
 
-/// A model loaded by a job.
+/// A model loaded by a job, as a new tab.
 pub struct Loaded {
-    pub name: String,
-    pub path: Option<PathBuf>,
-    pub model: Arc<Model>,
-    pub summary: Summary,
-    pub labels: Option<Vec<String>>,
+    pub tab: ModelTab,
     /// Pair with the tab that has this id once loaded.
     pub pair_with: Option<u64>,
-    pub reserved_id: u64,
 }
 
 /// One open model.
@@ -83,6 +85,7 @@ pub struct ModelTab {
     pub model: Arc<Model>,
     pub summary: Summary,
     pub labels: Option<Vec<String>>,
+    pub unsupported: BTreeMap<String, String>,
     /// The id of the tab this one is paired with.
     pub paired: Option<u64>,
     pub view: View,
@@ -103,6 +106,38 @@ impl ModelTab {
             ModelKind::Float32 | ModelKind::Float16Weights
         )
     }
+}
+
+impl Pairable for ModelTab {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn is_float(&self) -> bool {
+        ModelTab::is_float(self)
+    }
+    fn paired(&self) -> Option<u64> {
+        self.paired
+    }
+    fn set_paired(&mut self, partner: Option<u64>) {
+        self.paired = partner;
+    }
+}
+
+/// What every panel receives: the tab's model and results, its partner's, and the app's
+/// status line and repaint handle. Panels draw from it; they compute nothing.
+pub struct ViewCtx<'a> {
+    pub model: &'a Arc<Model>,
+    pub name: &'a str,
+    pub summary: &'a Summary,
+    pub labels: Option<&'a Vec<String>>,
+    pub unsupported: &'a BTreeMap<String, String>,
+    pub weights: Option<&'a WeightsReport>,
+    pub weights_error: Option<&'a str>,
+    /// The paired float model and its weight analysis, when this tab is the quantized side.
+    pub float: Option<&'a Arc<Model>>,
+    pub float_weights: Option<&'a WeightsReport>,
+    pub status: &'a StatusLine,
+    pub repaint: Option<&'a egui::Context>,
 }
 
 /// A dropped file given by path (what the window system hands over; tests use it too).
@@ -130,7 +165,6 @@ pub struct QuantscopeApp {
     show_path_field: bool,
     /// Images dropped before any model was open.
     pending_images: Vec<(String, Vec<u8>)>,
-    pending_loaded: Vec<Loaded>,
     pub status: StatusLine,
     repaint: Option<egui::Context>,
 }
@@ -147,20 +181,54 @@ impl Default for QuantscopeApp {
             path_field: String::new(),
             show_path_field: false,
             pending_images: Vec::new(),
-            pending_loaded: Vec::new(),
             status: StatusLine::default(),
             repaint: None,
         }
     }
 }
 
-fn is_image(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        matches!(
-            e.to_ascii_lowercase().as_str(),
-            "png" | "jpg" | "jpeg" | "bmp" | "webp" | "gif"
-        )
-    })
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// Reads a model off the UI thread with what is computed once per model: the summary, the
+/// labels (the CLI's resolution: metadata, else `<prefix>_labels.txt` beside a file) and the
+/// ops the engine cannot run.
+fn load(
+    name: String,
+    model: Model,
+    path: Option<PathBuf>,
+    labels: Option<Vec<String>>,
+    pair_with: Option<u64>,
+    reserved_id: u64,
+) -> Loaded {
+    let labels = labels.or_else(|| {
+        crate::labels::resolve(None, &model, path.as_deref())
+            .ok()
+            .and_then(|l| l.primary().map(|l| l.names.clone()))
+    });
+    let tab = ModelTab {
+        id: reserved_id,
+        name,
+        path,
+        summary: model.summary(),
+        unsupported: crate::report::unsupported_ops(&model),
+        model: Arc::new(model),
+        labels,
+        paired: None,
+        view: View::Overview,
+        weights: None,
+        weights_error: None,
+        weights_job: None,
+        overview: Default::default(),
+        tensors: Default::default(),
+        detail: Default::default(),
+        compare: Default::default(),
+        whatif: Default::default(),
+    };
+    Loaded { tab, pair_with }
 }
 
 impl QuantscopeApp {
@@ -229,18 +297,14 @@ impl QuantscopeApp {
 
     fn open_dropped(&mut self, path: &Path, bytes: Option<Vec<u8>>) {
         self.remember(path);
-        if is_image(path) {
+        if crate::preprocess::is_image_path(path) {
             let bytes = match bytes.map(Ok).unwrap_or_else(|| {
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
             }) {
                 Ok(b) => b,
                 Err(e) => return self.errors.push(e),
             };
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_else(|| path.display().to_string());
-            self.add_image(name, bytes);
+            self.add_image(file_name(path), bytes);
         } else {
             let id = self.reserve_id();
             if path.exists() {
@@ -260,22 +324,11 @@ impl QuantscopeApp {
             self.pending_images.push((name, bytes));
             return;
         }
-        let i = self.compare_tab(self.active);
+        let i = workspace::compare_owner(&self.tabs, self.active);
         let tab = &mut self.tabs[i];
         tab.compare.add_image(name, &bytes);
         tab.view = View::Compare;
         self.active = i;
-    }
-
-    /// The tab whose compare panel serves tab `i`: a float tab defers to its quantized partner.
-    fn compare_tab(&self, i: usize) -> usize {
-        let t = &self.tabs[i];
-        if t.is_float() {
-            if let Some(p) = t.paired.and_then(|id| self.tab_index(id)) {
-                return p;
-            }
-        }
-        i
     }
 
     fn remember(&mut self, path: &Path) {
@@ -293,29 +346,14 @@ impl QuantscopeApp {
     fn spawn_load_path(&mut self, path: &Path, id: u64, pair_with: Option<u64>) {
         let p = path.to_path_buf();
         self.remember(path);
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| p.display().to_string());
+        let name = file_name(&p);
         self.loads.push(Job::spawn(
             format!("opening {name}"),
             self.repaint.clone(),
             move |jc| {
                 jc.set_progress("reading and verifying the flatbuffer");
                 let model = Model::open(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                // The same resolution as the CLI: metadata labels, else <prefix>_labels.txt.
-                let labels = crate::labels::resolve(None, &model, Some(&p))
-                    .ok()
-                    .and_then(|l| l.primary().map(|l| l.names.clone()));
-                Ok(Loaded {
-                    name,
-                    summary: model.summary(),
-                    path: Some(p),
-                    model: Arc::new(model),
-                    labels,
-                    pair_with,
-                    reserved_id: id,
-                })
+                Ok(load(name, model, Some(p), None, pair_with, id))
             },
         ));
     }
@@ -336,66 +374,22 @@ impl QuantscopeApp {
                 jc.set_progress("verifying the flatbuffer");
                 let model = Model::from_bytes(bytes).map_err(|e| format!("{name}: {e}"))?;
                 // Dropped bytes have no folder to look in, but may carry metadata labels.
-                let labels = labels.or_else(|| {
-                    crate::labels::resolve(None, &model, None)
-                        .ok()
-                        .and_then(|l| l.primary().map(|l| l.names.clone()))
-                });
-                Ok(Loaded {
-                    name,
-                    summary: model.summary(),
-                    path: None,
-                    model: Arc::new(model),
-                    labels,
-                    pair_with,
-                    reserved_id: id,
-                })
+                Ok(load(name, model, None, labels, pair_with, id))
             },
         ));
     }
 
     pub fn tab_index(&self, id: u64) -> Option<usize> {
-        self.tabs.iter().position(|t| t.id == id)
+        workspace::index_of(&self.tabs, id)
     }
 
     fn add_tab(&mut self, l: Loaded) {
-        let tab = ModelTab {
-            id: l.reserved_id,
-            name: l.name,
-            path: l.path,
-            model: l.model,
-            summary: l.summary,
-            labels: l.labels,
-            paired: None,
-            view: self.settings.view,
-            weights: None,
-            weights_error: None,
-            weights_job: None,
-            overview: Default::default(),
-            tensors: Default::default(),
-            detail: Default::default(),
-            compare: Default::default(),
-            whatif: Default::default(),
-        };
+        let mut tab = l.tab;
+        tab.view = self.settings.view;
         let id = tab.id;
         self.tabs.push(tab);
         self.active = self.tabs.len() - 1;
-        // Explicit pairing (MODEL FLOAT_MODEL, the example), else pair a float model with the
-        // one unpaired model of the other kind.
-        let partner = l
-            .pair_with
-            .filter(|p| self.tab_index(*p).is_some())
-            .or_else(|| {
-                let me = &self.tabs[self.active];
-                let cands: Vec<u64> = self
-                    .tabs
-                    .iter()
-                    .filter(|t| t.id != id && t.paired.is_none() && t.is_float() != me.is_float())
-                    .map(|t| t.id)
-                    .collect();
-                (cands.len() == 1).then(|| cands[0])
-            });
-        match partner {
+        match workspace::auto_partner(&self.tabs, id, l.pair_with) {
             Some(p) => self.pair(id, Some(p)),
             None => self.start_weights(self.active),
         }
@@ -408,45 +402,14 @@ impl QuantscopeApp {
 
     /// Pairs tab `a` with tab `b` (or unpairs it), restarting the weight analyses.
     pub fn pair(&mut self, a: u64, b: Option<u64>) {
-        let Some(i) = self.tab_index(a) else { return };
-        let mut restart = vec![i];
-        for id in [Some(a), b].into_iter().flatten() {
-            if let Some(k) = self.tab_index(id) {
-                if let Some(old) = self.tabs[k].paired.take() {
-                    if let Some(j) = self.tab_index(old) {
-                        self.tabs[j].paired = None;
-                        restart.push(j);
-                    }
-                }
-            }
-        }
-        if let Some(bi) = b.and_then(|b| self.tab_index(b)).filter(|&bi| bi != i) {
-            self.tabs[bi].paired = Some(a);
-            self.tabs[i].paired = b;
-            restart.push(bi);
-        }
-        restart.sort();
-        restart.dedup();
-        for j in restart {
+        for j in workspace::pair(&mut self.tabs, a, b) {
             self.tabs[j].compare.reset_run();
             self.start_weights(j);
         }
     }
 
-    /// The paired float model of tab `i`, when `i` is the quantized side of a pair.
-    fn float_partner(&self, i: usize) -> Option<&ModelTab> {
-        let t = &self.tabs[i];
-        if t.is_float() {
-            return None;
-        }
-        t.paired
-            .and_then(|id| self.tab_index(id))
-            .map(|j| &self.tabs[j])
-            .filter(|p| p.is_float())
-    }
-
     fn start_weights(&mut self, i: usize) {
-        let float = self.float_partner(i).map(|f| f.model.clone());
+        let float = workspace::float_partner(&self.tabs, i).map(|j| self.tabs[j].model.clone());
         let t = &mut self.tabs[i];
         if let Some(j) = t.weights_job.take() {
             j.cancel();
@@ -470,97 +433,67 @@ impl QuantscopeApp {
     }
 
     pub fn close_tab(&mut self, i: usize) {
-        if i >= self.tabs.len() {
+        let Some(id) = self.tabs.get(i).map(|t| t.id) else {
             return;
-        }
-        let id = self.tabs[i].id;
+        };
+        let partner = workspace::unpair_closing(&mut self.tabs, id).map(|j| self.tabs[j].id);
         self.tabs.remove(i);
-        for j in 0..self.tabs.len() {
-            if self.tabs[j].paired == Some(id) {
-                self.tabs[j].paired = None;
-                self.tabs[j].compare.reset_run();
-                self.start_weights(j);
-            }
+        if let Some(j) = partner.and_then(|p| self.tab_index(p)) {
+            self.tabs[j].compare.reset_run();
+            self.start_weights(j);
         }
         self.active = self.active.min(self.tabs.len().saturating_sub(1));
     }
 
-    /// Collects finished jobs; starts comparisons that became ready.
-    fn poll_jobs(&mut self) {
-        let mut done = Vec::new();
-        self.loads.retain_mut(|j| match j.poll() {
+    /// Collects finished jobs and starts comparisons that became ready; with `block`, waits
+    /// for each running job. True when a job finished.
+    fn collect_jobs(&mut self, block: bool) -> bool {
+        let mut busy = false;
+        let mut loaded = Vec::new();
+        self.loads.retain_mut(|j| match j.take(block) {
             Some(r) => {
-                done.push(r);
+                loaded.push(r);
                 false
             }
             None => true,
         });
-        for r in done {
+        for r in loaded {
+            busy = true;
             match r {
                 Ok(l) => self.add_tab(l),
                 Err(e) => self.errors.push(e),
             }
         }
         for t in &mut self.tabs {
-            if let Some(j) = &mut t.weights_job {
-                if let Some(r) = j.poll() {
-                    match r {
-                        Ok(w) => t.weights = Some(Arc::new(w)),
-                        Err(e) => t.weights_error = Some(e),
-                    }
-                    t.weights_job = None;
+            if let Some(r) = t.weights_job.as_mut().and_then(|j| j.take(block)) {
+                busy = true;
+                match r {
+                    Ok(w) => t.weights = Some(Arc::new(w)),
+                    Err(e) => t.weights_error = Some(e),
                 }
+                t.weights_job = None;
             }
         }
         for i in 0..self.tabs.len() {
-            let float = self.float_partner(i).map(|f| f.model.clone());
+            let float = workspace::float_partner(&self.tabs, i).map(|j| self.tabs[j].model.clone());
+            let repaint = self.repaint.clone();
             let t = &mut self.tabs[i];
-            t.compare.poll(
+            busy |= t.compare.collect(
                 &t.model,
                 float.as_ref(),
                 t.labels.as_ref(),
-                self.repaint.clone(),
+                repaint.as_ref(),
+                block,
             );
-            t.whatif.poll();
+            busy |= t.whatif.collect(block);
         }
+        busy
     }
 
     /// Runs every job to completion (tests and scripted use): loads, analyses, comparisons.
     pub fn wait_for_jobs(&mut self) {
         for _ in 0..20 {
-            let mut busy = false;
-            for j in &mut self.loads {
-                if let Some(r) = j.wait() {
-                    busy = true;
-                    match r {
-                        Ok(l) => self.pending_loaded.push(l),
-                        Err(e) => self.errors.push(e),
-                    }
-                }
-            }
-            self.loads.clear();
-            for l in std::mem::take(&mut self.pending_loaded) {
-                self.add_tab(l);
-            }
-            for t in &mut self.tabs {
-                if let Some(j) = &mut t.weights_job {
-                    if let Some(r) = j.wait() {
-                        busy = true;
-                        match r {
-                            Ok(w) => t.weights = Some(Arc::new(w)),
-                            Err(e) => t.weights_error = Some(e),
-                        }
-                    }
-                    t.weights_job = None;
-                }
-            }
-            for i in 0..self.tabs.len() {
-                let float = self.float_partner(i).map(|f| f.model.clone());
-                let t = &mut self.tabs[i];
-                busy |= t.compare.wait(&t.model, float.as_ref(), t.labels.as_ref());
-                busy |= t.whatif.wait();
-            }
-            if !busy {
+            if !self.collect_jobs(true) {
                 break;
             }
         }
@@ -576,27 +509,28 @@ impl QuantscopeApp {
 
     /// One JSON document with everything computed: inspection, weights, comparisons, what-if.
     pub fn report_json(&self) -> serde_json::Value {
-        let models: Vec<serde_json::Value> = self
+        let models = self
             .tabs
             .iter()
-            .map(|t| {
-                let name = t
-                    .path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| t.name.clone());
-                serde_json::json!({
-                    "name": t.name,
-                    "paired_with": t.paired.and_then(|id| self.tab_index(id)).map(|j| self.tabs[j].name.clone()),
-                    "inspect": crate::report::InspectReport::new(&t.model, &name),
-                    "weights": t.weights.as_deref(),
-                    "weights_error": t.weights_error,
-                    "comparisons": t.compare.results_json(),
-                    "what_if": t.whatif.report_json(),
-                })
+            .map(|t| crate::report::AppModelReport {
+                name: t.name.clone(),
+                paired_with: t
+                    .paired
+                    .and_then(|id| self.tab_index(id))
+                    .map(|j| self.tabs[j].name.clone()),
+                inspect: crate::report::InspectReport::new(
+                    &t.model,
+                    &t.path
+                        .as_ref()
+                        .map_or_else(|| t.name.clone(), |p| p.display().to_string()),
+                ),
+                weights: t.weights.as_deref(),
+                weights_error: t.weights_error.as_deref(),
+                comparisons: t.compare.report(),
+                what_if: t.whatif.report(),
             })
             .collect();
-        serde_json::json!({ "quantscope": env!("CARGO_PKG_VERSION"), "models": models })
+        serde_json::to_value(crate::report::AppReport::new(models)).unwrap_or_default()
     }
 
     fn export_report(&mut self) {
@@ -605,251 +539,30 @@ impl QuantscopeApp {
             .report(export::save("quantscope_report.json", s.as_bytes(), true));
     }
 
-    fn open_dialog(&mut self) {
-        let picked = rfd::FileDialog::new()
-            .add_filter(
-                "TFLite models and images",
-                &["tflite", "png", "jpg", "jpeg", "bmp", "webp", "gif"],
-            )
-            .pick_files();
-        match picked {
-            Some(files) if !files.is_empty() => {
-                for f in files {
-                    self.open_path(&f);
-                }
-            }
-            // No native dialog (no desktop portal) or cancelled: the in-app path field.
-            _ => self.show_path_field = true,
-        }
-    }
-
     fn rerun(&mut self) {
         if self.tabs.is_empty() {
             return;
         }
-        let i = self.compare_tab(self.active);
+        let i = workspace::compare_owner(&self.tabs, self.active);
         self.tabs[i].compare.reset_run();
         self.start_weights(i);
     }
 
-    fn shortcuts(&mut self, ui: &mut egui::Ui) {
-        let (open, close, rerun) = ui.input_mut(|i| {
-            (
-                i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
-                i.consume_key(egui::Modifiers::COMMAND, egui::Key::W),
-                i.consume_key(egui::Modifiers::NONE, egui::Key::F5),
-            )
-        });
-        if open {
-            self.open_dialog();
-        }
-        if close {
-            self.close_tab(self.active);
-        }
-        if rerun {
-            self.rerun();
-        }
-    }
-
-    fn menu_bar(&mut self, ui: &mut egui::Ui) {
-        egui::MenuBar::new().ui(ui, |ui| {
-            ui.menu_button("File", |ui| {
-                if ui.button("Open...  (Ctrl+O)").clicked() {
-                    ui.close();
-                    self.open_dialog();
-                }
-                if ui.button("Open by path...").clicked() {
-                    ui.close();
-                    self.show_path_field = true;
-                }
-                ui.menu_button("Open recent", |ui| {
-                    if self.settings.recent.is_empty() {
-                        ui.weak("nothing yet");
-                    }
-                    for r in self.settings.recent.clone() {
-                        if ui.button(&r).clicked() {
-                            ui.close();
-                            self.open_path(Path::new(&r));
-                        }
-                    }
-                });
-                ui.separator();
-                if ui.button("Export report (JSON)...").clicked() {
-                    ui.close();
-                    self.export_report();
-                }
-                if ui.button("Close tab  (Ctrl+W)").clicked() {
-                    ui.close();
-                    self.close_tab(self.active);
-                }
-            });
-            ui.menu_button("Run", |ui| {
-                if ui.button("Rerun comparison  (F5)").clicked() {
-                    ui.close();
-                    self.rerun();
-                }
-            });
-            if ui.button("Export report").clicked() {
-                self.export_report();
-            }
-        });
-    }
-
-    fn path_field_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            ui.label("Open path:");
-            let r = ui.add(
-                egui::TextEdit::singleline(&mut self.path_field)
-                    .desired_width(420.0)
-                    .hint_text("/path/to/model.tflite or image"),
-            );
-            let cands = completions(&self.path_field);
-            if r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Tab)) {
-                if let Some(c) = common_prefix(&cands) {
-                    self.path_field = c;
-                }
-            }
-            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if ui.button("Open").clicked() || enter {
-                let p = PathBuf::from(self.path_field.trim());
-                if p.is_file() {
-                    self.open_path(&p);
-                    self.path_field.clear();
-                } else {
-                    self.errors.push(format!("{}: no such file", p.display()));
-                }
-            }
-            if ui.small_button("x").clicked() {
-                self.show_path_field = false;
-            }
-            if !cands.is_empty() && !self.path_field.is_empty() {
-                ui.menu_button(format!("{} matches", cands.len()), |ui| {
-                    for c in cands.iter().take(30) {
-                        if ui.button(c).clicked() {
-                            self.path_field = c.clone();
-                            ui.close();
-                        }
-                    }
-                });
-            }
-        });
-    }
-
-    fn tab_bar(&mut self, ui: &mut egui::Ui) {
-        let mut close = None;
-        let mut pair_req = None;
-        ui.horizontal_wrapped(|ui| {
-            for (i, t) in self.tabs.iter().enumerate() {
-                let txt = format!(
-                    "{}  [{}]{}",
-                    t.name,
-                    t.summary.kind.label(),
-                    if t.paired.is_some() { " (paired)" } else { "" }
-                );
-                if ui.selectable_label(i == self.active, txt).clicked() {
-                    self.active = i;
-                }
-                if ui
-                    .small_button("x")
-                    .on_hover_text("close (Ctrl+W)")
-                    .clicked()
-                {
-                    close = Some(i);
-                }
-                ui.separator();
-            }
-            if self.tabs.len() >= 2 {
-                let me = &self.tabs[self.active];
-                let current = me
-                    .paired
-                    .and_then(|id| self.tab_index(id))
-                    .map(|j| self.tabs[j].name.clone())
-                    .unwrap_or_else(|| "nothing".into());
-                egui::ComboBox::from_label("paired with")
-                    .selected_text(current)
-                    .show_ui(ui, |ui| {
-                        if ui
-                            .selectable_label(me.paired.is_none(), "nothing")
-                            .clicked()
-                        {
-                            pair_req = Some((me.id, None));
-                        }
-                        for t in self.tabs.iter().filter(|t| t.id != me.id) {
-                            if ui
-                                .selectable_label(me.paired == Some(t.id), &t.name)
-                                .clicked()
-                            {
-                                pair_req = Some((me.id, Some(t.id)));
-                            }
-                        }
-                    });
-            }
-        });
-        if let Some(i) = close {
-            self.close_tab(i);
-        }
-        if let Some((a, b)) = pair_req {
-            self.pair(a, b);
-        }
-    }
-
-    fn status_bar(&mut self, ui: &mut egui::Ui) {
-        for j in &self.loads {
-            j.status_ui(ui);
-        }
-        for t in &self.tabs {
-            if let Some(j) = &t.weights_job {
-                j.status_ui(ui);
-            }
-        }
-        let s = self.status.get();
-        if !s.is_empty() {
-            ui.horizontal(|ui| {
-                ui.label(s);
-                if ui.small_button("x").clicked() {
-                    self.status.set("");
-                }
-            });
-        }
-        let mut dismiss = None;
-        for (k, e) in self.errors.iter().enumerate() {
-            ui.horizontal(|ui| {
-                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
-                if ui.small_button("dismiss").clicked() {
-                    dismiss = Some(k);
-                }
-            });
-        }
-        if let Some(k) = dismiss {
-            self.errors.remove(k);
-        }
-    }
-
-    fn handle_drops(&mut self, ui: &mut egui::Ui) {
-        let dropped = ui.input(|i| i.raw.dropped_files.clone());
-        for f in dropped {
-            let path = f.path().to_path_buf();
-            if path.exists() {
-                self.open_dropped(&path, None);
-            } else {
-                match f.bytes() {
-                    Ok(b) => self.open_dropped(&path, Some(b)),
-                    Err(e) => self.errors.push(e),
-                }
-            }
-        }
-    }
-
     fn model_view(&mut self, ui: &mut egui::Ui) {
         let i = self.active;
-        let float_partner = self
-            .float_partner(i)
-            .map(|f| (f.model.clone(), f.weights.clone()));
-        let paired_any = self.tabs[i]
-            .paired
-            .and_then(|id| self.tab_index(id))
-            .map(|j| (self.tabs[j].model.clone(), self.tabs[j].is_float()));
-        let ci = self.compare_tab(i);
+        let partner = workspace::float_partner(&self.tabs, i)
+            .map(|j| (self.tabs[j].model.clone(), self.tabs[j].weights.clone()));
+        let owner = workspace::compare_owner(&self.tabs, i);
+        let source = workspace::float_source(&self.tabs, i).map(|j| {
+            let t = &self.tabs[j];
+            let name = if j == i {
+                t.name.clone()
+            } else {
+                "the paired float model".to_string()
+            };
+            (t.model.clone(), name)
+        });
+        let owner_name = self.tabs[owner].name.clone();
         let status = self.status.clone();
         let repaint = self.repaint.clone();
         ui.horizontal(|ui| {
@@ -861,59 +574,41 @@ impl QuantscopeApp {
             }
         });
         ui.separator();
-        let view = self.tabs[i].view;
-        match view {
-            View::Overview => {
-                let t = &mut self.tabs[i];
-                t.overview.ui(
-                    ui,
-                    &t.model,
-                    &t.summary,
-                    &t.name,
-                    t.labels.as_deref(),
-                    t.weights.as_deref(),
-                    &status,
-                );
-            }
+        let t = &mut self.tabs[i];
+        let ctx = ViewCtx {
+            model: &t.model,
+            name: &t.name,
+            summary: &t.summary,
+            labels: t.labels.as_ref(),
+            unsupported: &t.unsupported,
+            weights: t.weights.as_deref(),
+            weights_error: t.weights_error.as_deref(),
+            float: partner.as_ref().map(|p| &p.0),
+            float_weights: partner.as_ref().and_then(|p| p.1.as_deref()),
+            status: &status,
+            repaint: repaint.as_ref(),
+        };
+        match t.view {
+            View::Overview => t.overview.ui(ui, &ctx),
             View::Tensors => {
-                let t = &mut self.tabs[i];
-                let weights = t.weights.clone();
                 let sel = t.tensors.selected;
                 egui::Panel::right("tensor_detail")
                     .resizable(true)
                     .default_size(ui.available_width() * 0.4)
-                    .show(ui, |ui| {
-                        t.detail.ui(
-                            ui,
-                            &t.model,
-                            sel,
-                            weights.as_deref(),
-                            t.weights_error.as_deref(),
-                            float_partner
-                                .as_ref()
-                                .map(|(m, w)| (m.as_ref(), w.as_deref())),
-                            &status,
-                        );
-                    });
-                egui::CentralPanel::default().show(ui, |ui| {
-                    t.tensors.ui(ui, &t.model, weights.as_deref());
-                });
+                    .show(ui, |ui| t.detail.ui(ui, &ctx, sel));
+                egui::CentralPanel::default().show(ui, |ui| t.tensors.ui(ui, &ctx));
+            }
+            View::Compare if owner != i => {
+                ui.label(format!(
+                    "This float model is paired with {owner_name}: the comparison runs there."
+                ));
+                if ui.button("Go to the comparison").clicked() {
+                    self.active = owner;
+                    self.tabs[owner].view = View::Compare;
+                }
             }
             View::Compare => {
-                if ci != i {
-                    ui.label(format!(
-                        "This float model is paired with {}: the comparison runs there.",
-                        self.tabs[ci].name
-                    ));
-                    if ui.button("Go to the comparison").clicked() {
-                        self.active = ci;
-                        self.tabs[ci].view = View::Compare;
-                    }
-                    return;
-                }
-                let float = float_partner.as_ref().map(|(m, _)| m.clone());
-                let t = &mut self.tabs[i];
-                if t.is_float() && float.is_none() {
+                if t.is_float() && ctx.float.is_none() {
                     ui.colored_label(
                         ui.visuals().warn_fg_color,
                         "A float model alone: its twin is itself, so the numbers below show this \
@@ -921,34 +616,11 @@ impl QuantscopeApp {
                          to compare, or use What-if to simulate quantizing its weights.",
                     );
                 }
-                t.compare.ui(
-                    ui,
-                    &t.model,
-                    float.as_ref(),
-                    t.labels.as_ref(),
-                    repaint,
-                    &status,
-                );
+                t.compare.ui(ui, &ctx);
             }
-            View::WhatIf => {
-                // The float model to simulate: this tab if float, else its float partner.
-                let t = &self.tabs[i];
-                let src = if t.is_float() {
-                    Some((t.model.clone(), t.name.clone()))
-                } else {
-                    paired_any
-                        .as_ref()
-                        .filter(|(_, f)| *f)
-                        .map(|(m, _)| (m.clone(), "the paired float model".to_string()))
-                };
-                let t = &mut self.tabs[i];
-                t.whatif.ui(
-                    ui,
-                    src.as_ref().map(|(m, n)| (m, n.as_str())),
-                    repaint,
-                    &status,
-                );
-            }
+            View::WhatIf => t
+                .whatif
+                .ui(ui, &ctx, source.as_ref().map(|(m, n)| (m, n.as_str()))),
         }
     }
 
@@ -957,7 +629,7 @@ impl QuantscopeApp {
         if self.repaint.is_none() {
             self.repaint = Some(ui.ctx().clone());
         }
-        self.poll_jobs();
+        self.collect_jobs(false);
         self.handle_drops(ui);
         self.shortcuts(ui);
         egui::Panel::top("menu").show(ui, |ui| {
@@ -1018,73 +690,23 @@ impl eframe::App for QuantscopeApp {
     }
 }
 
-/// Paths starting with `prefix` (directory listing of its parent).
-fn completions(prefix: &str) -> Vec<String> {
-    if prefix.is_empty() {
-        return Vec::new();
-    }
-    let p = Path::new(prefix);
-    let (dir, stem) = if prefix.ends_with('/') {
-        (p.to_path_buf(), String::new())
-    } else {
-        (
-            p.parent()
-                .map(|d| {
-                    if d.as_os_str().is_empty() {
-                        Path::new(".")
-                    } else {
-                        d
-                    }
-                })
-                .unwrap_or(Path::new("."))
-                .to_path_buf(),
-            p.file_name()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default(),
-        )
-    };
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<String> = rd
-        .flatten()
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            n.starts_with(&stem).then(|| {
-                let mut s = dir.join(&n).display().to_string();
-                if !prefix.starts_with("./") && s.starts_with("./") && !prefix.contains('/') {
-                    s = s[2..].to_string();
-                }
-                if e.path().is_dir() {
-                    s.push('/');
-                }
-                s
-            })
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn common_prefix(v: &[String]) -> Option<String> {
-    let first = v.first()?;
-    let mut n = first.len();
-    for s in &v[1..] {
-        n = n.min(
-            first
-                .chars()
-                .zip(s.chars())
-                .take_while(|(a, b)| a == b)
-                .map(|(a, _)| a.len_utf8())
-                .sum(),
-        );
-    }
-    Some(first[..n].to_string())
-}
-
 /// Formats an optional number for display ("-" when absent).
 pub fn fmt_opt(v: Option<f64>, prec: usize) -> String {
     v.map_or("-".into(), |x| format!("{x:.prec$}"))
+}
+
+/// An x axis labelled `names[k]` at each integer `k` (bar charts by category).
+pub fn category_axis(
+    names: Vec<String>,
+) -> impl Fn(egui_plot::GridMark, &std::ops::RangeInclusive<f64>) -> String {
+    move |m, _| {
+        let k = m.value.round();
+        if (m.value - k).abs() < 1e-6 && k >= 0.0 {
+            names.get(k as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// Opens the native window (`quantscope` with no subcommand).

@@ -1,11 +1,10 @@
 //! Overview: file, kind, coverage, bytes by dtype, inputs/outputs with the float range their
 //! quantization implies, operators (those the engine cannot run marked), metadata.
 
-use super::export::{self, StatusLine};
-use super::fmt_opt;
-use crate::model::{Model, Summary, Tensor};
+use super::export;
+use super::{fmt_opt, ViewCtx};
+use crate::model::Tensor;
 use crate::preprocess::InputSpec;
-use crate::quant::WeightsReport;
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Plot};
 
@@ -32,35 +31,19 @@ fn quant_text(t: &Tensor) -> (String, String) {
 }
 
 /// The float range of a per-tensor quantized tensor (±1/2 LSB around the integer limits), from
-/// the library's clip thresholds.
+/// the library.
 fn implied_range(t: &Tensor) -> String {
-    let Some(q) = t.quantization.as_ref().filter(|q| q.scales.len() == 1) else {
-        return "-".into();
-    };
-    let Some((lo, hi)) = t.dtype.int_range() else {
-        return "-".into();
-    };
-    let (a, b) = crate::quant::metrics::clip_thresholds(
-        q.scales[0] as f64,
-        q.zero_points.first().copied().unwrap_or(0),
-        lo,
-        hi,
-    );
-    format!("[{a:.4}, {b:.4}] (±1/2 LSB)")
+    match crate::quant::metrics::activation_range(t).1 {
+        Some((a, b)) => format!("[{a:.4}, {b:.4}] (±1/2 LSB)"),
+        None => "-".into(),
+    }
 }
 
 impl OverviewPanel {
-    #[allow(clippy::too_many_arguments)]
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        model: &Model,
-        s: &Summary,
-        name: &str,
-        labels: Option<&[String]>,
-        weights: Option<&WeightsReport>,
-        status: &StatusLine,
-    ) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) {
+        let (model, s, name, weights, status) =
+            (ctx.model, ctx.summary, ctx.name, ctx.weights, ctx.status);
+        let labels = ctx.labels;
         egui::ScrollArea::vertical().auto_shrink(false).show(ui, |ui| {
             ui.heading(name);
             egui::Grid::new("ov_grid").num_columns(2).striped(true).show(ui, |ui| {
@@ -125,18 +108,10 @@ impl OverviewPanel {
                 Bar::new(k as f64 + 0.2, s.activations_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).width(0.4).name(format!("{d} activations"))
             }).collect();
             let names: Vec<String> = dtypes.iter().map(|d| format!("{d} ({} tensors)", s.counts_by_dtype[*d])).collect();
-            let names2 = names.clone();
             let resp = Plot::new("bytes_by_dtype")
                 .height(160.0)
                 .legend(Legend::default())
-                .x_axis_formatter(move |m, _| {
-                    let k = m.value.round();
-                    if (m.value - k).abs() < 1e-6 && k >= 0.0 {
-                        names2.get(k as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
+                .x_axis_formatter(crate::app::category_axis(names))
                 .y_axis_label("bytes")
                 .show(ui, |p| {
                     p.bar_chart(BarChart::new("constants", cbars));
@@ -146,18 +121,7 @@ impl OverviewPanel {
                 ui,
                 resp.response.rect,
                 "bytes_by_dtype",
-                || {
-                    let mut c = String::from("dtype,tensors,constant_bytes,activation_bytes\n");
-                    for d in &dtypes {
-                        c += &format!(
-                            "{d},{},{},{}\n",
-                            s.counts_by_dtype[*d],
-                            s.constants_by_dtype.get(*d).map_or(0, |x| x.bytes),
-                            s.activations_by_dtype.get(*d).map_or(0, |x| x.bytes)
-                        );
-                    }
-                    c
-                },
+                || crate::report::csv::bytes_by_dtype(s),
                 || serde_json::to_value(s).unwrap_or_default(),
                 status,
             );
@@ -196,19 +160,11 @@ impl OverviewPanel {
 
             ui.separator();
             ui.strong("Operators");
-            let mut unsupported: std::collections::BTreeMap<String, String> = Default::default();
-            for (si, g) in model.subgraphs.iter().enumerate() {
-                for op in &g.operators {
-                    if let Err(why) = crate::engine::kernels::supported(op, model, si) {
-                        unsupported.entry(op.op.clone()).or_insert(why);
-                    }
-                }
-            }
             egui::Grid::new("ops").striped(true).show(ui, |ui| {
                 for (op, n) in &s.ops_by_type {
                     ui.label(op);
                     ui.label(format!("{n}"));
-                    match unsupported.get(op) {
+                    match ctx.unsupported.get(op) {
                         Some(why) => {
                             ui.colored_label(ui.visuals().warn_fg_color, format!("engine cannot run: {why}"));
                         }

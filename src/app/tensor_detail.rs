@@ -3,9 +3,9 @@
 //! per-channel scales, error metrics and spec checks - all from `quant::analyze`.
 
 use super::export::{self, StatusLine};
-use super::fmt_opt;
-use crate::model::Model;
-use crate::quant::{Histogram, Reference, Severity, TensorAnalysis, WeightsReport};
+use super::{fmt_opt, ViewCtx};
+use crate::quant::{Histogram, Reference, Severity, TensorAnalysis};
+use crate::report::csv;
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points};
 
@@ -13,32 +13,14 @@ use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points};
 pub struct TensorDetailPanel {}
 
 fn hist_bars(h: &Histogram, color: egui::Color32) -> Vec<Bar> {
-    h.counts
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &c)| {
-            let (a, b) = (*h.edges.get(k)?, *h.edges.get(k + 1)?);
-            Some(
-                Bar::new((a + b) / 2.0, c as f64)
-                    .width((b - a).abs())
-                    .fill(color)
-                    .stroke(egui::Stroke::NONE),
-            )
+    h.bins()
+        .map(|(a, b, c)| {
+            Bar::new((a + b) / 2.0, c as f64)
+                .width((b - a).abs())
+                .fill(color)
+                .stroke(egui::Stroke::NONE)
         })
         .collect()
-}
-
-fn hist_csv(h: &Histogram) -> String {
-    let mut s = String::from("lo,hi,count\n");
-    for (k, c) in h.counts.iter().enumerate() {
-        s += &format!(
-            "{},{},{}\n",
-            h.edges[k],
-            h.edges.get(k + 1).copied().unwrap_or(f64::NAN),
-            c
-        );
-    }
-    s
 }
 
 /// The numbers and plots of one analysed tensor (shared with the what-if panel).
@@ -142,7 +124,7 @@ pub fn analysis_ui(
         ui,
         resp.response.rect,
         &format!("{stem}_int_hist"),
-        || hist_csv(h),
+        || csv::histogram(h, None),
         || serde_json::to_value(h).unwrap_or_default(),
         status,
     );
@@ -160,30 +142,7 @@ pub fn analysis_ui(
                 ));
                 if let Some((name, fh)) = overlay {
                     // Counts scaled to the same area so the shapes compare.
-                    let pts: Vec<[f64; 2]> = fh
-                        .counts
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(k, &c)| {
-                            Some([(fh.edges.get(k)? + fh.edges.get(k + 1)?) / 2.0, c as f64])
-                        })
-                        .collect();
-                    let wq = rh
-                        .edges
-                        .get(1)
-                        .zip(rh.edges.first())
-                        .map_or(1.0, |(b, a)| b - a);
-                    let wf = fh
-                        .edges
-                        .get(1)
-                        .zip(fh.edges.first())
-                        .map_or(1.0, |(b, a)| b - a);
-                    let k = if wf > 0.0 {
-                        wq / wf * rh.total() as f64 / fh.total().max(1) as f64
-                    } else {
-                        1.0
-                    };
-                    let pts: Vec<[f64; 2]> = pts.into_iter().map(|[x, y]| [x, y * k]).collect();
+                    let pts = fh.scaled_to(rh);
                     p.line(
                         Line::new(name.to_string(), PlotPoints::from(pts))
                             .color(egui::Color32::from_rgb(230, 120, 40))
@@ -195,14 +154,7 @@ pub fn analysis_ui(
             ui,
             resp.response.rect,
             &format!("{stem}_real_hist"),
-            || {
-                let mut s = hist_csv(rh);
-                if let Some((_, fh)) = overlay {
-                    s += "\nfloat reference\n";
-                    s += &hist_csv(fh);
-                }
-                s
-            },
+            || csv::histogram(rh, overlay),
             || serde_json::json!({ "quantized": rh, "float": overlay.map(|o| o.1) }),
             status,
         );
@@ -214,7 +166,6 @@ pub fn analysis_ui(
             ta.channels.len(),
             ta.axis.map_or("-".into(), |a| a.to_string())
         ));
-        let (qlo, qhi) = ta.dtype.int_range().unwrap_or((0, 0));
         let resp = Plot::new(format!("{id}_ch_range"))
             .height(160.0)
             .legend(Legend::default())
@@ -230,8 +181,7 @@ pub fn analysis_ui(
                         vmin.push([x, s.min]);
                         vmax.push([x, s.max]);
                     }
-                    if let (Some(s), Some(z)) = (c.scale, c.zero_point) {
-                        let (a, b) = crate::quant::metrics::clip_thresholds(s, z, qlo, qhi);
+                    if let Some((a, b)) = c.representable {
                         rep_lo.push([x, a]);
                         rep_hi.push([x, b]);
                     }
@@ -250,26 +200,7 @@ pub fn analysis_ui(
                         .color(egui::Color32::from_rgb(230, 120, 40)),
                 );
             });
-        let ch_csv = || {
-            let mut s = String::from("channel,scale,zero_point,min,max,sqnr_db,dead\n");
-            for c in &ta.channels {
-                s += &format!(
-                    "{},{},{},{},{},{},{}\n",
-                    c.channel,
-                    c.scale.map_or(String::new(), |v| v.to_string()),
-                    c.zero_point.map_or(String::new(), |v| v.to_string()),
-                    c.real_stats
-                        .as_ref()
-                        .map_or(String::new(), |v| v.min.to_string()),
-                    c.real_stats
-                        .as_ref()
-                        .map_or(String::new(), |v| v.max.to_string()),
-                    c.errors.sqnr_db.map_or(String::new(), |v| v.to_string()),
-                    c.dead
-                );
-            }
-            s
-        };
+        let ch_csv = || csv::channels(ta);
         export::plot_exports(
             ui,
             resp.response.rect,
@@ -324,17 +255,10 @@ pub fn analysis_ui(
 }
 
 impl TensorDetailPanel {
-    #[allow(clippy::too_many_arguments)]
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        model: &Model,
-        selected: Option<(usize, usize)>,
-        weights: Option<&WeightsReport>,
-        weights_error: Option<&str>,
-        float: Option<(&Model, Option<&WeightsReport>)>,
-        status: &StatusLine,
-    ) {
+    /// The detail of tensor `selected` (subgraph, index) of the tab in `ctx`.
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx, selected: Option<(usize, usize)>) {
+        let (model, weights, weights_error, status) =
+            (ctx.model, ctx.weights, ctx.weights_error, ctx.status);
         let Some((sg, ti)) = selected else {
             ui.weak("Click a row of the table to see the tensor here.");
             if let Some(w) = weights {
@@ -380,8 +304,8 @@ impl TensorDetailPanel {
             let ta = weights.and_then(|w| w.tensors.iter().find(|a| a.subgraph == sg && a.index == ti));
             match (ta, weights) {
                 (Some(ta), _) => {
-                    let overlay = match (&ta.reference, float) {
-                        (Some(Reference::FloatModel { index, .. }), Some((_, Some(fw)))) => fw
+                    let overlay = match (&ta.reference, ctx.float_weights) {
+                        (Some(Reference::FloatModel { index, .. }), Some(fw)) => fw
                             .tensors
                             .iter()
                             .find(|f| f.subgraph == 0 && f.index == *index)

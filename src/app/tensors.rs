@@ -1,6 +1,7 @@
 //! The tensor table: every tensor of every subgraph, virtual scrolling (only visible rows are
 //! laid out), sortable columns, filters; click a row to show its detail.
 
+use super::ViewCtx;
 use crate::model::Model;
 use crate::quant::{Severity, WeightsReport};
 use eframe::egui;
@@ -96,84 +97,47 @@ impl Default for TensorsPanel {
     }
 }
 
+/// The library's tensor table ([`crate::report::tensor_rows`]) as display text.
 fn build_rows(model: &Model) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for (si, g) in model.subgraphs.iter().enumerate() {
-        let mut producer = vec![String::new(); g.tensors.len()];
-        for op in &g.operators {
-            for &o in &op.outputs {
-                if let Some(p) = producer.get_mut(o.max(0) as usize).filter(|_| o >= 0) {
-                    *p = format!("{} #{}", op.op, op.index);
-                }
-            }
-        }
-        for t in &g.tensors {
-            let (scale, scale_key, zp, quantized, per_channel) = match &t.quantization {
-                Some(q) if !q.scales.is_empty() => {
-                    if q.is_per_channel() {
-                        let (smin, smax) = q
-                            .scales
-                            .iter()
-                            .fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
-                        let (zmin, zmax) = q
-                            .zero_points
-                            .iter()
-                            .fold((i64::MAX, i64::MIN), |(a, b), &z| (a.min(z), b.max(z)));
-                        (
-                            format!("{}x {:.3e}..{:.3e}", q.scales.len(), smin, smax),
-                            smax as f64,
-                            if q.zero_points.is_empty() {
-                                "-".into()
-                            } else {
-                                format!("{}x {zmin}..{zmax}", q.zero_points.len())
-                            },
-                            true,
-                            true,
-                        )
-                    } else {
-                        (
-                            format!("{:.6e}", q.scales[0]),
-                            q.scales[0] as f64,
-                            format!("{}", q.zero_points.first().copied().unwrap_or(0)),
-                            true,
-                            false,
-                        )
-                    }
-                }
-                _ => ("".into(), f64::NAN, "".into(), false, false),
+    crate::report::tensor_rows(model)
+        .into_iter()
+        .map(|t| {
+            let (scale, scale_key, zp) = match &t.quant {
+                Some(q) if q.per_channel() => (
+                    format!("{}x {:.3e}..{:.3e}", q.scales, q.scale_min, q.scale_max),
+                    q.scale_max as f64,
+                    match q.zero_point_range {
+                        Some((a, b)) => format!("{}x {a}..{b}", q.zero_points),
+                        None => "-".into(),
+                    },
+                ),
+                Some(q) => (
+                    format!("{:.6e}", q.scale_min),
+                    q.scale_min as f64,
+                    q.zero_point().to_string(),
+                ),
+                None => (String::new(), f64::NAN, String::new()),
             };
-            let name = if model.subgraphs.len() > 1 {
-                format!("[sg{si}] {}", t.name)
-            } else {
-                t.name.clone()
-            };
-            rows.push(Row {
-                sg: si,
+            Row {
+                sg: t.subgraph,
                 idx: t.index,
-                name_lc: name.to_lowercase(),
-                name,
-                op: if t.is_constant {
-                    "(constant)".into()
-                } else if producer[t.index].is_empty() {
-                    "(input)".into()
-                } else {
-                    producer[t.index].clone()
-                },
-                dtype: t.dtype.name(),
+                name_lc: t.name.to_lowercase(),
+                name: t.name,
+                op: t.producer,
+                dtype: t.dtype,
                 shape: format!("{:?}", t.shape),
                 scale,
                 scale_key,
                 zp,
-                bytes: t.buffer_bytes,
-                quantized,
-                per_channel,
+                bytes: t.bytes,
+                quantized: t.quant.is_some(),
+                per_channel: t.quant.is_some_and(|q| q.per_channel()),
                 sqnr: None,
                 problems: 0,
                 problem_text: String::new(),
-            });
-        }
-    }
-    rows
+            }
+        })
+        .collect()
 }
 
 impl TensorsPanel {
@@ -302,8 +266,9 @@ impl TensorsPanel {
         self.order.len()
     }
 
-    pub fn ui(&mut self, ui: &mut egui::Ui, model: &Model, weights: Option<&WeightsReport>) {
-        self.refresh(model, weights);
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) {
+        let weights = ctx.weights;
+        self.refresh(ctx.model, weights);
         ui.horizontal_wrapped(|ui| {
             ui.label("filter:");
             self.dirty |= ui
@@ -416,9 +381,10 @@ impl TensorsPanel {
             }
         })
         .body(|body| {
-            let mut seen = usize::MAX..0;
+            // (first, end) of the rows laid out; starts inverted so any row narrows it.
+            let mut seen = (usize::MAX, 0);
             body.rows(row_h, self.order.len(), |mut row| {
-                seen = seen.start.min(row.index())..seen.end.max(row.index() + 1);
+                seen = (seen.0.min(row.index()), seen.1.max(row.index() + 1));
                 let r = &self.rows[self.order[row.index()]];
                 let sel = self.selected == Some((r.sg, r.idx));
                 row.set_selected(sel);
@@ -465,7 +431,11 @@ impl TensorsPanel {
                     clicked_row = Some((r.sg, r.idx));
                 }
             });
-            self.visible_rows = if seen.start < seen.end { seen } else { 0..0 };
+            self.visible_rows = if seen.0 < seen.1 {
+                seen.0..seen.1
+            } else {
+                0..0
+            };
         });
         if let Some(c) = sort_click {
             if self.sort == c {

@@ -1,12 +1,13 @@
 //! What-if: simulated quantization of a float model's weights (`quant::analyze` with
 //! `Options::simulate`): pick a scheme, see the per-tensor error and the chosen tensor's plots.
 
-use super::export::{self, StatusLine};
-use super::fmt_opt;
+use super::export;
 use super::jobs::Job;
 use super::tensor_detail::analysis_ui;
+use super::{fmt_opt, ViewCtx};
 use crate::model::Model;
 use crate::quant::{self, Bits, Clip, Scheme, WeightsReport};
+use crate::report::csv;
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 use std::sync::Arc;
@@ -41,35 +42,29 @@ impl WhatIfPanel {
         self.job.is_some()
     }
 
-    pub fn poll(&mut self) {
-        if let Some((s, j)) = &mut self.job {
-            if let Some(r) = j.poll() {
-                self.report = Some(r.map(Arc::new));
-                self.report_scheme = Some(*s);
-                self.job = None;
-            }
-        }
+    /// Takes a finished simulation (waiting for it when `block`); true when one finished.
+    pub fn collect(&mut self, block: bool) -> bool {
+        let Some((s, j)) = &mut self.job else {
+            return false;
+        };
+        let Some(r) = j.take(block) else {
+            return false;
+        };
+        self.report = Some(r.map(Arc::new));
+        self.report_scheme = Some(*s);
+        self.job = None;
+        true
     }
 
-    pub fn wait(&mut self) -> bool {
-        if let Some((s, mut j)) = self.job.take() {
-            if let Some(r) = j.wait() {
-                self.report = Some(r.map(Arc::new));
-                self.report_scheme = Some(s);
-                return true;
-            }
-        }
-        false
-    }
-
-    pub fn report_json(&self) -> serde_json::Value {
+    /// The last simulation's report, for the app's export.
+    pub fn report(&self) -> Option<&WeightsReport> {
         match &self.report {
-            Some(Ok(r)) => serde_json::to_value(r.as_ref()).unwrap_or_default(),
-            _ => serde_json::Value::Null,
+            Some(Ok(r)) => Some(r),
+            _ => None,
         }
     }
 
-    fn start(&mut self, model: &Arc<Model>, repaint: Option<egui::Context>) {
+    fn start(&mut self, model: &Arc<Model>, repaint: Option<&egui::Context>) {
         if let Some((_, j)) = self.job.take() {
             j.cancel();
         }
@@ -77,29 +72,29 @@ impl WhatIfPanel {
         let scheme = self.scheme;
         self.job = Some((
             scheme,
-            Job::spawn(format!("simulating {scheme}"), repaint, move |jc| {
-                jc.set_progress("quantizing the float weights in simulation");
-                quant::analyze(
-                    &m,
-                    None,
-                    &quant::Options {
-                        simulate: Some(scheme),
-                        channel_histograms: false,
-                    },
-                )
-                .map_err(|e| e.to_string())
-            }),
+            Job::spawn(
+                format!("simulating {scheme}"),
+                repaint.cloned(),
+                move |jc| {
+                    jc.set_progress("quantizing the float weights in simulation");
+                    quant::analyze(
+                        &m,
+                        None,
+                        &quant::Options {
+                            simulate: Some(scheme),
+                            channel_histograms: false,
+                        },
+                    )
+                    .map_err(|e| e.to_string())
+                },
+            ),
         ));
     }
 
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        model: Option<(&Arc<Model>, &str)>,
-        repaint: Option<egui::Context>,
-        status: &StatusLine,
-    ) {
-        self.poll();
+    /// `model`: the float model to quantize in simulation and how to name it.
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx, model: Option<(&Arc<Model>, &str)>) {
+        let (repaint, status) = (ctx.repaint, ctx.status);
+        self.collect(false);
         let Some((model, name)) = model else {
             ui.label("What-if simulates quantizing a float model's weights. Open a float (or float16) model, or pair this model with its float original.");
             return;
@@ -210,58 +205,63 @@ impl WhatIfPanel {
                 .response
                 .labelled_by(lab.id);
         });
-        egui::ScrollArea::vertical().id_salt("whatif_scroll").auto_shrink(false).show(ui, |ui| match self.tensor.and_then(|k| report.tensors.get(k)) {
-            Some(ta) => analysis_ui(ui, "whatif", ta, None, status),
-            None => {
-                ui.strong("SQNR per weight tensor (dB); click a bar to open the tensor");
-                let bars: Vec<Bar> = simulated
-                    .iter()
-                    .enumerate()
-                    .map(|(x, &k)| {
-                        let t = &report.tensors[k];
-                        Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0)).width(0.8).name(format!("#{} {}", t.index, t.name))
-                    })
-                    .collect();
-                let resp = Plot::new("whatif_sqnr").height(220.0).x_axis_label("weight tensor").show(ui, |p| {
-                    p.bar_chart(BarChart::new("SQNR", bars));
-                    if p.response().clicked() {
-                        p.pointer_coordinate().map(|c| c.x.round().max(0.0) as usize)
-                    } else {
-                        None
-                    }
-                });
-                if let Some(x) = resp.inner.and_then(|x| simulated.get(x)) {
-                    self.tensor = Some(*x);
-                }
-                export::plot_exports(
-                    ui,
-                    resp.response.rect,
-                    "whatif_sqnr",
-                    || {
-                        let mut s = String::from("index,name,sqnr_db,rmse_over_scale,max_abs_err_lsb,clip_rate\n");
-                        for &k in &simulated {
-                            let t = &report.tensors[k];
-                            let e = &t.errors;
-                            s += &format!(
-                                "{},\"{}\",{},{},{},{}\n",
-                                t.index,
-                                t.name.replace('"', "'"),
-                                fmt_opt(e.sqnr_db, 4),
-                                fmt_opt(e.rmse_over_scale, 4),
-                                fmt_opt(e.max_abs_err_lsb, 4),
-                                fmt_opt(e.clip_rate, 6)
-                            );
+        egui::ScrollArea::vertical()
+            .id_salt("whatif_scroll")
+            .auto_shrink(false)
+            .show(ui, |ui| {
+                match self.tensor.and_then(|k| report.tensors.get(k)) {
+                    Some(ta) => analysis_ui(ui, "whatif", ta, None, status),
+                    None => {
+                        ui.strong("SQNR per weight tensor (dB); click a bar to open the tensor");
+                        let bars: Vec<Bar> = simulated
+                            .iter()
+                            .enumerate()
+                            .map(|(x, &k)| {
+                                let t = &report.tensors[k];
+                                Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0))
+                                    .width(0.8)
+                                    .name(format!("#{} {}", t.index, t.name))
+                            })
+                            .collect();
+                        let resp = Plot::new("whatif_sqnr")
+                            .height(220.0)
+                            .x_axis_label("weight tensor")
+                            .show(ui, |p| {
+                                p.bar_chart(BarChart::new("SQNR", bars));
+                                if p.response().clicked() {
+                                    p.pointer_coordinate()
+                                        .map(|c| c.x.round().max(0.0) as usize)
+                                } else {
+                                    None
+                                }
+                            });
+                        if let Some(x) = resp.inner.and_then(|x| simulated.get(x)) {
+                            self.tensor = Some(*x);
                         }
-                        s
-                    },
-                    || serde_json::to_value(report.as_ref()).unwrap_or_default(),
-                    status,
-                );
-                ui.strong("Worst tensors");
-                for w in report.rollup.worst.iter().take(10) {
-                    ui.label(format!("#{} {} - {} dB{}", w.index, w.name, fmt_opt(w.sqnr_db, 2), w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))));
+                        export::plot_exports(
+                            ui,
+                            resp.response.rect,
+                            "whatif_sqnr",
+                            || {
+                                let ts: Vec<_> =
+                                    simulated.iter().map(|&k| &report.tensors[k]).collect();
+                                csv::tensor_errors(&ts)
+                            },
+                            || serde_json::to_value(report.as_ref()).unwrap_or_default(),
+                            status,
+                        );
+                        ui.strong("Worst tensors");
+                        for w in report.rollup.worst.iter().take(10) {
+                            ui.label(format!(
+                                "#{} {} - {} dB{}",
+                                w.index,
+                                w.name,
+                                fmt_opt(w.sqnr_db, 2),
+                                w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+                            ));
+                        }
+                    }
                 }
-            }
-        });
+            });
     }
 }

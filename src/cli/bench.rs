@@ -71,12 +71,11 @@ pub fn random_inputs(model: &Model, seed: u64) -> anyhow::Result<Vec<Value>> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let deadline = super::Deadline::start(args.timeout);
-    bench(args, &deadline).map_err(|e| deadline.explain(e))
+    super::Deadline::run(args.timeout, |d| bench(args, d))
 }
 
 fn bench(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
-    let model = Model::open(&args.model).with_context(|| format!("{}", args.model.display()))?;
+    let model = super::open_model(&args.model)?;
     let inputs = if args.inputs.is_empty() {
         random_inputs(&model, 0x9e3779b97f4a7c15)?
     } else {

@@ -39,14 +39,7 @@ pub fn image_files(p: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .with_context(|| format!("cannot read folder {}", p.display()))?
             .flatten()
             .map(|e| e.path())
-            .filter(|f| {
-                f.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(
-                        e.to_ascii_lowercase().as_str(),
-                        "png" | "jpg" | "jpeg" | "bmp" | "webp" | "gif"
-                    )
-                })
-            })
+            .filter(|f| crate::preprocess::is_image_path(f))
             .collect();
         v.sort();
         if v.is_empty() {
@@ -59,8 +52,7 @@ pub fn image_files(p: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let deadline = super::Deadline::start(a.timeout);
-    compare(a, &deadline).map_err(|e| deadline.explain(e))
+    super::Deadline::run(a.timeout, |d| compare(a, d))
 }
 
 fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
@@ -114,7 +106,7 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         let doc = if results.len() == 1 {
             serde_json::to_value(&results[0])?
         } else {
-            serde_json::json!({ "images": results, "aggregate": aggregate(&results) })
+            serde_json::to_value(crate::report::CompareReport::new(results))?
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {

@@ -1,8 +1,6 @@
 //! `quantscope inspect MODEL [--json]`.
 
-use crate::model::Model;
 use crate::report::InspectReport;
-use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -16,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::open(&args.model).with_context(|| format!("{}", args.model.display()))?;
+    let model = super::open_model(&args.model)?;
     let report = InspectReport::new(&model, &args.model.display().to_string());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -43,32 +41,22 @@ fn fmt_quant(q: Option<&crate::model::Quantization>) -> String {
     if let Some(d) = &q.details {
         return d.clone();
     }
-    if q.scales.is_empty() {
+    let Some(qs) = crate::report::QuantSummary::of(q) else {
         return "min/max only".into();
-    }
-    if q.is_per_channel() {
-        let (lo, hi) = q
-            .scales
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
-        let zmin = q.zero_points.iter().min().copied().unwrap_or(0);
-        let zmax = q.zero_points.iter().max().copied().unwrap_or(0);
+    };
+    let (zmin, zmax) = qs.zero_point_range.unwrap_or((0, 0));
+    if qs.per_channel() {
         let z = if zmin == zmax {
             zmin.to_string()
         } else {
             format!("{zmin}..{zmax}")
         };
         format!(
-            "per-channel x{} axis {} scale {lo:.3e}..{hi:.3e} zp {z}",
-            q.scales.len(),
-            q.quantized_dimension
+            "per-channel x{} axis {} scale {:.3e}..{:.3e} zp {z}",
+            qs.scales, qs.axis, qs.scale_min, qs.scale_max
         )
     } else {
-        format!(
-            "scale {:.6e} zp {}",
-            q.scales[0],
-            q.zero_points.first().copied().unwrap_or(0)
-        )
+        format!("scale {:.6e} zp {}", qs.scale_min, qs.zero_point())
     }
 }
 

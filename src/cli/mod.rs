@@ -2,8 +2,8 @@
 
 pub mod bench;
 pub mod compare;
-pub mod graph;
 pub mod eval;
+pub mod graph;
 mod inspect;
 pub mod preprocess_args;
 pub mod run;
@@ -86,7 +86,23 @@ pub struct Deadline {
     seconds: f64,
 }
 
+/// Opens a model; the error names the file.
+pub fn open_model(path: &std::path::Path) -> anyhow::Result<crate::model::Model> {
+    use anyhow::Context;
+    crate::model::Model::open(path).with_context(|| path.display().to_string())
+}
+
 impl Deadline {
+    /// Runs a command under `--timeout seconds`: `f` polls the deadline, and an error after it
+    /// expired reads as the timeout.
+    pub fn run(
+        seconds: Option<f64>,
+        f: impl FnOnce(&Deadline) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let d = Deadline::start(seconds);
+        f(&d).map_err(|e| d.explain(e))
+    }
+
     pub fn start(seconds: Option<f64>) -> Self {
         Deadline {
             flag: timeout_flag(seconds),

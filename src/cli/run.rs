@@ -51,12 +51,11 @@ pub fn read_inputs(model: &Model, files: &[PathBuf]) -> anyhow::Result<Vec<Value
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let deadline = super::Deadline::start(args.timeout);
-    run_model(args, &deadline).map_err(|e| deadline.explain(e))
+    super::Deadline::run(args.timeout, |d| run_model(args, d))
 }
 
 fn run_model(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
-    let model = Model::open(&args.model).with_context(|| format!("{}", args.model.display()))?;
+    let model = super::open_model(&args.model)?;
     let inputs = match &args.image {
         Some(img) => {
             let (pp, why) = args.pp.resolve(&model, None)?;

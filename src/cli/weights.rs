@@ -63,9 +63,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::open(&args.model).with_context(|| format!("{}", args.model.display()))?;
+    let model = super::open_model(&args.model)?;
     let float = match &args.float {
-        Some(p) => Some(Model::open(p).with_context(|| format!("{}", p.display()))?),
+        Some(p) => Some(super::open_model(p)?),
         None => None,
     };
     if let Some(f) = &float {
@@ -110,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let report = analyze(&model, float.as_ref(), &opts)?;
     if let Some(path) = &args.csv {
-        std::fs::write(path, render_csv(&report))
+        std::fs::write(path, crate::report::csv::weights(&report))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.json {
@@ -319,98 +319,6 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
                 o,
                 "  {:>5} {:<8} '{}': {}",
                 s.index, s.dtype, s.name, s.reason
-            );
-        }
-    }
-    o
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', ';']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// One row per tensor (empty `channel`) and one per channel of per-channel tensors.
-pub fn render_csv(r: &WeightsReport) -> String {
-    let mut o = String::from(
-        "subgraph,index,name,dtype,role,channel,n,scale,zero_point,min,max,mean,std,kurtosis,levels_used,effective_bits,range_used,saturated,dead,sqnr_db,mse,rmse,max_abs_err,max_abs_err_lsb,rmse_over_scale,cosine,clip_below,clip_above,clip_rate,checks\n",
-    );
-    let g = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:e}"));
-    let u = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
-    for t in &r.tensors {
-        let e = &t.errors;
-        let s = t.real_stats;
-        let _ =
-            writeln!(
-            o,
-            "{},{},{},{},{},,{},{},,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            t.subgraph,
-            t.index,
-            csv_field(&t.name),
-            t.dtype,
-            csv_field(t.role.as_deref().unwrap_or("")),
-            t.n,
-            if t.per_channel { String::new() } else { g(t.scale_min) },
-            g(s.map(|s| s.min)),
-            g(s.map(|s| s.max)),
-            g(s.map(|s| s.mean)),
-            g(s.map(|s| s.std)),
-            g(s.and_then(|s| s.kurtosis)),
-            u(t.range.levels_used),
-            g(t.range.effective_bits),
-            g(t.range.range_used),
-            u(t.range.saturated),
-            t.dead_channels.len(),
-            g(e.sqnr_db),
-            g(e.mse),
-            g(e.rmse),
-            g(e.max_abs_err),
-            g(e.max_abs_err_lsb),
-            g(e.rmse_over_scale),
-            g(e.cosine),
-            g(e.clip_below),
-            g(e.clip_above),
-            g(e.clip_rate),
-            csv_field(&t.checks.iter().map(|c| c.message.as_str()).collect::<Vec<_>>().join(" | "))
-        );
-        for c in &t.channels {
-            let e = &c.errors;
-            let s = c.real_stats;
-            let _ = writeln!(
-                o,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
-                t.subgraph,
-                t.index,
-                csv_field(&t.name),
-                t.dtype,
-                csv_field(t.role.as_deref().unwrap_or("")),
-                c.channel,
-                c.n,
-                g(c.scale),
-                c.zero_point.map_or(String::new(), |z| z.to_string()),
-                g(s.map(|s| s.min)),
-                g(s.map(|s| s.max)),
-                g(s.map(|s| s.mean)),
-                g(s.map(|s| s.std)),
-                g(s.and_then(|s| s.kurtosis)),
-                u(c.range.levels_used),
-                g(c.range.effective_bits),
-                g(c.range.range_used),
-                u(c.range.saturated),
-                c.dead as u8,
-                g(e.sqnr_db),
-                g(e.mse),
-                g(e.rmse),
-                g(e.max_abs_err),
-                g(e.max_abs_err_lsb),
-                g(e.rmse_over_scale),
-                g(e.cosine),
-                g(e.clip_below),
-                g(e.clip_above),
-                g(e.clip_rate),
             );
         }
     }

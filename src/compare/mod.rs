@@ -5,16 +5,19 @@
 mod outputs;
 mod pairing;
 mod twin;
+pub mod view;
 
 pub use outputs::{compare_output, tensor_metrics, Classification, OutputComparison, Scored};
-pub use pairing::{is_boundary_op, pair_activations, ActivationPair, PairedBy};
+pub use pairing::{is_boundary_op, pair_activations, producers, ActivationPair, PairedBy};
 pub use twin::{dequantized_constant, float_op_on, run_float_twin};
+pub use view::{ChannelPlanes, Rgb8, TopKRow};
 
 use crate::engine::kernels::cast::dequantize_value;
 use crate::engine::{Engine, EngineError, EngineOptions, Keep, Value};
-use crate::model::{Model, Tensor};
+use crate::model::Model;
 use crate::preprocess::{
-    prepare, ChannelOrder, InputSpec, InputTensor, Preprocess, PreprocessError, ValueRange,
+    prepare, ChannelOrder, InputSpec, InputTensor, Prepared, Preprocess, PreprocessError,
+    ValueRange,
 };
 use crate::quant::metrics::ErrorMetrics;
 use image::RgbImage;
@@ -118,25 +121,6 @@ pub fn to_value(t: &InputTensor) -> Value {
     }
 }
 
-fn scale_and_range(t: &Tensor) -> (Option<f64>, Option<(f64, f64)>) {
-    let Some(q) = t
-        .quantization
-        .as_ref()
-        .filter(|q| !q.scales.is_empty() && !q.is_per_channel())
-    else {
-        return (None, None);
-    };
-    let (s, z) = (
-        q.scales[0] as f64,
-        q.zero_points.first().copied().unwrap_or(0),
-    );
-    let range = t
-        .dtype
-        .int_range()
-        .map(|(lo, hi)| crate::quant::metrics::clip_thresholds(s, z, lo, hi));
-    (Some(s), range)
-}
-
 /// Tensors with quantization parameters (scales or blockwise), across subgraphs.
 fn quantized_tensor_count(m: &Model) -> usize {
     m.subgraphs
@@ -234,10 +218,11 @@ impl<'m> Comparator<'m> {
         let qspec = InputSpec::from_model(self.quant, 0, Some(pp.layout))?;
         let qprep = prepare(img, &qspec, pp)?;
         let qrun = self.quant_engine.invoke(&[to_value(&qprep.tensor)])?;
+        let mut float_input = None;
         let (fout, ftensors) = match (&mut self.float_engine, self.float) {
             (Some(engine), Some(fm)) => {
                 let fspec = InputSpec::from_model(fm, 0, Some(pp.layout))?;
-                let fprep = prepare(img, &fspec, pp)?;
+                let fprep = float_input.insert(prepare(img, &fspec, pp)?);
                 let r = engine.invoke(&[to_value(&fprep.tensor)])?;
                 let outs = r
                     .outputs
@@ -286,9 +271,8 @@ impl<'m> Comparator<'m> {
             .map(|(v, &t)| dequantize_value(v, qs.tensors[t as usize].quantization.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RunPair {
-            qprep_clipped: qprep.clipped_fraction,
-            qprep_levels: qprep.levels_used,
-            warnings: qprep.warnings,
+            quant_input: qprep,
+            float_input,
             fout,
             qout,
             ftensors,
@@ -304,7 +288,7 @@ impl<'m> Comparator<'m> {
             .enumerate()
             .map(|(k, (f, q))| {
                 let t = &qs.tensors[qs.outputs[k] as usize];
-                let (scale, range) = scale_and_range(t);
+                let (scale, range) = crate::quant::metrics::activation_range(t);
                 let (labels, source) = match &self.opts.labels {
                     Some(l) => (Some(&l[..]), None),
                     None => match self.opts.label_set.for_output(k) {
@@ -329,6 +313,17 @@ impl<'m> Comparator<'m> {
         pp: &Preprocess,
         why: Vec<String>,
     ) -> Result<ImageComparison, CompareError> {
+        Ok(self.compare_prepared(img, image_name, pp, why)?.comparison)
+    }
+
+    /// [`Comparator::compare`], also returning the exact input tensors both models were fed.
+    pub fn compare_prepared(
+        &mut self,
+        img: &RgbImage,
+        image_name: &str,
+        pp: &Preprocess,
+        why: Vec<String>,
+    ) -> Result<ComparedImage, CompareError> {
         let r = self.run_pair(img, pp)?;
         let outputs = self.outputs(&r);
         let layers = if self.opts.layers {
@@ -336,7 +331,7 @@ impl<'m> Comparator<'m> {
         } else {
             Vec::new()
         };
-        let mut warnings = r.warnings.clone();
+        let mut warnings = r.quant_input.warnings.clone();
         let disagree = outputs.iter().any(|o| {
             o.classification.as_ref().is_some_and(|c| !c.top1_agree)
                 || o.metrics.sqnr_db.is_some_and(|s| s < 10.0)
@@ -372,7 +367,7 @@ impl<'m> Comparator<'m> {
                                 .first()
                                 .and_then(|o| o.classification.as_ref())
                                 .map(|c| c.float_top1_prob),
-                            input_clipped_fraction: ar.qprep_clipped,
+                            input_clipped_fraction: ar.quant_input.clipped_fraction,
                         });
                     }
                 }
@@ -438,7 +433,7 @@ impl<'m> Comparator<'m> {
                 }
             }
         }
-        Ok(ImageComparison {
+        let comparison = ImageComparison {
             image: image_name.to_string(),
             reference: if self.float.is_some() {
                 "float model".into()
@@ -448,13 +443,18 @@ impl<'m> Comparator<'m> {
             preprocess: PreprocessReport {
                 applied: pp.clone(),
                 why,
-                input_clipped_fraction: r.qprep_clipped,
-                input_levels_used: r.qprep_levels,
+                input_clipped_fraction: r.quant_input.clipped_fraction,
+                input_levels_used: r.quant_input.levels_used,
             },
             outputs,
             layers,
             warnings,
             alternatives,
+        };
+        Ok(ComparedImage {
+            comparison,
+            quant_input: r.quant_input,
+            float_input: r.float_input,
         })
     }
 
@@ -513,7 +513,7 @@ impl<'m> Comparator<'m> {
                 continue;
             }
             let t = &qs.tensors[p.quant];
-            let (scale, range) = scale_and_range(t);
+            let (scale, range) = crate::quant::metrics::activation_range(t);
             let cumulative = tensor_metrics(f, &q, scale, range);
             let local = match p.quant_op {
                 Some(o) if !is_boundary_op(&qs.operators[o].op) => {
@@ -554,6 +554,15 @@ impl<'m> Comparator<'m> {
     }
 }
 
+/// One image's comparison with the exact input tensors fed to each model.
+#[derive(Clone, Debug)]
+pub struct ComparedImage {
+    pub comparison: ImageComparison,
+    pub quant_input: Prepared,
+    /// The float model's input; `None` when the reference is the float twin.
+    pub float_input: Option<Prepared>,
+}
+
 /// One layer's activations on one image (see [`Comparator::activations`]).
 #[derive(Clone, Debug)]
 pub struct LayerActivations {
@@ -564,9 +573,9 @@ pub struct LayerActivations {
 }
 
 struct RunPair {
-    qprep_clipped: f64,
-    qprep_levels: usize,
-    warnings: Vec<String>,
+    quant_input: Prepared,
+    /// `None` when the reference is the float twin (it takes the quantized input's values).
+    float_input: Option<Prepared>,
     fout: Vec<ArrayD<f32>>,
     qout: Vec<ArrayD<f32>>,
     ftensors: HashMap<usize, ArrayD<f32>>,

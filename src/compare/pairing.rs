@@ -4,16 +4,9 @@
 //! tensors stand for the float model's inputs/outputs.
 
 use crate::model::{Model, Subgraph};
+pub use crate::quant::pairing::PairedBy;
 use serde::Serialize;
 use std::collections::HashMap;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PairedBy {
-    Io,
-    Name,
-    Position,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ActivationPair {
@@ -30,8 +23,8 @@ pub fn is_boundary_op(op: &str) -> bool {
     matches!(op, "QUANTIZE" | "DEQUANTIZE")
 }
 
-/// Producer op of every tensor.
-fn producers(sg: &Subgraph) -> HashMap<usize, usize> {
+/// The op that produces each computed tensor (tensor index -> op index; the last writer wins).
+pub fn producers(sg: &Subgraph) -> HashMap<usize, usize> {
     sg.operators
         .iter()
         .flat_map(|op| {

@@ -5,6 +5,17 @@ use image::{ImageDecoder, ImageReader, RgbImage};
 use std::io::{BufRead, Cursor, Seek};
 use std::path::Path;
 
+/// File extensions of the image formats quantscope decodes (the `image` features enabled in
+/// Cargo.toml): the one list the CLI's folder walk, the app's drops and its file dialogs use.
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "webp", "gif"];
+
+/// Whether `p` names an image by its extension (case-insensitive).
+pub fn is_image_path(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
 /// Limits checked before pixels are allocated.
 #[derive(Clone, Copy, Debug)]
 pub struct ImageLimits {

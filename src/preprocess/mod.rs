@@ -15,6 +15,7 @@ mod resize;
 pub mod steps;
 
 pub use detect::{detect_defaults, InputSpec};
+pub use image_io::{is_image_path, IMAGE_EXTENSIONS};
 pub use image_io::{load_image, load_image_bytes, load_image_with, Exif, ImageLimits};
 pub use libs::ResizeLib;
 pub use presets::{apply_preset, preset_names, PRESETS};

@@ -46,6 +46,28 @@ fn chan(q: &Quantization, c: usize) -> String {
     }
 }
 
+/// An error for every channel of `q` whose zero point is not 0 (weights and biases must be
+/// symmetric); `message(channel, zero_point)` says which.
+fn nonzero_zero_points(
+    s: &mut Sink,
+    t: &Tensor,
+    q: &Quantization,
+    code: &'static str,
+    message: impl Fn(usize, i64) -> String,
+) {
+    for (c, &z) in q.zero_points.iter().enumerate() {
+        if z != 0 {
+            s.push(Check {
+                severity: Severity::Error,
+                code,
+                tensor: t.index,
+                channel: q.is_per_channel().then_some(c),
+                message: message(c, z),
+            });
+        }
+    }
+}
+
 /// Collects checks, capping repeated per-channel messages.
 #[derive(Default)]
 struct Sink {
@@ -164,22 +186,14 @@ pub fn check_subgraph(model: &Model, sg: usize) -> Vec<Check> {
         // Weights: symmetric, axis as the op expects.
         for u in uses[t.index].iter().filter(|u| u.kind == RoleKind::Weights) {
             if matches!(t.dtype, DType::I8 | DType::I4 | DType::I16) {
-                for (c, &z) in q.zero_points.iter().enumerate() {
-                    if z != 0 {
-                        s.push(Check {
-                            severity: Severity::Error,
-                            code: "weight_zero_point",
-                            tensor: t.index,
-                            channel: q.is_per_channel().then_some(c),
-                            message: format!(
-                                "{}{}: zero point {z}; {} weights must be symmetric (zero point 0)",
-                                who(t, Some(u)),
-                                chan(q, c),
-                                t.dtype
-                            ),
-                        });
-                    }
-                }
+                nonzero_zero_points(&mut s, t, q, "weight_zero_point", |c, z| {
+                    format!(
+                        "{}{}: zero point {z}; {} weights must be symmetric (zero point 0)",
+                        who(t, Some(u)),
+                        chan(q, c),
+                        t.dtype
+                    )
+                });
             }
             if q.is_per_channel() {
                 if let Some(want) = roles::expected_weight_axis(&u.op) {
@@ -243,22 +257,14 @@ pub fn check_subgraph(model: &Model, sg: usize) -> Vec<Check> {
                         message: format!("{}: integer bias without a scale", who(b, buse)),
                     }),
                     Some(qb) => {
-                        for (c, &z) in qb.zero_points.iter().enumerate() {
-                            if z != 0 {
-                                s.push(Check {
-                                    severity: Severity::Error,
-                                    code: "bias_zero_point",
-                                    tensor: b.index,
-                                    channel: qb.is_per_channel().then_some(c),
-                                    message: format!(
-                                        "{}{}: zero point {z}; {} bias must have zero point 0",
-                                        who(b, buse),
-                                        chan(&qb, c),
-                                        b.dtype
-                                    ),
-                                });
-                            }
-                        }
+                        nonzero_zero_points(&mut s, b, &qb, "bias_zero_point", |c, z| {
+                            format!(
+                                "{}{}: zero point {z}; {} bias must have zero point 0",
+                                who(b, buse),
+                                chan(&qb, c),
+                                b.dtype
+                            )
+                        });
                         let nw = qw.scales.len();
                         let nb = qb.scales.len();
                         if nw != nb && nw != 1 && nb != 1 {

@@ -86,6 +86,28 @@ pub fn clip_thresholds(s: f64, z: i64, qmin: i64, qmax: i64) -> (f64, f64) {
     )
 }
 
+/// The scale and the real range (clip thresholds over the dtype's full integer range) of a
+/// per-tensor quantized activation; `(None, None)` for per-channel or unquantized tensors.
+/// Activations use the full range: only weights are narrowed to the symmetric one.
+pub fn activation_range(t: &crate::model::Tensor) -> (Option<f64>, Option<(f64, f64)>) {
+    let Some(q) = t
+        .quantization
+        .as_ref()
+        .filter(|q| !q.scales.is_empty() && !q.is_per_channel())
+    else {
+        return (None, None);
+    };
+    let (s, z) = (
+        q.scales[0] as f64,
+        q.zero_points.first().copied().unwrap_or(0),
+    );
+    let range = t
+        .dtype
+        .int_range()
+        .map(|(lo, hi)| clip_thresholds(s, z, lo, hi));
+    (Some(s), range)
+}
+
 /// The error metrics of a tensor or a channel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct ErrorMetrics {

@@ -8,9 +8,13 @@ use crate::model::Model;
 use serde::Serialize;
 use std::collections::HashMap;
 
+/// How a float tensor was matched with a quantized one (constants here, activations in
+/// [`crate::compare`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PairedBy {
+    /// A model input or output, by its position in the signature (activations only).
+    Io,
     Name,
     Position,
 }
@@ -23,6 +27,17 @@ pub struct Pair {
     /// Tensor index in the float model.
     pub float: usize,
     pub by: PairedBy,
+}
+
+impl Pair {
+    fn new(subgraph: usize, quant: usize, float: usize, by: PairedBy) -> Pair {
+        Pair {
+            subgraph,
+            quant,
+            float,
+            by,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -110,12 +125,7 @@ pub fn pair(quant: &Model, float: &Model, wanted: impl Fn(usize, usize) -> bool)
             match hit {
                 Some(f) => {
                     used[f] = true;
-                    out.pairs.push(Pair {
-                        subgraph: si,
-                        quant: q,
-                        float: f,
-                        by: PairedBy::Name,
-                    });
+                    out.pairs.push(Pair::new(si, q, f, PairedBy::Name));
                 }
                 None => {
                     if let Some(f) = by_name.get(qt.name.as_str()).and_then(|v| v.first()) {
@@ -139,12 +149,7 @@ pub fn pair(quant: &Model, float: &Model, wanted: impl Fn(usize, usize) -> bool)
             let reason = match hit {
                 Some(f) if !used[f] && fsg.tensors[f].shape == qt.shape => {
                     used[f] = true;
-                    out.pairs.push(Pair {
-                        subgraph: si,
-                        quant: q,
-                        float: f,
-                        by: PairedBy::Position,
-                    });
+                    out.pairs.push(Pair::new(si, q, f, PairedBy::Position));
                     continue;
                 }
                 Some(f) if used[f] => format!(

@@ -21,6 +21,16 @@ pub enum Narrow<'a> {
     U8(&'a [u8]),
 }
 
+/// `(bins, qmin)` of the narrow types (int4, int8, uint8): one histogram bin per value.
+pub fn narrow_bins(dtype: DType) -> Option<(usize, i64)> {
+    match dtype {
+        DType::I4 | DType::I8 | DType::U8 => dtype
+            .int_range()
+            .map(|(lo, hi)| ((hi - lo + 1) as usize, lo)),
+        _ => None,
+    }
+}
+
 impl<'a> Narrow<'a> {
     pub fn new(dtype: DType, bytes: &'a [u8]) -> Option<Narrow<'a>> {
         Some(match dtype {
@@ -30,19 +40,20 @@ impl<'a> Narrow<'a> {
             _ => return None,
         })
     }
-    /// Lowest stored value (bin 0).
-    pub fn qmin(&self) -> i64 {
+    pub fn dtype(&self) -> DType {
         match self {
-            Narrow::I4(_) => -8,
-            Narrow::I8(_) => -128,
-            Narrow::U8(_) => 0,
+            Narrow::I4(_) => DType::I4,
+            Narrow::I8(_) => DType::I8,
+            Narrow::U8(_) => DType::U8,
         }
     }
+    /// Lowest stored value (bin 0), from the one integer-range table ([`DType::int_range`]).
+    pub fn qmin(&self) -> i64 {
+        narrow_bins(self.dtype()).map_or(0, |b| b.1)
+    }
+    /// One bin per representable value.
     pub fn bins(&self) -> usize {
-        match self {
-            Narrow::I4(_) => 16,
-            _ => 256,
-        }
+        narrow_bins(self.dtype()).map_or(0, |b| b.0)
     }
     #[inline]
     pub fn decode(&self, r: Range<usize>, out: &mut [u8]) {

@@ -228,6 +228,34 @@ impl Histogram {
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
+
+    /// `(lo, hi, count)` of every bin that has both edges.
+    pub fn bins(&self) -> impl Iterator<Item = (f64, f64, u64)> + '_ {
+        self.counts
+            .iter()
+            .zip(self.edges.windows(2))
+            .map(|(&c, e)| (e[0], e[1], c))
+    }
+
+    /// This histogram as `[bin centre, count]` points scaled to the area of `base` (its total
+    /// times its bin width), so a histogram with other bins overlays `base` shape for shape.
+    pub fn scaled_to(&self, base: &Histogram) -> Vec<[f64; 2]> {
+        let width = |h: &Histogram| {
+            h.edges
+                .get(1)
+                .zip(h.edges.first())
+                .map_or(1.0, |(b, a)| b - a)
+        };
+        let (wb, ws) = (width(base), width(self));
+        let k = if ws > 0.0 {
+            wb / ws * base.total() as f64 / self.total().max(1) as f64
+        } else {
+            1.0
+        };
+        self.bins()
+            .map(|(a, b, c)| [(a + b) / 2.0, c as f64 * k])
+            .collect()
+    }
 }
 
 /// Equal-width bins over `[lo, hi]` that assign values exactly as `numpy.histogram(v, bins,
@@ -350,6 +378,25 @@ pub fn effective_bits(levels: u64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn overlay_keeps_the_area_of_the_base() {
+        // Base: 4 bins of width 1 holding 8 values (area 8). Other: 2 bins of width 2 holding
+        // 2 values; scaled by (1 / 2) * (8 / 2) = 2 its area is (2 + 2) * 2 = 8 too.
+        let base = Histogram {
+            edges: vec![0.0, 1.0, 2.0, 3.0, 4.0],
+            counts: vec![1, 3, 3, 1],
+        };
+        let other = Histogram {
+            edges: vec![0.0, 2.0, 4.0],
+            counts: vec![1, 1],
+        };
+        let pts = other.scaled_to(&base);
+        assert_eq!(pts, vec![[1.0, 2.0], [3.0, 2.0]]);
+        let area: f64 = pts.iter().map(|p| p[1] * 2.0).sum();
+        assert_eq!(area, base.total() as f64);
+        assert_eq!(base.bins().count(), 4);
+    }
     use super::*;
 
     #[test]

@@ -1,4 +1,4 @@
-//! Serializable reports shared by the CLI's `--json` and the GUI's exports.
+//! What `quantscope inspect --json` prints (and the app's report embeds): the whole model.
 
 use crate::model::{Model, Operator, Quantization, Summary, TensorRole};
 use serde::Serialize;

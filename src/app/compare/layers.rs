@@ -1,0 +1,167 @@
+//! Per-layer error of the selected image (cumulative and local SQNR, plot and list; a click
+//! picks a layer) and the picked layer's activations as heat maps.
+
+use super::{texture, ComparePanel};
+use crate::app::export;
+use crate::app::{fmt_opt, ViewCtx};
+use crate::compare::Rgb8;
+use crate::report::csv;
+use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+impl ComparePanel {
+    /// The per-layer plot and list; `spatial_layer` is a layer an output asked to show.
+    pub(super) fn layers_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &ViewCtx,
+        spatial_layer: Option<usize>,
+    ) {
+        let Some(Ok(res)) = self.results.get(self.selected) else {
+            return;
+        };
+        let layers = &res.comparison.layers;
+        let mut clicked = spatial_layer.or(self.pending_layer.take());
+        if !layers.is_empty() {
+            ui.strong("Per-layer SQNR (dB): cumulative (error so far) and local (the layer's own); click a layer");
+            let cum: Vec<[f64; 2]> = layers
+                .iter()
+                .enumerate()
+                .filter_map(|(k, l)| Some([k as f64, l.cumulative.sqnr_db?]))
+                .collect();
+            let loc: Vec<[f64; 2]> = layers
+                .iter()
+                .enumerate()
+                .filter_map(|(k, l)| Some([k as f64, l.local?.sqnr_db?]))
+                .collect();
+            let sel_layer = self.selected_layer;
+            let resp = Plot::new("layer_sqnr")
+                .height(180.0)
+                .legend(Legend::default())
+                .x_axis_label("layer")
+                .y_axis_label("SQNR dB")
+                .show(ui, |p| {
+                    p.line(Line::new("cumulative", PlotPoints::from(cum.clone())).width(2.0));
+                    p.line(Line::new("local", PlotPoints::from(loc.clone())).width(2.0));
+                    if let Some(s) = sel_layer {
+                        p.vline(
+                            egui_plot::VLine::new("selected", s as f64).color(egui::Color32::GRAY),
+                        );
+                    }
+                    if p.response().clicked() {
+                        p.pointer_coordinate()
+                            .map(|c| c.x.round().max(0.0) as usize)
+                    } else {
+                        None
+                    }
+                });
+            if let Some(k) = resp.inner.filter(|&k| k < layers.len()) {
+                clicked = Some(k);
+            }
+            export::plot_exports(
+                ui,
+                resp.response.rect,
+                &format!("layers_{}", export::stem(&res.comparison.image)),
+                || csv::layers(layers),
+                || serde_json::to_value(layers).unwrap_or_default(),
+                ctx.status,
+            );
+            egui::ScrollArea::vertical()
+                .id_salt("layer_list")
+                .max_height(160.0)
+                .show(ui, |ui| {
+                    for (k, l) in layers.iter().enumerate() {
+                        let txt = format!(
+                            "{k:>3}  op {:>3} {:<16} cumulative {:>7} dB  local {:>7} dB  {}",
+                            l.op_index.map_or("-".into(), |v| v.to_string()),
+                            l.op,
+                            fmt_opt(l.cumulative.sqnr_db, 2),
+                            fmt_opt(l.local.and_then(|m| m.sqnr_db), 2),
+                            l.name
+                        );
+                        if ui
+                            .add(
+                                egui::Button::selectable(
+                                    self.selected_layer == Some(k),
+                                    egui::RichText::new(txt).monospace(),
+                                )
+                                .frame(false),
+                            )
+                            .clicked()
+                        {
+                            clicked = Some(k);
+                        }
+                    }
+                });
+        }
+        if let Some(k) = clicked {
+            if self.selected_layer != Some(k) {
+                self.layer_channel = 0;
+            }
+            self.selected_layer = Some(k);
+            self.layer = None;
+            self.layer_tex = None;
+            self.start_layer(k, ctx.model, ctx.float, ctx.repaint);
+        }
+        self.layer_ui(ui);
+    }
+
+    fn layer_ui(&mut self, ui: &mut egui::Ui) {
+        if let Some((li, j)) = &self.layer_job {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("layer {li}: {}", j.progress()));
+            });
+        }
+        let Some((li, r)) = &self.layer else { return };
+        let li = *li;
+        match r {
+            Err(e) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+            }
+            Ok(a) => {
+                let (h, w, c) = a.dims();
+                ui.strong(format!("layer {li}: activations {:?}", a.float.shape()));
+                if c > 1 {
+                    ui.add(egui::Slider::new(&mut self.layer_channel, 0..=c - 1).text("channel"));
+                }
+                let key = (li, self.layer_channel);
+                if self.layer_tex.as_ref().map(|t| t.0) != Some(key) {
+                    // Float and quantized share one colour range; the difference is symmetric
+                    // around 0 (the library's slice of this channel).
+                    let planes = a.channel(self.layer_channel);
+                    let [f, q, d] = planes.heat_maps();
+                    let ctx = ui.ctx().clone();
+                    let t = |n: &str, im: &Rgb8| texture(&ctx, format!("layer_{n}_{li}"), im);
+                    let dm = planes.diff_max;
+                    self.layer_tex = Some((
+                        key,
+                        [t("f", &f), t("q", &q), t("d", &d)],
+                        [planes.range, (-dm, dm)],
+                    ));
+                }
+                if let Some((_, tex, ranges)) = &self.layer_tex {
+                    let scale = (160.0 / h.max(w) as f32).max(1.0);
+                    let size =
+                        egui::vec2((w as f32 * scale).min(600.0), (h as f32 * scale).max(12.0));
+                    ui.horizontal(|ui| {
+                        for (t, n) in tex.iter().zip([
+                            "float reference",
+                            "quantized (dequantized)",
+                            "difference float - quantized",
+                        ]) {
+                            ui.vertical(|ui| {
+                                ui.label(n);
+                                ui.image((t.id(), size));
+                            });
+                        }
+                    });
+                    ui.small(format!(
+                        "colour range of this channel: activations [{:.4}, {:.4}] (viridis); difference ±{:.4} (blue - / red +)",
+                        ranges[0].0, ranges[0].1, ranges[1].1
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! Compare: images through the float model (or the INT8 model's float twin) and the quantized
+//! model side by side - the image, preprocessing controls with the detector's reasons and
+//! warnings, the exact input tensor of each model, top-k for both, and per-layer error
+//! (cumulative and local SQNR) where a click shows both activations and their difference.
+//!
+//! Files: this one holds the panel's state, its runs and the image strip; [`controls`] the
+//! preprocessing controls and what the detector said; [`outputs`] the image, input tensors
+//! and outputs; [`layers`] the per-layer error and the activation heat maps. Every number,
+//! slice and colour comes from [`crate::compare`] and [`crate::report`].
+
+mod controls;
+mod layers;
+mod outputs;
+
+use super::jobs::Job;
+use super::ViewCtx;
+use crate::compare::{Comparator, CompareOptions, ComparedImage, LayerActivations, Rgb8};
+use crate::model::Model;
+use crate::preprocess::{
+    detect_defaults, load_image_bytes, ChannelOrder, ImageLimits, Preprocess, ValueRange,
+};
+use crate::report::CompareReport;
+use eframe::egui;
+use image::RgbImage;
+use std::sync::{Arc, Mutex};
+
+pub struct ImageEntry {
+    pub name: String,
+    pub rgb: Arc<RgbImage>,
+    tex: Option<egui::TextureHandle>,
+}
+
+type RunResult = Vec<Result<ComparedImage, String>>;
+
+#[derive(Default)]
+pub struct ComparePanel {
+    pub images: Vec<ImageEntry>,
+    pub selected: usize,
+    pub pp: Option<Preprocess>,
+    why: Vec<String>,
+    user_set: Vec<String>,
+    pub detect_error: Option<String>,
+    model_key: (usize, usize),
+    /// One result per image: the comparison and the exact input tensors fed to each model.
+    pub results: RunResult,
+    /// The comparisons that succeeded with their aggregate, computed when `results` change.
+    report: Option<CompareReport>,
+    /// The preprocessing the results were computed with.
+    results_pp: Option<Preprocess>,
+    job: Option<Job<RunResult>>,
+    need_run: bool,
+    pub image_errors: Vec<String>,
+    pub selected_layer: Option<usize>,
+    layer_job: Option<(usize, Job<LayerActivations>)>,
+    layer: Option<(usize, Result<LayerActivations, String>)>,
+    pub layer_channel: usize,
+    pending_layer: Option<usize>,
+    layer_tex: Option<((usize, usize), [egui::TextureHandle; 3], [(f32, f32); 2])>,
+    input_tex: Option<(usize, [Option<egui::TextureHandle>; 2])>,
+}
+
+/// Uploads a library image as a texture.
+fn texture(ctx: &egui::Context, name: String, im: &Rgb8) -> egui::TextureHandle {
+    let ci = egui::ColorImage::from_rgb([im.width, im.height], &im.pixels);
+    ctx.load_texture(name, ci, egui::TextureOptions::NEAREST)
+}
+
+impl ComparePanel {
+    pub fn add_image(&mut self, name: String, bytes: &[u8]) {
+        match load_image_bytes(bytes, ImageLimits::default()) {
+            Ok(img) => {
+                self.images.push(ImageEntry {
+                    name,
+                    rgb: Arc::new(img),
+                    tex: None,
+                });
+                self.selected = self.images.len() - 1;
+                self.need_run = true;
+            }
+            Err(e) => self.image_errors.push(format!("{name}: {e}")),
+        }
+    }
+
+    /// Forget results and run again (pairing changed, F5).
+    pub fn reset_run(&mut self) {
+        self.model_key = (0, 0);
+        self.need_run = true;
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.job.is_some() || self.layer_job.is_some()
+    }
+
+    /// The successful comparisons with their aggregate (the app's report export).
+    pub fn report(&self) -> Option<&CompareReport> {
+        self.report.as_ref()
+    }
+
+    /// Recomputes the aggregate once, when the results change (not every frame).
+    fn results_changed(&mut self) {
+        let ok: Vec<_> = self
+            .results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.comparison.clone())
+            .collect();
+        self.report = (!ok.is_empty()).then(|| CompareReport::new(ok));
+    }
+
+    fn ensure_defaults(&mut self, quant: &Arc<Model>, float: Option<&Arc<Model>>) {
+        let key = (
+            Arc::as_ptr(quant) as usize,
+            float.map_or(0, |f| Arc::as_ptr(f) as usize),
+        );
+        if key == self.model_key {
+            return;
+        }
+        self.model_key = key;
+        self.user_set.clear();
+        match detect_defaults(quant, 0, float.map(|f| f.as_ref())) {
+            Ok((pp, why)) => {
+                self.pp = Some(pp);
+                self.why = why;
+                self.detect_error = None;
+            }
+            Err(e) => {
+                self.pp = None;
+                self.detect_error = Some(e.to_string());
+            }
+        }
+        self.need_run = true;
+    }
+
+    fn start(
+        &mut self,
+        quant: &Arc<Model>,
+        float: Option<&Arc<Model>>,
+        labels: Option<&Vec<String>>,
+        repaint: Option<&egui::Context>,
+    ) {
+        let Some(pp) = self.pp.clone() else { return };
+        if self.images.is_empty() {
+            return;
+        }
+        if let Some(j) = self.job.take() {
+            j.cancel();
+        }
+        self.need_run = false;
+        let images: Vec<(String, Arc<RgbImage>)> = self
+            .images
+            .iter()
+            .map(|e| (e.name.clone(), e.rgb.clone()))
+            .collect();
+        let quant = quant.clone();
+        let float = float.cloned();
+        let labels = labels.cloned();
+        let mut why = self.why.clone();
+        why.extend(self.user_set.iter().cloned());
+        self.results_pp = Some(pp.clone());
+        self.layer = None;
+        self.layer_tex = None;
+        self.input_tex = None;
+        self.job = Some(Job::spawn(
+            if float.is_some() {
+                "comparing float and quantized"
+            } else {
+                "comparing with the float twin"
+            },
+            repaint.cloned(),
+            move |jc| {
+                let prefix = Arc::new(Mutex::new(String::new()));
+                let opts = CompareOptions {
+                    labels,
+                    engine: jc.engine_options_prefixed(prefix.clone()),
+                    ..Default::default()
+                };
+                let mut cmp =
+                    Comparator::new(float.as_deref(), &quant, opts).map_err(|e| e.to_string())?;
+                let n = images.len();
+                let mut out = Vec::new();
+                for (k, (name, img)) in images.iter().enumerate() {
+                    if let Ok(mut p) = prefix.lock() {
+                        *p = format!("image {}/{n} {name}: ", k + 1);
+                    }
+                    let r = cmp
+                        .compare_prepared(img, name, &pp, why.clone())
+                        .map_err(|e| e.to_string());
+                    if jc.cancelled() {
+                        return Err("cancelled".into());
+                    }
+                    out.push(r);
+                }
+                Ok(out)
+            },
+        ));
+    }
+
+    fn start_layer(
+        &mut self,
+        li: usize,
+        quant: &Arc<Model>,
+        float: Option<&Arc<Model>>,
+        repaint: Option<&egui::Context>,
+    ) {
+        let (Some(Ok(res)), Some(pp), Some(img)) = (
+            self.results.get(self.selected),
+            self.results_pp.clone(),
+            self.images.get(self.selected).map(|e| e.rgb.clone()),
+        ) else {
+            return;
+        };
+        let Some(l) = res.comparison.layers.get(li) else {
+            return;
+        };
+        let (ft, qt) = (l.float_tensor.unwrap_or(l.quant_tensor), l.quant_tensor);
+        if let Some((_, j)) = self.layer_job.take() {
+            j.cancel();
+        }
+        let quant = quant.clone();
+        let float = float.cloned();
+        self.layer_job = Some((
+            li,
+            Job::spawn(
+                format!("activations of layer {li}"),
+                repaint.cloned(),
+                move |jc| {
+                    let opts = CompareOptions {
+                        try_alternatives: false,
+                        engine: jc.engine_options("activations"),
+                        ..Default::default()
+                    };
+                    let mut cmp = Comparator::new(float.as_deref(), &quant, opts)
+                        .map_err(|e| e.to_string())?;
+                    cmp.activations(&img, &pp, ft, qt)
+                        .map_err(|e| e.to_string())
+                },
+            ),
+        ));
+    }
+
+    /// Starts runs that are due and collects finished ones (waiting for them when `block`);
+    /// true when a run finished.
+    pub fn collect(
+        &mut self,
+        quant: &Arc<Model>,
+        float: Option<&Arc<Model>>,
+        labels: Option<&Vec<String>>,
+        repaint: Option<&egui::Context>,
+        block: bool,
+    ) -> bool {
+        self.ensure_defaults(quant, float);
+        if self.need_run {
+            self.start(quant, float, labels, repaint);
+        }
+        let mut done = false;
+        if let Some(r) = self.job.as_mut().and_then(|j| j.take(block)) {
+            self.job = None;
+            self.results = r.unwrap_or_else(|e| vec![Err(e)]);
+            self.results_changed();
+            done = true;
+        }
+        if let Some(r) = self.layer_job.as_mut().and_then(|(_, j)| j.take(block)) {
+            let li = self.layer_job.take().map_or(0, |(li, _)| li);
+            self.layer = Some((li, r));
+            self.layer_tex = None;
+            done = true;
+        }
+        done
+    }
+
+    /// Shows layer `k`'s activations (as clicking it does) on the next frame.
+    pub fn select_layer(&mut self, k: usize) {
+        self.pending_layer = Some(k);
+    }
+
+    /// Sets the channel order (as the radio buttons do) - for scripted use.
+    pub fn set_channels(&mut self, c: ChannelOrder) {
+        if let Some(pp) = &mut self.pp {
+            if pp.channels != c {
+                pp.channels = c;
+                self.user_set.retain(|s| !s.starts_with("channel order"));
+                self.user_set
+                    .push(format!("channel order {c:?} set in the app"));
+                self.need_run = true;
+            }
+        }
+    }
+
+    pub fn set_range(&mut self, r: ValueRange) {
+        if let Some(pp) = &mut self.pp {
+            if pp.range != r {
+                self.user_set.retain(|s| !s.starts_with("value mapping"));
+                self.user_set
+                    .push(format!("value mapping {} set in the app", r.label()));
+                pp.range = r;
+                self.need_run = true;
+            }
+        }
+    }
+
+    /// The warnings shown beside the controls for the selected image (the library's).
+    pub fn warnings(&self) -> Vec<String> {
+        match self.results.get(self.selected) {
+            Some(Ok(r)) => r.comparison.warnings.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) {
+        let (quant, float) = (ctx.model, ctx.float);
+        self.collect(quant, float, ctx.labels, ctx.repaint, false);
+        ui.horizontal_wrapped(|ui| {
+            ui.strong(if float.is_some() {
+                "float model vs quantized model"
+            } else {
+                "quantized model vs its float twin (dequantized constants, float kernels) - pair a float model for the real reference"
+            });
+            if ui.button("Add images...").clicked() {
+                if let Some(files) = rfd::FileDialog::new().add_filter("images", &crate::preprocess::IMAGE_EXTENSIONS[..]).pick_files() {
+                    for f in files {
+                        match std::fs::read(&f) {
+                            Ok(b) => self.add_image(f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), &b),
+                            Err(e) => self.image_errors.push(format!("{}: {e}", f.display())),
+                        }
+                    }
+                }
+            }
+            if ui.button("Rerun (F5)").clicked() {
+                self.need_run = true;
+            }
+        });
+        for e in &self.image_errors {
+            ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+        }
+        if let Some(e) = &self.detect_error {
+            ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+        }
+        if let Some(j) = &self.job {
+            j.status_ui(ui);
+        }
+        if self.images.is_empty() {
+            ui.add_space(30.0);
+            ui.label("Drop images (PNG, JPEG, BMP, WebP, GIF) anywhere on the window to run both models on them.");
+            return;
+        }
+        // Image strip.
+        let mut remove = None;
+        ui.horizontal_wrapped(|ui| {
+            for (k, e) in self.images.iter_mut().enumerate() {
+                let tex = e.tex.get_or_insert_with(|| {
+                    let ci = egui::ColorImage::from_rgb(
+                        [e.rgb.width() as usize, e.rgb.height() as usize],
+                        e.rgb.as_raw(),
+                    );
+                    ui.ctx().load_texture(
+                        format!("img_{}_{k}", e.name),
+                        ci,
+                        egui::TextureOptions::LINEAR,
+                    )
+                });
+                let agree = match self.results.get(k) {
+                    Some(Ok(r)) => r
+                        .comparison
+                        .outputs
+                        .first()
+                        .and_then(|o| o.classification.as_ref())
+                        .map(|c| c.top1_agree),
+                    _ => None,
+                };
+                ui.vertical(|ui| {
+                    let resp = ui.add(
+                        egui::Button::image((tex.id(), egui::vec2(48.0, 48.0)))
+                            .selected(k == self.selected),
+                    );
+                    let n = e.name.clone();
+                    resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &n));
+                    if resp.clicked() {
+                        self.selected = k;
+                        self.layer = None;
+                        self.layer_tex = None;
+                        self.input_tex = None;
+                    }
+                    ui.horizontal(|ui| {
+                        ui.small(match agree {
+                            Some(true) => "ok",
+                            Some(false) => "differs",
+                            None => "",
+                        });
+                        if ui
+                            .small_button("x")
+                            .on_hover_text(format!("remove {}", e.name))
+                            .clicked()
+                        {
+                            remove = Some(k);
+                        }
+                    });
+                });
+            }
+        });
+        if let Some(k) = remove {
+            self.images.remove(k);
+            if k < self.results.len() {
+                let _ = self.results.remove(k);
+            }
+            self.selected = self.selected.min(self.images.len().saturating_sub(1));
+            self.input_tex = None;
+            self.layer = None;
+            if self.images.is_empty() {
+                self.results.clear();
+            }
+            self.results_changed();
+        }
+        if self.images.is_empty() {
+            return;
+        }
+        ui.separator();
+        if let Some(a) = self
+            .report
+            .as_ref()
+            .map(|r| &r.aggregate)
+            .filter(|a| a.images > 1)
+        {
+            ui.label(format!(
+                "{} images: top-1 agreement {}, mean output SQNR {} dB, worst {} ({} dB)",
+                a.images,
+                a.top1_agreement
+                    .map_or("-".into(), |v| format!("{:.0}%", v * 100.0)),
+                super::fmt_opt(a.mean_sqnr_db, 1),
+                a.worst_image.clone().unwrap_or_default(),
+                super::fmt_opt(a.worst_sqnr_db, 1)
+            ));
+        }
+        egui::Panel::left("compare_controls")
+            .resizable(true)
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("ctl_scroll")
+                    .show(ui, |ui| {
+                        ui.strong("Preprocessing");
+                        self.controls(ui);
+                        ui.separator();
+                        self.findings_ui(ui);
+                    });
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("cmp_scroll")
+                .auto_shrink(false)
+                .show(ui, |ui| {
+                    self.result_ui(ui, ctx);
+                });
+        });
+    }
+}

@@ -1,0 +1,197 @@
+//! The menu bar, keyboard shortcuts, the tab bar (with the pairing chooser), the status bar
+//! (jobs, messages, errors) and dropped files.
+
+use super::QuantscopeApp;
+use eframe::egui;
+use std::path::Path;
+
+/// A menu entry: true (and the menu closed) when clicked.
+fn item(ui: &mut egui::Ui, label: &str) -> bool {
+    let clicked = ui.button(label).clicked();
+    if clicked {
+        ui.close();
+    }
+    clicked
+}
+
+impl QuantscopeApp {
+    pub(super) fn open_dialog(&mut self) {
+        let picked = rfd::FileDialog::new()
+            .add_filter(
+                "TFLite models and images",
+                &[&["tflite"][..], &crate::preprocess::IMAGE_EXTENSIONS[..]].concat()[..],
+            )
+            .pick_files();
+        match picked {
+            Some(files) if !files.is_empty() => {
+                for f in files {
+                    self.open_path(&f);
+                }
+            }
+            // No native dialog (no desktop portal) or cancelled: the in-app path field.
+            _ => self.show_path_field = true,
+        }
+    }
+
+    pub(super) fn shortcuts(&mut self, ui: &mut egui::Ui) {
+        let (open, close, rerun) = ui.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::W),
+                i.consume_key(egui::Modifiers::NONE, egui::Key::F5),
+            )
+        });
+        if open {
+            self.open_dialog();
+        }
+        if close {
+            self.close_tab(self.active);
+        }
+        if rerun {
+            self.rerun();
+        }
+    }
+
+    pub(super) fn menu_bar(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if item(ui, "Open...  (Ctrl+O)") {
+                    self.open_dialog();
+                }
+                if item(ui, "Open by path...") {
+                    self.show_path_field = true;
+                }
+                ui.menu_button("Open recent", |ui| {
+                    if self.settings.recent.is_empty() {
+                        ui.weak("nothing yet");
+                    }
+                    for r in self.settings.recent.clone() {
+                        if item(ui, &r) {
+                            self.open_path(Path::new(&r));
+                        }
+                    }
+                });
+                ui.separator();
+                if item(ui, "Export report (JSON)...") {
+                    self.export_report();
+                }
+                if item(ui, "Close tab  (Ctrl+W)") {
+                    self.close_tab(self.active);
+                }
+            });
+            ui.menu_button("Run", |ui| {
+                if item(ui, "Rerun comparison  (F5)") {
+                    self.rerun();
+                }
+            });
+            if ui.button("Export report").clicked() {
+                self.export_report();
+            }
+        });
+    }
+
+    pub(super) fn tab_bar(&mut self, ui: &mut egui::Ui) {
+        let mut close = None;
+        let mut pair_req = None;
+        ui.horizontal_wrapped(|ui| {
+            for (i, t) in self.tabs.iter().enumerate() {
+                let txt = format!(
+                    "{}  [{}]{}",
+                    t.name,
+                    t.summary.kind.label(),
+                    if t.paired.is_some() { " (paired)" } else { "" }
+                );
+                if ui.selectable_label(i == self.active, txt).clicked() {
+                    self.active = i;
+                }
+                if ui
+                    .small_button("x")
+                    .on_hover_text("close (Ctrl+W)")
+                    .clicked()
+                {
+                    close = Some(i);
+                }
+                ui.separator();
+            }
+            if self.tabs.len() >= 2 {
+                let me = &self.tabs[self.active];
+                let current = me
+                    .paired
+                    .and_then(|id| self.tab_index(id))
+                    .map(|j| self.tabs[j].name.clone())
+                    .unwrap_or_else(|| "nothing".into());
+                egui::ComboBox::from_label("paired with")
+                    .selected_text(current)
+                    .show_ui(ui, |ui| {
+                        if ui
+                            .selectable_label(me.paired.is_none(), "nothing")
+                            .clicked()
+                        {
+                            pair_req = Some((me.id, None));
+                        }
+                        for t in self.tabs.iter().filter(|t| t.id != me.id) {
+                            if ui
+                                .selectable_label(me.paired == Some(t.id), &t.name)
+                                .clicked()
+                            {
+                                pair_req = Some((me.id, Some(t.id)));
+                            }
+                        }
+                    });
+            }
+        });
+        if let Some(i) = close {
+            self.close_tab(i);
+        }
+        if let Some((a, b)) = pair_req {
+            self.pair(a, b);
+        }
+    }
+
+    pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
+        for j in &self.loads {
+            j.status_ui(ui);
+        }
+        for t in &self.tabs {
+            if let Some(j) = &t.weights_job {
+                j.status_ui(ui);
+            }
+        }
+        let s = self.status.get();
+        if !s.is_empty() {
+            ui.horizontal(|ui| {
+                ui.label(s);
+                if ui.small_button("x").clicked() {
+                    self.status.set("");
+                }
+            });
+        }
+        let mut dismiss = None;
+        for (k, e) in self.errors.iter().enumerate() {
+            ui.horizontal(|ui| {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+                if ui.small_button("dismiss").clicked() {
+                    dismiss = Some(k);
+                }
+            });
+        }
+        if let Some(k) = dismiss {
+            self.errors.remove(k);
+        }
+    }
+
+    pub(super) fn handle_drops(&mut self, ui: &mut egui::Ui) {
+        let dropped = ui.input(|i| i.raw.dropped_files.clone());
+        for f in dropped {
+            let path = f.path().to_path_buf();
+            if path.exists() {
+                self.open_dropped(&path, None);
+            } else {
+                match f.bytes() {
+                    Ok(b) => self.open_dropped(&path, Some(b)),
+                    Err(e) => self.errors.push(e),
+                }
+            }
+        }
+    }
+}
