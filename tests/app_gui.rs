@@ -433,3 +433,57 @@ fn spatial_output_is_shown_as_heat_maps() {
         .next()
         .is_some());
 }
+
+/// Waits (off-thread layout) until a label containing `text` shows; false after ~5 s.
+fn wait_for_label(h: &mut Harness<'_, QuantscopeApp>, text: &str) -> bool {
+    for _ in 0..250 {
+        h.run_steps(1);
+        if h.query_by_label_contains(text).is_some() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn graph_tab_lays_out_links_the_twin_and_colours_by_layer_error() {
+    use quantscope::graph::{build, matching::match_graphs, BuildOptions};
+    let mut h = harness_sized(1400.0, 1000.0);
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    h.get_by_label("Graph").click();
+    // The library's own count of linked nodes is what the tab must say.
+    let (f, q) = (
+        Model::open(asset("digits_f32.tflite")).unwrap(),
+        Model::open(asset("digits_int8.tflite")).unwrap(),
+    );
+    let (fg, qg) = (
+        build(&f, 0, &BuildOptions::default()).unwrap(),
+        build(&q, 0, &BuildOptions::default()).unwrap(),
+    );
+    let pairs: Vec<(usize, usize)> = quantscope::compare::pair_activations(&f, &q)
+        .iter()
+        .map(|p| (p.float, p.quant))
+        .collect();
+    let linked = match_graphs((&fg, &f), (&qg, &q), &pairs).linked;
+    assert!(linked >= 10, "{linked}");
+    assert!(
+        wait_for_label(&mut h, &format!("float twin: {linked} nodes linked")),
+        "the graph never showed"
+    );
+    h.get_by_label_contains(&format!(
+        "{} nodes, {} edges",
+        qg.nodes.len(),
+        qg.edges.len()
+    ));
+    // Colour by the Compare run's local SQNR: the legend shows the dB range.
+    h.get_by_label("colour by").click();
+    h.run_steps(2);
+    h.get_by_label("layer SQNR (local)").click();
+    h.run_steps(3);
+    let db = h.query_all_by_label_contains(" dB").count();
+    assert!(db >= 2, "the legend shows the SQNR range ({db} dB labels)");
+    h.snapshot("app_graph");
+}

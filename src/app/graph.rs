@@ -4,9 +4,11 @@
 //! a minimap shows where the view is on big graphs; clicking an op selects it everywhere.
 
 use super::jobs::Job;
+use super::ViewCtx;
+use crate::compare::LayerError;
 use crate::graph::colour::{self, ColourBy, ColourData, Legend, NodeValue};
 use crate::graph::layout::{self, Layout, Metrics};
-use crate::graph::matching::{Matching, NodeMatch};
+use crate::graph::matching::{match_graphs, Matching, NodeMatch};
 use crate::graph::{self, BuildOptions, Graph, NodeKind};
 use crate::model::Model;
 use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
@@ -44,8 +46,14 @@ pub struct GraphPanel {
     offset: Vec2,
     fit_pending: bool,
     pub selected: Option<usize>,
-    values: Option<(ColourBy, usize, Vec<NodeValue>, Legend)>,
+    /// Node values under the current colouring, keyed by what they were computed from
+    /// (colouring, node count, weights analysed, Compare layers).
+    values: Option<(ValuesKey, Arc<(Vec<NodeValue>, Legend)>)>,
+    /// Links to the paired float model's graph, keyed by that model's address.
+    matching: Option<(usize, Option<Arc<Matching>>)>,
 }
+
+type ValuesKey = (ColourBy, usize, bool, usize);
 
 impl Default for GraphPanel {
     fn default() -> Self {
@@ -64,6 +72,7 @@ impl Default for GraphPanel {
             fit_pending: true,
             selected: None,
             values: None,
+            matching: None,
         }
     }
 }
@@ -93,7 +102,11 @@ fn category_colour(name: &str, severity: f32, by: ColourBy) -> Color32 {
 
 fn severity_colour(s: f32) -> Color32 {
     let s = s.clamp(0.0, 1.0);
-    let (g, a, r) = ([70.0, 160.0, 80.0], [220.0, 170.0, 50.0], [210.0, 60.0, 50.0]);
+    let (g, a, r) = (
+        [70.0, 160.0, 80.0],
+        [220.0, 170.0, 50.0],
+        [210.0, 60.0, 50.0],
+    );
     let mix = |x: [f32; 3], y: [f32; 3], t: f32| {
         Color32::from_rgb(
             (x[0] + (y[0] - x[0]) * t) as u8,
@@ -117,6 +130,11 @@ fn value_colour(v: &NodeValue, by: ColourBy) -> Color32 {
 }
 
 impl GraphPanel {
+    /// The subgraph shown.
+    pub fn subgraph(&self) -> usize {
+        self.subgraph
+    }
+
     fn drawn(&self) -> Option<Arc<Drawn>> {
         let key = (self.subgraph, self.collapse);
         self.cache
@@ -145,9 +163,13 @@ impl GraphPanel {
         let model = model.clone();
         let job = Job::spawn("laying out the graph", Some(ctx.clone()), move |jc| {
             jc.set_progress("building the graph");
-            let graph = graph::build(&model, sg, &BuildOptions {
-                collapse_shape_ops: collapse,
-            })
+            let graph = graph::build(
+                &model,
+                sg,
+                &BuildOptions {
+                    collapse_shape_ops: collapse,
+                },
+            )
             .map_err(|e| e.to_string())?;
             jc.set_progress(format!("laying out {} nodes (dagre)", graph.nodes.len()));
             let layout = layout::layout(&graph, &Metrics::default());
@@ -183,17 +205,17 @@ impl GraphPanel {
         self.offset = Vec2::new(b.x, b.y) - view.size() / (2.0 * self.zoom);
     }
 
-    /// The panel. `data` holds the numbers of the numeric colourings (weights analysis, latest
-    /// Compare run); `matching` links this graph to a paired model's, when there is one.
+    /// The panel. `layers` are the latest Compare run's per-layer errors (for the layer SQNR
+    /// colourings); the weights analysis and the paired float model come with `ctx`.
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
-        model: &Arc<Model>,
-        data: &ColourData,
-        matching: Option<&Matching>,
+        ctx: &ViewCtx,
+        layers: Option<&[LayerError]>,
     ) -> Option<GraphAction> {
+        let model = ctx.model;
         let mut action = None;
-        let ctx = ui.ctx().clone();
+        let egui_ctx = ui.ctx().clone();
         let before = (self.subgraph, self.collapse);
         ui.horizontal_wrapped(|ui| {
             if model.subgraphs.len() > 1 {
@@ -235,7 +257,7 @@ impl GraphPanel {
             self.selected = None;
             self.values = None;
         }
-        self.ensure_layout(&ctx, model);
+        self.ensure_layout(&egui_ctx, model);
         if let Some(e) = &self.error {
             ui.colored_label(Color32::from_rgb(220, 80, 60), format!("graph: {e}"));
             return None;
@@ -246,19 +268,67 @@ impl GraphPanel {
             }
             return None;
         }
-        let Some(drawn) = self.drawn() else { return None };
+        let Some(drawn) = self.drawn() else {
+            return None;
+        };
         let (g, l) = (&drawn.graph, &drawn.layout);
-        let stale = self
-            .values
-            .as_ref()
-            .is_none_or(|(by, n, _, _)| *by != self.colour_by || *n != g.nodes.len());
-        if stale {
-            let v = colour::values(g, model, self.colour_by, data);
+        let key: ValuesKey = (
+            self.colour_by,
+            g.nodes.len(),
+            ctx.weights.is_some(),
+            layers.map_or(0, |l| l.len()),
+        );
+        if self.values.as_ref().is_none_or(|(k, _)| *k != key) {
+            let data = ColourData::from_results(ctx.weights, layers, g.subgraph);
+            let v = colour::values(g, model, self.colour_by, &data);
             let legend = colour::legend(&v);
-            self.values = Some((self.colour_by, g.nodes.len(), v, legend));
+            self.values = Some((key, Arc::new((v, legend))));
         }
-        let (_, _, values, legend) = self.values.as_ref().expect("just set");
+        // The float twin's graph, matched once per partner (subgraph 0 only).
+        let partner = ctx.float.map(|f| Arc::as_ptr(f) as usize).unwrap_or(0);
+        if g.subgraph == 0 && self.matching.as_ref().is_none_or(|(p, _)| *p != partner) {
+            let m = ctx.float.and_then(|f| {
+                let fg = graph::build(f, 0, &BuildOptions::default()).ok()?;
+                let pairs: Vec<(usize, usize)> = crate::compare::pair_activations(f, model)
+                    .iter()
+                    .map(|p| (p.float, p.quant))
+                    .collect();
+                Some(Arc::new(match_graphs((&fg, f), (g, model), &pairs)))
+            });
+            self.matching = Some((partner, m));
+        }
+        let matching = self
+            .matching
+            .as_ref()
+            .filter(|_| g.subgraph == 0 && !self.collapse)
+            .and_then(|(_, m)| m.clone());
+        let matching = matching.as_deref();
+        let shown = self.values.as_ref().expect("just set").1.clone();
+        let (values, legend) = (&shown.0, &shown.1);
         self.legend_ui(ui, legend, g);
+        if let Some(m) = matching {
+            let inserted = m
+                .quant
+                .iter()
+                .filter(|x| **x == NodeMatch::Inserted)
+                .count();
+            let only = m
+                .quant
+                .iter()
+                .filter(|x| **x == NodeMatch::OnlyHere)
+                .count();
+            ui.horizontal_wrapped(|ui| {
+                ui.label(format!("float twin: {} nodes linked;", m.linked));
+                ui.colored_label(
+                    Color32::from_rgb(80, 200, 230),
+                    format!("{inserted} QUANTIZE/DEQUANTIZE inserted (cyan outline)"),
+                );
+                ui.colored_label(
+                    Color32::from_rgb(240, 60, 200),
+                    format!("{only} only in this model (magenta outline)"),
+                );
+            });
+        }
 
         let (resp, painter) = ui.allocate_painter(ui.available_size(), Sense::click_and_drag());
         let view = resp.rect;
@@ -296,7 +366,9 @@ impl GraphPanel {
         if resp.double_clicked() {
             self.fit(view, l);
         }
-        let hovered = resp.hover_pos().and_then(|p| l.node_at(self.to_graph(view, p)));
+        let hovered = resp
+            .hover_pos()
+            .and_then(|p| l.node_at(self.to_graph(view, p)));
         if resp.clicked() {
             self.selected = hovered;
             if let Some(n) = hovered.map(|i| &g.nodes[i]) {
@@ -326,22 +398,26 @@ impl GraphPanel {
             ui.label(format!("{} nodes, {} edges:", g.nodes.len(), g.edges.len()));
             for (name, (count, severity)) in &legend.categories {
                 let c = category_colour(name, *severity, self.colour_by);
-                ui.colored_label(c, format!("■ {name} ({count})"));
+                ui.colored_label(c, format!("{name} ({count})"));
             }
             if let Some((lo, hi)) = legend.range {
-                ui.colored_label(severity_colour(1.0), format!("■ {lo:.1} dB"));
-                ui.label("…");
-                ui.colored_label(severity_colour(0.0), format!("■ {hi:.1} dB"));
+                ui.colored_label(severity_colour(1.0), format!("{lo:.1} dB"));
+                ui.label("to");
+                ui.colored_label(severity_colour(0.0), format!("{hi:.1} dB"));
             }
             if legend.missing > 0 {
                 let what = match self.colour_by {
+                    _ if legend.range.is_some() => "",
                     ColourBy::LayerSqnrLocal | ColourBy::LayerSqnrCumulative => {
                         " (run Compare first)"
                     }
                     ColourBy::WeightSqnr => " (no quantized weights or no weights analysis)",
                     _ => "",
                 };
-                ui.colored_label(Color32::from_gray(120), format!("■ no value ({}){what}", legend.missing));
+                ui.colored_label(
+                    Color32::from_gray(120),
+                    format!("no value ({}){what}", legend.missing),
+                );
             }
             if matches!(self.colour_by, ColourBy::Readiness | ColourBy::Readiness16) {
                 ui.weak(format!("as of {}", crate::graph::readiness::REFLECTS));
@@ -383,11 +459,15 @@ impl GraphPanel {
                 continue;
             }
             let fill = value_colour(&values[i], self.colour_by);
-            let radius = if matches!(n.kind, NodeKind::Op { .. }) { 3.0 } else { 10.0 };
+            let radius = if matches!(n.kind, NodeKind::Op { .. }) {
+                3.0
+            } else {
+                10.0
+            };
             painter.rect_filled(rect, radius, fill);
             let mut stroke = Stroke::new(1.0, Color32::from_gray(30));
             if let Some(m) = matching {
-                match m.float.get(i).or(m.quant.get(i)) {
+                match m.quant.get(i) {
                     Some(NodeMatch::Inserted) => {
                         stroke = Stroke::new(2.0, Color32::from_rgb(80, 200, 230))
                     }
@@ -431,12 +511,14 @@ impl GraphPanel {
             );
             painter.rect_filled(r, 0.0, value_colour(v, self.colour_by));
         }
-        let seen = Rect::from_min_size(
-            map.min + self.offset * s,
-            view.size() / self.zoom * s,
-        )
-        .intersect(map);
-        painter.rect_stroke(seen, 0.0, Stroke::new(1.0, Color32::WHITE), StrokeKind::Inside);
+        let seen = Rect::from_min_size(map.min + self.offset * s, view.size() / self.zoom * s)
+            .intersect(map);
+        painter.rect_stroke(
+            seen,
+            0.0,
+            Stroke::new(1.0, Color32::WHITE),
+            StrokeKind::Inside,
+        );
     }
 }
 
@@ -464,7 +546,11 @@ fn node_tooltip(ui: &mut egui::Ui, model: &Model, g: &Graph, i: usize, v: &NodeV
             .filter(|q| !q.scales.is_empty())
             .map(|q| {
                 if q.is_per_channel() {
-                    format!(", {} scales (axis {})", q.scales.len(), q.quantized_dimension)
+                    format!(
+                        ", {} scales (axis {})",
+                        q.scales.len(),
+                        q.quantized_dimension
+                    )
                 } else {
                     format!(
                         ", scale {:.6} zero_point {}",

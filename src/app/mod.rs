@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod export;
+pub mod graph;
 pub mod jobs;
 mod menus;
 pub mod overview;
@@ -43,14 +44,16 @@ pub enum View {
     Tensors,
     Compare,
     WhatIf,
+    Graph,
 }
 
 impl View {
-    pub const ALL: [(View, &'static str); 4] = [
+    pub const ALL: [(View, &'static str); 5] = [
         (View::Overview, "Overview"),
         (View::Tensors, "Tensors"),
         (View::Compare, "Compare"),
         (View::WhatIf, "What-if"),
+        (View::Graph, "Graph"),
     ];
 }
 
@@ -97,6 +100,7 @@ pub struct ModelTab {
     pub detail: tensor_detail::TensorDetailPanel,
     pub compare: compare::ComparePanel,
     pub whatif: whatif::WhatIfPanel,
+    pub graph: graph::GraphPanel,
 }
 
 impl ModelTab {
@@ -227,6 +231,7 @@ fn load(
         detail: Default::default(),
         compare: Default::default(),
         whatif: Default::default(),
+        graph: Default::default(),
     };
     Loaded { tab, pair_with }
 }
@@ -621,6 +626,24 @@ impl QuantscopeApp {
             View::WhatIf => t
                 .whatif
                 .ui(ui, &ctx, source.as_ref().map(|(m, n)| (m, n.as_str()))),
+            View::Graph => {
+                let layers = t
+                    .compare
+                    .results
+                    .get(t.compare.selected)
+                    .and_then(|r| r.as_ref().ok())
+                    .map(|r| r.comparison.layers.clone());
+                let action = t.graph.ui(ui, &ctx, layers.as_deref());
+                if let Some(graph::GraphAction::SelectOp { weight, output, .. }) = action {
+                    // Select the op everywhere: its weight in Tensors, its output in Compare.
+                    if let Some(w) = weight {
+                        t.tensors.selected = Some((t.graph.subgraph(), w));
+                    }
+                    if let Some(o) = output {
+                        t.compare.select_layer_of_tensor(o);
+                    }
+                }
+            }
         }
     }
 

@@ -266,3 +266,35 @@ pub fn legend(values: &[NodeValue]) -> Legend {
     }
     l
 }
+
+impl ColourData {
+    /// The numbers the numeric colourings use, from the weights analysis (each analysed
+    /// constant's SQNR) and a Compare run's per-layer errors (local and cumulative SQNR of each
+    /// quantized activation), for subgraph `subgraph`.
+    pub fn from_results(
+        weights: Option<&crate::quant::WeightsReport>,
+        layers: Option<&[crate::compare::LayerError]>,
+        subgraph: usize,
+    ) -> ColourData {
+        let mut d = ColourData::default();
+        for t in weights.map(|w| w.tensors.as_slice()).unwrap_or_default() {
+            if let (true, Some(s)) = (t.subgraph == subgraph, t.errors.sqnr_db) {
+                d.weight_sqnr_db.insert(t.index, s);
+            }
+        }
+        if subgraph == 0 {
+            for l in layers.unwrap_or_default() {
+                let cumulative = l.cumulative.sqnr_db.unwrap_or(f64::INFINITY);
+                let local = l
+                    .local
+                    .as_ref()
+                    .and_then(|m| m.sqnr_db)
+                    .unwrap_or(cumulative);
+                if cumulative.is_finite() || local.is_finite() {
+                    d.layer_sqnr_db.insert(l.quant_tensor, (local, cumulative));
+                }
+            }
+        }
+        d
+    }
+}

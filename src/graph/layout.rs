@@ -62,7 +62,7 @@ pub fn node_lines(node: &Node) -> Vec<String> {
     lines.extend(node.attributes.iter().cloned());
     for w in &node.weights {
         let dims: Vec<String> = w.shape.iter().map(|d| d.to_string()).collect();
-        lines.push(format!("⟨{}⟩ {}", dims.join("x"), w.dtype));
+        lines.push(format!("W {} {}", dims.join("x"), w.dtype));
     }
     lines
 }

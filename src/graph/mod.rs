@@ -36,7 +36,7 @@ pub struct WeightInfo {
 #[derive(Clone, Debug, Serialize)]
 pub struct Node {
     pub kind: NodeKind,
-    /// `CONV_2D`, `RESHAPE → TRANSPOSE`, or the tensor name for inputs/outputs.
+    /// `CONV_2D`, `RESHAPE > TRANSPOSE`, or the tensor name for inputs/outputs.
     pub title: String,
     /// Key attributes, one per line (`relu6`, `v3`, `input 1x224x224x3 int8`).
     pub attributes: Vec<String>,
@@ -212,7 +212,7 @@ fn op_node(sg: &Subgraph, ops: Vec<usize>) -> Node {
         .iter()
         .map(|&o| sg.operators[o].op.as_str())
         .collect::<Vec<_>>()
-        .join(" → ");
+        .join(" > ");
     let mut attributes = Vec::new();
     if ops.len() == 1 {
         if let Some(act) = &first.fused_activation {

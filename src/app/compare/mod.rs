@@ -273,6 +273,24 @@ impl ComparePanel {
         self.pending_layer = Some(k);
     }
 
+    /// Shows the layer producing quantized tensor `tensor` of the selected image's comparison
+    /// (the Graph tab's click), when the comparison has one.
+    pub fn select_layer_of_tensor(&mut self, tensor: usize) {
+        let k = self
+            .results
+            .get(self.selected)
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|r| {
+                r.comparison
+                    .layers
+                    .iter()
+                    .position(|l| l.quant_tensor == tensor)
+            });
+        if let Some(k) = k {
+            self.select_layer(k);
+        }
+    }
+
     /// Sets the channel order (as the radio buttons do) - for scripted use.
     pub fn set_channels(&mut self, c: ChannelOrder) {
         if let Some(pp) = &mut self.pp {
