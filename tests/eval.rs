@@ -213,6 +213,9 @@ fn csv_labels_give_the_same_report_as_folders_and_no_labels_measure_agreement() 
         // Without labels a flip is a changed answer.
         let changed = ((1.0 - n["top1_agreement"].as_f64().unwrap()) * 58.0).round() as usize;
         assert_eq!(n["flips"].as_array().unwrap().len(), changed);
+        // ... and neither lost nor gained: there is no right answer to lose.
+        assert!(n["flips_lost"].as_array().unwrap().is_empty());
+        assert!(n["flips_gained"].as_array().unwrap().is_empty());
     }
 }
 

@@ -187,7 +187,14 @@ fn print(r: &Report, json: bool) -> anyhow::Result<()> {
     );
     print!("{}", markdown_table(r));
     for v in &r.variants {
-        if !v.flips.is_empty() {
+        if !v.flips.is_empty() && v.flips_lost.is_empty() && v.flips_gained.is_empty() {
+            println!(
+                "\n{}: {} changed answers (no labels): {}",
+                v.model,
+                v.flips.len(),
+                v.flips.join(" ")
+            );
+        } else if !v.flips.is_empty() {
             println!(
                 "\n{}: {} flipped (float right, variant wrong: {}; the reverse: {})",
                 v.model,

@@ -79,9 +79,9 @@ pub struct VariantReport {
     /// Images where being right differs from the float model (with labels), or where the top-1
     /// differs (without): both directions, sorted.
     pub flips: Vec<String>,
-    /// Float right, variant wrong.
+    /// Float right, variant wrong (labelled images only).
     pub flips_lost: Vec<String>,
-    /// Float wrong, variant right.
+    /// Float wrong, variant right (labelled images only).
     pub flips_gained: Vec<String>,
 }
 
@@ -234,14 +234,15 @@ fn variant_report(records: &[ImageRecord], info: &RunInfo, m: usize) -> VariantR
         .collect();
     let (mut flips, mut lost, mut gained) = (Vec::new(), Vec::new(), Vec::new());
     for r in &classified {
-        let (f, v) = match (right(r, 0), right(r, m)) {
-            (Some(f), Some(v)) => (f, v),
-            // Without a label, a flip is a changed answer.
-            _ => (true, r.models[m].top[0] == r.models[0].top[0]),
-        };
-        if f != v {
-            flips.push(r.input.clone());
-            if f { &mut lost } else { &mut gained }.push(r.input.clone());
+        match (right(r, 0), right(r, m)) {
+            (Some(f), Some(v)) if f != v => {
+                flips.push(r.input.clone());
+                if f { &mut lost } else { &mut gained }.push(r.input.clone());
+            }
+            (Some(_), Some(_)) => {}
+            // Without a label a flip is a changed answer, neither lost nor gained.
+            _ if r.models[m].top[0] != r.models[0].top[0] => flips.push(r.input.clone()),
+            _ => {}
         }
     }
     VariantReport {
