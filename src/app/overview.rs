@@ -54,7 +54,10 @@ impl OverviewPanel {
                 ui.label(format!("{} bytes", model.file_bytes().len()));
                 ui.end_row();
                 ui.label("kind");
-                ui.strong(s.kind.label());
+                ui.strong(&s.kind_detail);
+                ui.end_row();
+                ui.label("coverage");
+                ui.label(&s.coverage);
                 ui.end_row();
                 ui.label("fully quantized");
                 if s.fully_quantized {
