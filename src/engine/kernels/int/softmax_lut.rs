@@ -21,15 +21,10 @@ pub(crate) fn reference_can_run(beta: f32, in_scale: f32) -> bool {
     real > 1.0
 }
 
-/// TFLite's `RoundToNearest`: round half to even.
-fn round_to_nearest(v: f32) -> i32 {
-    let f = v.floor();
-    let diff = v - f;
-    if diff < 0.5 || (diff == 0.5 && (f as i32) % 2 == 0) {
-        f as i32
-    } else {
-        f as i32 + 1
-    }
+/// TFLite's `RoundToNearest` (round half to even), saturated to i64: a degenerate scale can
+/// make the quotient infinite or NaN (NaN gives 0), which must not overflow (fuzzer finding).
+fn round_to_nearest(v: f32) -> i64 {
+    v.round_ties_even() as i64
 }
 
 /// `optimized_ops::Softmax` with `PopulateSoftmaxLookupTable`.
@@ -55,7 +50,8 @@ pub(crate) fn softmax_lut<I: QInt, O: QInt>(
         }
         let inv = 1.0f32 / (sum * out_scale);
         for v in row {
-            let q = round_to_nearest(e(v) * inv) + out_zp;
+            let q = (round_to_nearest(e(v) * inv) + out_zp as i64)
+                .clamp(i32::MIN as i64, i32::MAX as i64) as i32;
             out.push(clamp_to::<O>(q, O::MIN, O::MAX));
         }
     }
