@@ -152,8 +152,9 @@ fn cli_reports_bad_files_with_exit_code_1() {
     for (path, needle) in [
         (empty.to_str().unwrap(), "empty"),
         (png.to_str().unwrap(), "PNG"),
-        (cut.to_str().unwrap(), "corrupt"),
+        (cut.to_str().unwrap(), "truncated"),
         ("/nonexistent/model.tflite", "cannot open"),
+        (dir.path().to_str().unwrap(), "is a folder"),
     ] {
         let out = cli(&["inspect", path, "--json"]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -203,4 +204,36 @@ fn cli_json_has_the_documented_fields() {
     // The text table names the kind too.
     let out = cli(&["inspect", path.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("kind: full-integer int8"));
+}
+
+/// The messages say what the user can act on, not the flatbuffer verifier's internals.
+#[test]
+fn text_truncated_and_folder_errors_are_actionable() {
+    let text = b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin\n".to_vec();
+    let e = Model::from_bytes(text).err().expect("text is not a model");
+    let msg = e.to_string();
+    assert!(msg.contains("no 'TFL3' file identifier"), "{msg}");
+    assert!(!msg.contains("unaligned") && !msg.contains('\n'), "{msg}");
+
+    let full = fixture("cnn_int8_int8io.tflite");
+    let mut truncated = 0;
+    for len in [full.len() / 2, full.len() * 3 / 4, full.len() - 100] {
+        let msg = Model::from_bytes(full[..len].to_vec())
+            .err()
+            .expect("a truncated model does not open")
+            .to_string();
+        assert!(!msg.contains('\n'), "{msg}");
+        if msg.contains("truncated") && msg.contains(&format!("ends at byte {len}")) {
+            truncated += 1;
+        }
+    }
+    assert!(truncated >= 2, "{truncated} of 3 truncations named as such");
+
+    let dir = std::env::temp_dir();
+    let msg = Model::open(&dir)
+        .err()
+        .expect("a folder is not a model")
+        .to_string();
+    assert!(msg.contains("is a folder"), "{msg}");
+    eprintln!("bad input: text, {truncated} of 3 truncations and a folder named");
 }

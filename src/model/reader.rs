@@ -22,6 +22,10 @@ pub enum ModelError {
     NotTflite(String),
     #[error("corrupt TFLite flatbuffer: {0}")]
     Corrupt(String),
+    #[error("the file ends at byte {file_len} but the model needs at least {needed} bytes: truncated (an interrupted download or copy?)")]
+    Truncated { file_len: usize, needed: usize },
+    #[error("{0} is a folder, not a .tflite file")]
+    IsFolder(PathBuf),
     #[error("buffer {index}: stored at bytes {offset}..{end} but the file has {file_len} bytes (truncated file?)")]
     BufferOutOfFile {
         index: usize,
@@ -69,6 +73,9 @@ impl ModelSource {
             path: path.to_path_buf(),
             source,
         };
+        if path.is_dir() {
+            return Err(ModelError::IsFolder(path.to_path_buf()));
+        }
         let file = File::open(path).map_err(io)?;
         if file.metadata().map_err(io)?.len() == 0 {
             return Err(ModelError::Empty);
@@ -112,6 +119,40 @@ fn sniff_other_format(b: &[u8]) -> Option<&'static str> {
     } else {
         return None;
     })
+}
+
+/// A flatbuffer starts with the u32 offset of its root table, which lies inside the file and is
+/// 4-aligned; text and most foreign binaries fail this before any table is read.
+fn looks_like_flatbuffer_root(b: &[u8]) -> bool {
+    let root = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    root >= 8 && root % 4 == 0 && root < b.len()
+}
+
+/// How far past the end of a `len`-byte file the verifier tried to read, if that is why it
+/// failed: the signature of a truncated file.
+fn needed_past_end(e: &flatbuffers::InvalidFlatbuffer, len: usize) -> Option<usize> {
+    match e {
+        flatbuffers::InvalidFlatbuffer::RangeOutOfBounds { range, .. } if range.end > len => {
+            Some(range.end)
+        }
+        _ => None,
+    }
+}
+
+/// Four bytes as text when printable, else as hex, for "found ..." messages.
+fn printable(b: &[u8]) -> String {
+    if b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+        format!("{:?}", String::from_utf8_lossy(b))
+    } else {
+        b.iter()
+            .map(|c| format!("{c:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("").trim()
 }
 
 fn verifier_options() -> flatbuffers::VerifierOptions {
@@ -161,12 +202,26 @@ pub(super) fn index(bytes: ModelSource) -> Result<Model, ModelError> {
         return Err(ModelError::NotTflite(what.to_string()));
     }
     let has_identifier = &b[4..8] == b"TFL3";
+    if !has_identifier && !looks_like_flatbuffer_root(b) {
+        // Text files and other binaries: the verifier's complaint (an unaligned offset at some
+        // huge position) says nothing the user can act on.
+        return Err(ModelError::NotTflite(format!(
+            "no 'TFL3' file identifier (bytes 4..8 are {})",
+            printable(&b[4..8])
+        )));
+    }
     let fb = tflite::root_as_model_with_opts(&verifier_options(), b).map_err(|e| {
-        if has_identifier {
+        if let Some(needed) = needed_past_end(&e, b.len()) {
+            ModelError::Truncated {
+                file_len: b.len(),
+                needed,
+            }
+        } else if has_identifier {
             ModelError::Corrupt(e.to_string())
         } else {
             ModelError::NotTflite(format!(
-                "no 'TFL3' file identifier and the bytes are not a valid TFLite flatbuffer ({e})"
+                "no 'TFL3' file identifier and the bytes are not a valid TFLite flatbuffer ({})",
+                first_line(&e.to_string())
             ))
         }
     })?;
