@@ -26,6 +26,11 @@ impl QuantscopeApp {
                 if p.is_file() {
                     self.open_path(&p);
                     self.path_field.clear();
+                } else if p.is_dir() {
+                    self.errors.push(format!(
+                        "{} is a folder: type a file inside it (Tab completes)",
+                        p.display()
+                    ));
                 } else {
                     self.errors.push(format!("{}: no such file", p.display()));
                 }
