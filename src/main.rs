@@ -18,13 +18,43 @@ fn main() -> ExitCode {
         None => {
             let files = args.files;
             if files.len() > 2 {
-                eprintln!("usage: quantscope [MODEL [FLOAT_MODEL]] or quantscope <COMMAND>");
+                eprintln!("usage: quantscope [MODEL [FLOAT_MODEL]] [--image IMG]... [--tab TAB] [--tensor T] [--layer OP] or quantscope <COMMAND>");
                 return ExitCode::FAILURE;
             }
+            let view = match args
+                .tab
+                .as_deref()
+                .map(|t| (t, quantscope::app::View::parse(t)))
+            {
+                Some((t, None)) => {
+                    eprintln!(
+                        "error: --tab {t}: expected overview, tensors, compare, whatif or graph"
+                    );
+                    return ExitCode::FAILURE;
+                }
+                Some((_, v)) => v,
+                None => None,
+            };
+            if files.is_empty()
+                && (view.is_some()
+                    || args.tensor.is_some()
+                    || args.layer.is_some()
+                    || !args.images.is_empty())
+            {
+                eprintln!("error: --image, --tab, --tensor and --layer need a MODEL to open");
+                return ExitCode::FAILURE;
+            }
+            let startup = quantscope::app::Startup {
+                view,
+                tensor: args.tensor,
+                layer: args.layer,
+                ..Default::default()
+            };
+            let images = args.images;
             let r = quantscope::app::run_native(move |app| match files.as_slice() {
                 [] => app.open_example(&EXAMPLE),
-                [m] => app.open_models(m, None),
-                [m, f, ..] => app.open_models(m, Some(f)),
+                [m] => app.open_at(m, None, &images, startup),
+                [m, f, ..] => app.open_at(m, Some(f), &images, startup),
             });
             match r {
                 Ok(()) => ExitCode::SUCCESS,

@@ -44,6 +44,15 @@ fn settle(h: &mut Harness<'_, QuantscopeApp>) {
     }
 }
 
+/// A tensor name as the Tensors column shows it: the digit models' shared path prefix
+/// `functional_1_1/` replaced by "...", so the tail that tells names apart shows.
+fn shown_name(name: &str) -> String {
+    match name.strip_prefix("functional_1_1/") {
+        Some(tail) => format!("...{tail}"),
+        None => name.to_string(),
+    }
+}
+
 fn open_pair(h: &mut Harness<'_, QuantscopeApp>) {
     drop_file(h, &asset("digits_f32.tflite"));
     drop_file(h, &asset("digits_int8.tflite"));
@@ -68,7 +77,7 @@ fn click_tensor_row_shows_its_numbers() {
     let rep = quantscope::quant::analyze(&q, Some(&f), &Default::default()).unwrap();
     let worst = &rep.rollup.worst[0];
     let ta = rep.tensors.iter().find(|t| t.index == worst.index).unwrap();
-    h.get_by_label(&ta.name).click();
+    h.get_by_label(&shown_name(&ta.name)).click();
     h.run_steps(4);
     assert_eq!(h.state().tabs[1].tensors.selected, Some((0, ta.index)));
     h.get_by_label(&format!("#{} {}", ta.index, ta.name));
@@ -216,7 +225,7 @@ fn snapshots_of_the_main_panels() {
         let w = h.state().tabs[1].weights.clone().unwrap();
         w.rollup.worst[0].clone()
     };
-    h.get_by_label(&worst.name).click();
+    h.get_by_label(&shown_name(&worst.name)).click();
     h.run_steps(4);
     h.snapshot("app_tensors");
 
@@ -486,4 +495,123 @@ fn graph_tab_lays_out_links_the_twin_and_colours_by_layer_error() {
     let db = h.query_all_by_label_contains(" dB").count();
     assert!(db >= 2, "the legend shows the SQNR range ({db} dB labels)");
     h.snapshot("app_graph");
+}
+
+/// `quantscope INT8 FLOAT --image IMG --tab T --tensor N --layer OP` (#14): the first model is
+/// the active tab whichever loads last, and the tab, tensor and layer asked for are shown.
+#[test]
+fn command_line_opens_the_first_model_at_the_asked_tab_tensor_and_layer() {
+    let (q, f) = (asset("digits_int8.tflite"), asset("digits_f32.tflite"));
+    let model = Model::open(&q).unwrap();
+    let sg = &model.subgraphs[0];
+    let weight = sg
+        .tensors
+        .iter()
+        .find(|t| t.is_constant && t.quantization.is_some())
+        .unwrap();
+    let mut checked = 0;
+    for (view, tensor) in [
+        (View::Tensors, weight.name.clone()),
+        (View::Tensors, weight.index.to_string()),
+    ] {
+        let mut h = harness();
+        let startup = quantscope::app::Startup {
+            view: Some(view),
+            tensor: Some(tensor),
+            ..Default::default()
+        };
+        h.state_mut()
+            .open_at(&q, Some(&f), &[asset("samples/digit_2_0.png")], startup);
+        settle(&mut h);
+        let app = h.state();
+        assert!(app.errors.is_empty(), "{:?}", app.errors);
+        assert_eq!(app.tabs.len(), 2);
+        let t = &app.tabs[app.active];
+        assert_eq!(
+            t.name, "digits_int8.tflite",
+            "the first argument is the active tab"
+        );
+        assert_eq!(t.view, view);
+        assert_eq!(t.tensors.selected, Some((0, weight.index)));
+        assert_eq!(t.compare.results.len(), 1, "the image was compared");
+        checked += 1;
+    }
+    // --layer: the op's output is shown in Compare once the image is compared.
+    let op = sg
+        .operators
+        .iter()
+        .find(|o| o.op == "CONV_2D")
+        .unwrap()
+        .index;
+    let mut h = harness();
+    let startup = quantscope::app::Startup {
+        view: Some(View::Compare),
+        layer: Some(op),
+        ..Default::default()
+    };
+    h.state_mut()
+        .open_at(&q, Some(&f), &[asset("samples/digit_2_0.png")], startup);
+    settle(&mut h);
+    let app = h.state();
+    assert!(app.errors.is_empty(), "{:?}", app.errors);
+    let t = &app.tabs[app.active];
+    let layers = &t.compare.results[0].as_ref().unwrap().comparison.layers;
+    let k = layers.iter().position(|l| l.op_index == Some(op)).unwrap();
+    assert_eq!(t.compare.selected_layer, Some(k));
+    // A name that matches nothing is said, not ignored.
+    let mut h = harness();
+    let startup = quantscope::app::Startup {
+        tensor: Some("no such tensor".into()),
+        ..Default::default()
+    };
+    h.state_mut().open_at(&q, None, &[], startup);
+    settle(&mut h);
+    assert!(h
+        .state()
+        .errors
+        .iter()
+        .any(|e| e.contains("no such tensor")));
+    eprintln!(
+        "startup: {} tensor selections, 1 layer, 1 unknown name checked",
+        checked
+    );
+}
+
+/// #14 item 6: pairing a second quantized tab with the float model keeps the first one paired
+/// (its weight SQNR stays), and the tab bar names the pair.
+#[test]
+fn a_float_model_twins_several_quantized_tabs() {
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("digits_dynamic.tflite"));
+    settle(&mut h);
+    let (fid, dynamic) = {
+        let app = h.state();
+        assert_eq!(app.tabs.len(), 3, "{:?}", app.errors);
+        (app.tabs[0].id, app.tabs[2].id)
+    };
+    h.state_mut().pair(dynamic, Some(fid));
+    settle(&mut h);
+    let app = h.state();
+    assert_eq!(
+        app.tabs[1].paired,
+        Some(fid),
+        "the int8 tab is still paired"
+    );
+    assert_eq!(app.tabs[2].paired, Some(fid));
+    assert_eq!(
+        app.tabs[0].paired,
+        Some(dynamic),
+        "the float tab shows the last pairing"
+    );
+    let with_sqnr = app.tabs[1..]
+        .iter()
+        .filter(|t| {
+            t.weights
+                .as_ref()
+                .is_some_and(|w| w.rollup.overall_sqnr_db.is_some())
+        })
+        .count();
+    assert_eq!(with_sqnr, 2, "both quantized tabs keep their weight SQNR");
+    h.get_by_label("digits_dynamic.tflite paired with");
 }

@@ -59,16 +59,32 @@ pub fn save_png(ctx: &egui::Context, rect: egui::Rect, default_name: &str, statu
 
 /// A message line shared between panels and the app ("saved ...", "cannot write ...").
 #[derive(Clone, Default)]
-pub struct StatusLine(std::sync::Arc<std::sync::Mutex<String>>);
+pub struct StatusLine(std::sync::Arc<std::sync::Mutex<(String, Option<std::time::Instant>)>>);
 
 impl StatusLine {
+    /// How long an informational message ("saved ...") stays before it fades out.
+    pub const SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(8);
+
     pub fn set(&self, s: impl Into<String>) {
         if let Ok(mut g) = self.0.lock() {
-            *g = s.into();
+            *g = (s.into(), Some(std::time::Instant::now()));
         }
     }
     pub fn get(&self) -> String {
-        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+        self.0.lock().map(|g| g.0.clone()).unwrap_or_default()
+    }
+    /// The message while it is fresh, with the share of its time left (1 to 0, for fading);
+    /// `None` once it has expired or when there is none.
+    pub fn current(&self) -> Option<(String, f32)> {
+        let g = self.0.lock().ok()?;
+        let age = g.1?.elapsed();
+        if g.0.is_empty() || age >= Self::SHOWN_FOR {
+            return None;
+        }
+        Some((
+            g.0.clone(),
+            1.0 - age.as_secs_f32() / Self::SHOWN_FOR.as_secs_f32(),
+        ))
     }
     pub fn report(&self, r: Result<PathBuf, String>) {
         self.set(match r {

@@ -93,11 +93,17 @@ impl QuantscopeApp {
     pub(super) fn tab_bar(&mut self, ui: &mut egui::Ui) {
         let mut close = None;
         let mut pair_req = None;
+        let files: Vec<(&str, Option<&std::path::Path>)> = self
+            .tabs
+            .iter()
+            .map(|t| (t.name.as_str(), t.path.as_deref()))
+            .collect();
+        let names = crate::workspace::distinct_names(&files);
         ui.horizontal_wrapped(|ui| {
             for (i, t) in self.tabs.iter().enumerate() {
                 let txt = format!(
                     "{}  [{}]{}",
-                    t.name,
+                    names[i],
                     t.summary.kind.label(),
                     if t.paired.is_some() { " (paired)" } else { "" }
                 );
@@ -118,9 +124,10 @@ impl QuantscopeApp {
                 let current = me
                     .paired
                     .and_then(|id| self.tab_index(id))
-                    .map(|j| self.tabs[j].name.clone())
+                    .map(|j| names[j].clone())
                     .unwrap_or_else(|| "nothing".into());
-                egui::ComboBox::from_label("paired with")
+                let label = ui.label(format!("{} paired with", names[self.active]));
+                egui::ComboBox::from_id_salt("paired_with")
                     .selected_text(current)
                     .show_ui(ui, |ui| {
                         if ui
@@ -129,15 +136,14 @@ impl QuantscopeApp {
                         {
                             pair_req = Some((me.id, None));
                         }
-                        for t in self.tabs.iter().filter(|t| t.id != me.id) {
-                            if ui
-                                .selectable_label(me.paired == Some(t.id), &t.name)
-                                .clicked()
-                            {
+                        for (t, n) in self.tabs.iter().zip(&names).filter(|(t, _)| t.id != me.id) {
+                            if ui.selectable_label(me.paired == Some(t.id), n).clicked() {
                                 pair_req = Some((me.id, Some(t.id)));
                             }
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(label.id);
             }
         });
         if let Some(i) = close {
@@ -157,26 +163,44 @@ impl QuantscopeApp {
                 j.status_ui(ui);
             }
         }
-        let s = self.status.get();
-        if !s.is_empty() {
+        // One notification area: the latest message fades out; errors stay until dismissed,
+        // the newest shown with the earlier ones one click away, one dismiss for all.
+        if let Some((s, left)) = self.status.current() {
             ui.horizontal(|ui| {
-                ui.label(s);
+                let c = ui
+                    .visuals()
+                    .text_color()
+                    .gamma_multiply(left.clamp(0.25, 1.0));
+                ui.colored_label(c, s);
                 if ui.small_button("x").clicked() {
                     self.status.set("");
                 }
             });
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(250));
         }
-        let mut dismiss = None;
-        for (k, e) in self.errors.iter().enumerate() {
+        if let Some(last) = self.errors.last() {
+            let mut clear = false;
             ui.horizontal(|ui| {
-                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
-                if ui.small_button("dismiss").clicked() {
-                    dismiss = Some(k);
+                let mut lines = last.lines();
+                let head = lines.next().unwrap_or_default();
+                let r = ui.colored_label(ui.visuals().error_fg_color, format!("error: {head}"));
+                if lines.next().is_some() {
+                    r.on_hover_text(last.as_str());
                 }
+                let earlier = self.errors.len() - 1;
+                if earlier > 0 {
+                    ui.menu_button(format!("{earlier} earlier"), |ui| {
+                        for e in self.errors.iter().rev().skip(1) {
+                            ui.label(e.as_str());
+                        }
+                    });
+                }
+                clear = ui.small_button("dismiss").clicked();
             });
-        }
-        if let Some(k) = dismiss {
-            self.errors.remove(k);
+            if clear {
+                self.errors.clear();
+            }
         }
     }
 

@@ -14,9 +14,12 @@ pub mod jobs;
 mod menus;
 pub mod overview;
 mod path_field;
+mod startup;
 pub mod tensor_detail;
 pub mod tensors;
 pub mod whatif;
+
+pub use startup::Startup;
 
 use crate::model::{Model, ModelKind, Summary};
 use crate::quant::{self, WeightsReport};
@@ -171,6 +174,8 @@ pub struct QuantscopeApp {
     pending_images: Vec<(String, Vec<u8>)>,
     pub status: StatusLine,
     repaint: Option<egui::Context>,
+    /// `--tab/--tensor/--layer` from the command line, until applied.
+    startup: Option<(u64, startup::Startup)>,
 }
 
 impl Default for QuantscopeApp {
@@ -187,6 +192,7 @@ impl Default for QuantscopeApp {
             pending_images: Vec::new(),
             status: StatusLine::default(),
             repaint: None,
+            startup: None,
         }
     }
 }
@@ -348,6 +354,10 @@ impl QuantscopeApp {
         self.next_id
     }
 
+    fn last_reserved_id(&self) -> u64 {
+        self.next_id
+    }
+
     fn spawn_load_path(&mut self, path: &Path, id: u64, pair_with: Option<u64>) {
         let p = path.to_path_buf();
         self.remember(path);
@@ -441,9 +451,13 @@ impl QuantscopeApp {
         let Some(id) = self.tabs.get(i).map(|t| t.id) else {
             return;
         };
-        let partner = workspace::unpair_closing(&mut self.tabs, id).map(|j| self.tabs[j].id);
+        let partners: Vec<u64> = workspace::unpair_closing(&mut self.tabs, id)
+            .into_iter()
+            .map(|j| self.tabs[j].id)
+            .collect();
         self.tabs.remove(i);
-        if let Some(j) = partner.and_then(|p| self.tab_index(p)) {
+        for p in partners {
+            let Some(j) = self.tab_index(p) else { continue };
             self.tabs[j].compare.reset_run();
             self.start_weights(j);
         }
@@ -653,6 +667,7 @@ impl QuantscopeApp {
             self.repaint = Some(ui.ctx().clone());
         }
         self.collect_jobs(false);
+        self.apply_startup();
         self.handle_drops(ui);
         self.shortcuts(ui);
         egui::Panel::top("menu").show(ui, |ui| {

@@ -3,13 +3,16 @@
 
 use super::export;
 use super::{fmt_opt, ViewCtx};
-use crate::model::Tensor;
+use crate::model::{human_bytes, Tensor};
 use crate::preprocess::InputSpec;
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Plot};
 
 #[derive(Default)]
 pub struct OverviewPanel {}
+
+/// How many float activations "Why this kind" lists before folding the rest.
+const SHOWN: usize = 8;
 
 fn quant_text(t: &Tensor) -> (String, String) {
     match &t.quantization {
@@ -51,7 +54,8 @@ impl OverviewPanel {
                 ui.label(model.path().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{name} (embedded)")));
                 ui.end_row();
                 ui.label("size");
-                ui.label(format!("{} bytes", model.file_bytes().len()));
+                let n = model.file_bytes().len() as u64;
+                ui.label(format!("{} ({n} bytes)", human_bytes(n)));
                 ui.end_row();
                 ui.label("kind");
                 ui.strong(&s.kind_detail);
@@ -62,6 +66,9 @@ impl OverviewPanel {
                 ui.label("fully quantized");
                 if s.fully_quantized {
                     ui.colored_label(egui::Color32::from_rgb(60, 170, 60), "yes");
+                } else if s.quantized_tensors == 0 {
+                    // A float model is not a failed quantization: no warning colour.
+                    ui.label("no (a float model: nothing is quantized)");
                 } else {
                     ui.colored_label(egui::Color32::from_rgb(220, 140, 40), format!("no ({} float activations inside)", s.float_activations_inside));
                 }
@@ -73,9 +80,9 @@ impl OverviewPanel {
                 ));
                 ui.end_row();
                 ui.label("constant bytes");
-                ui.label(format!("{}", s.constant_bytes));
+                ui.label(human_bytes(s.constant_bytes as u64));
                 ui.end_row();
-                if let Some(w) = weights {
+                if let Some(w) = weights.filter(|w| w.rollup.tensors_compared > 0) {
                     ui.label("weights SQNR");
                     ui.label(format!(
                         "overall {} dB over {} tensors compared ({} errors, {} warnings from spec checks)",
@@ -92,14 +99,29 @@ impl OverviewPanel {
                     }
                 }
             });
-            egui::CollapsingHeader::new("Why this kind").default_open(false).show(ui, |ui| {
-                for e in &s.evidence {
-                    ui.label(format!("- {e}"));
-                }
-                for e in &s.float_activation_examples {
-                    ui.label(format!("  float activation: {e}"));
-                }
-            });
+            // Salted per model so one tab's open state does not follow the user to the next;
+            // long lists show their head, the rest one click away.
+            egui::CollapsingHeader::new(format!("Why this kind ({} facts)", s.evidence.len()))
+                .id_salt(("why_kind", name))
+                .default_open(false)
+                .show(ui, |ui| {
+                    for e in &s.evidence {
+                        ui.label(format!("- {e}"));
+                    }
+                    let acts = &s.float_activation_examples;
+                    for e in acts.iter().take(SHOWN) {
+                        ui.label(format!("  float activation: {e}"));
+                    }
+                    if acts.len() > SHOWN {
+                        egui::CollapsingHeader::new(format!("{} more float activations", acts.len() - SHOWN))
+                            .id_salt(("why_kind_more", name))
+                            .show(ui, |ui| {
+                                for e in &acts[SHOWN..] {
+                                    ui.label(format!("  float activation: {e}"));
+                                }
+                            });
+                    }
+                });
 
             ui.separator();
             ui.strong("Bytes by dtype");
@@ -116,6 +138,7 @@ impl OverviewPanel {
                 .legend(Legend::default())
                 .x_axis_formatter(crate::app::category_axis(names))
                 .y_axis_label("bytes")
+                .y_axis_formatter(|m, _| if m.value < 0.0 { String::new() } else { human_bytes(m.value as u64) })
                 .show(ui, |p| {
                     p.bar_chart(BarChart::new("constants", cbars));
                     p.bar_chart(BarChart::new("activations", abars));

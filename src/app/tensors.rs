@@ -21,23 +21,56 @@ pub enum Col {
     Problems,
 }
 
-const COLS: [(Col, &str); 10] = [
-    (Col::Index, "#"),
-    (Col::Name, "name"),
-    (Col::Op, "producing op"),
-    (Col::Dtype, "dtype"),
-    (Col::Shape, "shape"),
-    (Col::Scale, "scale"),
-    (Col::ZeroPoint, "zero point"),
-    (Col::Bytes, "bytes"),
-    (Col::Sqnr, "SQNR dB"),
-    (Col::Problems, "problems"),
+/// Column, header, and the header's hover text (meaning and unit).
+const COLS: [(Col, &str, &str); 10] = [
+    (Col::Index, "#", "tensor index in its subgraph"),
+    (Col::Name, "name", "tensor name (the path prefix most names share is shown as ...; hover a name for all of it)"),
+    (Col::Op, "producing op", "the operator writing this tensor, with its index; (constant) or (input) otherwise"),
+    (Col::Dtype, "dtype", "element type as stored"),
+    (Col::Shape, "shape", "dimensions as stored in the file"),
+    (Col::Scale, "scale", "quantization scale: float value of one integer step (LSB); per-channel: count and range"),
+    (Col::ZeroPoint, "zero point", "the integer that represents 0.0"),
+    (Col::Bytes, "bytes", "stored bytes of a constant; an activation's size at batch 1"),
+    (Col::Sqnr, "SQNR dB", "weights: signal-to-quantization-noise ratio vs the float twin (or the dequantized values), in dB; higher is better"),
+    (Col::Problems, "problems", "spec checks that failed for this tensor (hover for all)"),
 ];
+
+/// Names as the narrow column shows them: the path prefix that most names share (e.g.
+/// `functional_1_1/` or `model/backbone/`) replaced by `...`, so the tail that tells them apart
+/// is what shows. Names outside that majority are kept whole.
+fn short_names(names: &[String]) -> Vec<String> {
+    let pathy: Vec<&String> = names.iter().filter(|n| n.contains('/')).collect();
+    let mut n = pathy.first().map_or(0, |f| f.len());
+    for s in pathy.iter().skip(1) {
+        n = n.min(
+            pathy[0]
+                .bytes()
+                .zip(s.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    let cut = pathy
+        .first()
+        .and_then(|f| f.get(..n))
+        .and_then(|p| p.rfind('/'))
+        .map_or(0, |i| i + 1);
+    let strip = cut >= 8 && pathy.len() * 2 >= names.len();
+    names
+        .iter()
+        .map(|s| match s.get(cut..) {
+            Some(tail) if strip && s.contains('/') => format!("...{tail}"),
+            _ => s.clone(),
+        })
+        .collect()
+}
 
 pub struct Row {
     pub sg: usize,
     pub idx: usize,
     pub name: String,
+    /// `name` without the prefix all names share, for the narrow column.
+    short_name: String,
     name_lc: String,
     pub op: String,
     pub dtype: String,
@@ -99,8 +132,10 @@ impl Default for TensorsPanel {
 
 /// The library's tensor table ([`crate::report::tensor_rows`]) as display text.
 fn build_rows(model: &Model) -> Vec<Row> {
-    crate::report::tensor_rows(model)
-        .into_iter()
+    let rows = crate::report::tensor_rows(model);
+    let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    let mut short = short_names(&names).into_iter();
+    rows.into_iter()
         .map(|t| {
             let (scale, scale_key, zp) = match &t.quant {
                 Some(q) if q.per_channel() => (
@@ -122,6 +157,7 @@ fn build_rows(model: &Model) -> Vec<Row> {
                 sg: t.subgraph,
                 idx: t.index,
                 name_lc: t.name.to_lowercase(),
+                short_name: short.next().unwrap_or_default(),
                 name: t.name,
                 op: t.producer,
                 dtype: t.dtype,
@@ -355,7 +391,7 @@ impl TensorsPanel {
             tb = tb.scroll_to_row(r, Some(egui::Align::Center));
         }
         tb.header(20.0, |mut header| {
-            for (c, name) in COLS {
+            for (c, name, help) in COLS {
                 header.col(|ui| {
                     let arrow = if self.sort == c {
                         if self.ascending {
@@ -373,6 +409,7 @@ impl TensorsPanel {
                             )
                             .frame(false),
                         )
+                        .on_hover_text(help)
                         .clicked()
                     {
                         sort_click = Some(c);
@@ -394,7 +431,8 @@ impl TensorsPanel {
                 });
                 row.col(|ui| {
                     hit |= ui
-                        .add(egui::Button::selectable(sel, &r.name).frame(false))
+                        .add(egui::Button::selectable(sel, &r.short_name).frame(false))
+                        .on_hover_text(&r.name)
                         .clicked();
                 });
                 row.col(|ui| {
@@ -413,7 +451,8 @@ impl TensorsPanel {
                     ui.label(&r.zp);
                 });
                 row.col(|ui| {
-                    ui.label(r.bytes.to_string());
+                    ui.label(crate::model::human_bytes(r.bytes as u64))
+                        .on_hover_text(format!("{} bytes", r.bytes));
                 });
                 row.col(|ui| {
                     ui.label(r.sqnr.map_or(String::new(), |s| format!("{s:.1}")));

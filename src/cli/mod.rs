@@ -23,6 +23,18 @@ pub struct Cli {
     pub command: Option<Command>,
     /// Models to open in the desktop app (MODEL [FLOAT_MODEL]).
     pub files: Vec<std::path::PathBuf>,
+    /// App: images to compare as soon as the models are open.
+    #[arg(long = "image", value_name = "IMG")]
+    pub images: Vec<std::path::PathBuf>,
+    /// App: the tab to open on (overview, tensors, compare, whatif, graph).
+    #[arg(long, value_name = "TAB")]
+    pub tab: Option<String>,
+    /// App: a tensor (name or index in subgraph 0) to select in Tensors.
+    #[arg(long, value_name = "NAME_OR_INDEX")]
+    pub tensor: Option<String>,
+    /// App: an operator index whose output Compare shows once the first image is compared.
+    #[arg(long, value_name = "OP_INDEX")]
+    pub layer: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]

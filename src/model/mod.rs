@@ -16,7 +16,7 @@ pub use blockwise::Blockwise;
 pub use dtype::DType;
 pub use ops::{activation_name, builtin_name, effective_builtin_code, fused_activation};
 pub use reader::{raw_field, ModelError, ModelSource};
-pub use summary::{ModelKind, Summary};
+pub use summary::{human_bytes, ModelKind, Summary};
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,22 @@ pub struct Tensor {
     pub is_variable: bool,
     pub quantization: Option<Quantization>,
     pub sparsity: Option<Sparsity>,
+}
+
+impl Tensor {
+    /// Bytes the tensor holds: the stored bytes of a constant; for an activation the size of
+    /// one value at batch 1 (unknown dimensions counted as 1), before any arena sharing.
+    /// 0 when the shape overflows (a corrupt file) or the dtype has no fixed size.
+    pub fn value_bytes(&self) -> usize {
+        if self.is_constant {
+            return self.buffer_bytes;
+        }
+        let n = self
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d.max(1) as usize));
+        n.and_then(|n| self.dtype.storage_bytes(n)).unwrap_or(0)
+    }
 }
 
 /// Affine quantization: real = scale * (q - zero_point), per tensor or per channel along

@@ -66,6 +66,8 @@ impl std::fmt::Display for ModelKind {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DTypeStat {
     pub count: usize,
+    /// Stored bytes for constants; for activations the bytes one inference holds at batch 1
+    /// (unknown dimensions counted as 1), before any arena sharing.
     pub bytes: usize,
     /// `bytes` as a fraction of the file (constants only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,7 +239,9 @@ pub(super) fn summarize(model: &Model) -> Summary {
                     }
                 }
                 TensorRole::Activation | TensorRole::Variable => {
-                    activations_by_dtype.entry(name).or_default().count += 1;
+                    let stat = activations_by_dtype.entry(name).or_default();
+                    stat.count += 1;
+                    stat.bytes = stat.bytes.saturating_add(t.value_bytes());
                     let is_io = sg.index == 0 && io.contains(&(t.index as i32));
                     if !is_value_type(t.dtype) {
                         continue;
@@ -430,5 +434,20 @@ pub(super) fn summarize(model: &Model) -> Summary {
         ops_by_type,
         input_dtypes,
         output_dtypes,
+    }
+}
+
+/// Bytes for people: "512 B", "3.4 KB", "12.50 MB", "2.95 GB" (binary units).
+pub fn human_bytes(b: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = b as f64;
+    if f >= K * K * K {
+        format!("{:.2} GB", f / (K * K * K))
+    } else if f >= K * K {
+        format!("{:.2} MB", f / (K * K))
+    } else if f >= K {
+        format!("{:.1} KB", f / K)
+    } else {
+        format!("{b} B")
     }
 }

@@ -63,6 +63,7 @@ pub struct TensorRow {
     pub producer: String,
     pub dtype: String,
     pub shape: Vec<i32>,
+    /// [`crate::model::Tensor::value_bytes`]: stored bytes, or an activation's size at batch 1.
     pub bytes: usize,
     /// `None` for unquantized tensors.
     pub quant: Option<QuantSummary>,
@@ -93,7 +94,7 @@ pub fn tensor_rows(model: &Model) -> Vec<TensorRow> {
                 producer,
                 dtype: t.dtype.name(),
                 shape: t.shape.clone(),
-                bytes: t.buffer_bytes,
+                bytes: t.value_bytes(),
                 quant: t.quantization.as_ref().and_then(QuantSummary::of),
             });
         }
