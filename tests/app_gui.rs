@@ -615,3 +615,39 @@ fn a_float_model_twins_several_quantized_tabs() {
     assert_eq!(with_sqnr, 2, "both quantized tabs keep their weight SQNR");
     h.get_by_label("digits_dynamic.tflite paired with");
 }
+
+/// #14 item 3: F5 reruns with the user's preprocessing overrides, as the Rerun button does.
+#[test]
+fn f5_keeps_preprocessing_overrides() {
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    h.state_mut().tabs[1]
+        .compare
+        .set_channels(ChannelOrder::Bgr);
+    settle(&mut h);
+    let mut checked = 0;
+    for rerun in ["key", "button"] {
+        match rerun {
+            "key" => h.key_press(eframe::egui::Key::F5),
+            _ => h.get_by_label("Rerun (F5)").click(),
+        }
+        h.run_steps(2);
+        settle(&mut h);
+        let c = &h.state().tabs[1].compare;
+        assert_eq!(
+            c.pp.as_ref().unwrap().channels,
+            ChannelOrder::Bgr,
+            "{rerun} kept BGR"
+        );
+        assert_eq!(c.results.len(), 1, "{rerun} ran the comparison again");
+        // #14 item 2: the input previews are those of this run, not the previous one.
+        assert!(
+            c.input_previews_are_current(),
+            "{rerun}: previews lag behind"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}

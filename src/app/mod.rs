@@ -563,8 +563,7 @@ impl QuantscopeApp {
             return;
         }
         let i = workspace::compare_owner(&self.tabs, self.active);
-        self.tabs[i].compare.reset_run();
-        self.start_weights(i);
+        self.tabs[i].compare.rerun();
     }
 
     fn model_view(&mut self, ui: &mut egui::Ui) {
@@ -697,6 +696,11 @@ impl QuantscopeApp {
                 });
             } else {
                 self.model_view(ui);
+                if let Some(t) = self.tabs.get_mut(self.active) {
+                    if std::mem::take(&mut t.compare.wants_path_field) {
+                        self.show_path_field = true;
+                    }
+                }
             }
         });
         if ui.input(|i| !i.raw.hovered_files.is_empty()) {

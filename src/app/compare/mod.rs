@@ -51,12 +51,18 @@ pub struct ComparePanel {
     need_run: bool,
     pub image_errors: Vec<String>,
     pub selected_layer: Option<usize>,
+    /// "Add images..." found no native dialog: the app shows its path field instead.
+    pub wants_path_field: bool,
     layer_job: Option<(usize, Job<LayerActivations>)>,
     layer: Option<(usize, Result<LayerActivations, String>)>,
     pub layer_channel: usize,
     pending_layer: Option<usize>,
     layer_tex: Option<((usize, usize), [egui::TextureHandle; 3], [(f32, f32); 2])>,
-    input_tex: Option<(usize, [Option<egui::TextureHandle>; 2])>,
+    /// Input previews keyed by (selected image, results generation) so a finished run replaces
+    /// them (they once lagged one run behind).
+    input_tex: Option<((usize, u64), [Option<egui::TextureHandle>; 2])>,
+    /// Bumped whenever `results` are replaced.
+    results_gen: u64,
 }
 
 /// Uploads a library image as a texture.
@@ -81,10 +87,23 @@ impl ComparePanel {
         }
     }
 
-    /// Forget results and run again (pairing changed, F5).
+    /// Run again with the current preprocessing, overrides kept: the Rerun button and F5 (one
+    /// action, one behaviour).
+    pub fn rerun(&mut self) {
+        self.need_run = true;
+    }
+
+    /// Forget results and detected defaults and run again (the pairing changed).
     pub fn reset_run(&mut self) {
         self.model_key = (0, 0);
         self.need_run = true;
+    }
+
+    /// Whether the input previews shown are those of the current results (tests).
+    pub fn input_previews_are_current(&self) -> bool {
+        self.input_tex
+            .as_ref()
+            .is_some_and(|t| t.0 == (self.selected, self.results_gen))
     }
 
     pub fn is_running(&self) -> bool {
@@ -98,6 +117,7 @@ impl ComparePanel {
 
     /// Recomputes the aggregate once, when the results change (not every frame).
     fn results_changed(&mut self) {
+        self.results_gen += 1;
         let ok: Vec<_> = self
             .results
             .iter()
@@ -334,7 +354,10 @@ impl ComparePanel {
                 "quantized model vs its float twin (dequantized constants, float kernels) - pair a float model for the real reference"
             });
             if ui.button("Add images...").clicked() {
-                if let Some(files) = rfd::FileDialog::new().add_filter("images", &crate::preprocess::IMAGE_EXTENSIONS[..]).pick_files() {
+                let picked = rfd::FileDialog::new().add_filter("images", &crate::preprocess::IMAGE_EXTENSIONS[..]).pick_files();
+                // No native dialog (no desktop portal) or cancelled: the in-app path field.
+                self.wants_path_field = picked.is_none();
+                if let Some(files) = picked {
                     for f in files {
                         match std::fs::read(&f) {
                             Ok(b) => self.add_image(f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), &b),
@@ -344,7 +367,7 @@ impl ComparePanel {
                 }
             }
             if ui.button("Rerun (F5)").clicked() {
-                self.need_run = true;
+                self.rerun();
             }
         });
         for e in &self.image_errors {

@@ -35,14 +35,15 @@ impl ComparePanel {
             self.results_pp.as_ref().map(pp_label).unwrap_or_default()
         ));
         // The image and the exact input tensors.
-        if self.input_tex.as_ref().map(|t| t.0) != Some(sel) {
+        let key = (sel, self.results_gen);
+        if self.input_tex.as_ref().map(|t| t.0) != Some(key) {
             let layout = self.results_pp.as_ref().map_or(Layout::Nhwc, |p| p.layout);
             let mk = |p: Option<&Prepared>, n: &str| {
                 p.and_then(|p| view::input_pixels(&p.tensor, layout))
                     .map(|im| texture(ui.ctx(), format!("input_{n}_{sel}"), &im))
             };
             self.input_tex = Some((
-                sel,
+                key,
                 [
                     mk(res.float_input.as_ref(), "float"),
                     mk(Some(&res.quant_input), "quant"),
