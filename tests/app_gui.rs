@@ -651,3 +651,21 @@ fn f5_keeps_preprocessing_overrides() {
     }
     assert_eq!(checked, 2);
 }
+
+/// #14 item 12: a float model alone in Compare says once what is shown and hides the
+/// per-layer chart, which would be empty (its twin is itself).
+#[test]
+fn a_float_model_alone_says_so_once_and_hides_empty_layers() {
+    let mut h = harness();
+    drop_file(&mut h, &asset("digits_f32.tflite"));
+    settle(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    let app = h.state();
+    assert_eq!(app.tabs.len(), 1, "{:?}", app.errors);
+    assert_eq!(app.tabs[0].view, View::Compare);
+    assert_eq!(app.tabs[0].compare.results.len(), 1);
+    h.get_by_label_contains("A float model alone");
+    assert!(h.query_by_label_contains("vs its float twin").is_none());
+    assert!(h.query_by_label_contains("Per-layer SQNR").is_none());
+}

@@ -134,6 +134,8 @@ impl Pairable for ModelTab {
 /// status line and repaint handle. Panels draw from it; they compute nothing.
 pub struct ViewCtx<'a> {
     pub model: &'a Arc<Model>,
+    /// A float model with no quantized twin paired: Compare shows its outputs only.
+    pub float_alone: bool,
     pub name: &'a str,
     pub summary: &'a Summary,
     pub labels: Option<&'a Vec<String>>,
@@ -593,7 +595,9 @@ impl QuantscopeApp {
         });
         ui.separator();
         let t = &mut self.tabs[i];
+        let float_alone = t.is_float() && partner.is_none();
         let ctx = ViewCtx {
+            float_alone,
             model: &t.model,
             name: &t.name,
             summary: &t.summary,
@@ -625,17 +629,7 @@ impl QuantscopeApp {
                     self.tabs[owner].view = View::Compare;
                 }
             }
-            View::Compare => {
-                if t.is_float() && ctx.float.is_none() {
-                    ui.colored_label(
-                        ui.visuals().warn_fg_color,
-                        "A float model alone: its twin is itself, so the numbers below show this \
-                         model's outputs and preprocessing only. Open or drop its quantized model \
-                         to compare, or use What-if to simulate quantizing its weights.",
-                    );
-                }
-                t.compare.ui(ui, &ctx);
-            }
+            View::Compare => t.compare.ui(ui, &ctx),
             View::WhatIf => t
                 .whatif
                 .ui(ui, &ctx, source.as_ref().map(|(m, n)| (m, n.as_str()))),

@@ -350,6 +350,8 @@ impl ComparePanel {
         ui.horizontal_wrapped(|ui| {
             ui.strong(if float.is_some() {
                 "float model vs quantized model"
+            } else if ctx.float_alone {
+                "A float model alone: its outputs and preprocessing. Open or drop its quantized model to compare, or use What-if to simulate quantizing its weights."
             } else {
                 "quantized model vs its float twin (dequantized constants, float kernels) - pair a float model for the real reference"
             });

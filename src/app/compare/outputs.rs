@@ -190,7 +190,10 @@ impl ComparePanel {
             }
             ui.add_space(6.0);
         }
-        ui.separator();
-        self.layers_ui(ui, ctx, spatial_layer);
+        // A float model alone is its own twin: every layer would show "identical".
+        if !ctx.float_alone {
+            ui.separator();
+            self.layers_ui(ui, ctx, spatial_layer);
+        }
     }
 }
