@@ -328,6 +328,26 @@ fn clicking_a_layer_row_shows_its_heat_maps() {
         .query_all_by_label_contains("difference float")
         .next()
         .is_some());
+    // #14 item 10: the maps open on the channel with the most error (the library's pick),
+    // and the header names the op as the list does.
+    let (q, f) = (
+        Model::open(asset("digits_int8.tflite")).unwrap(),
+        Model::open(asset("digits_f32.tflite")).unwrap(),
+    );
+    let (op_index, ft, qt) = {
+        let c = &h.state().tabs[1].compare;
+        let l = &c.results[0].as_ref().unwrap().comparison.layers[k];
+        (l.op_index.unwrap(), l.float_tensor.unwrap(), l.quant_tensor)
+    };
+    let img = load_image(&asset("samples/digit_2_0.png"), ImageLimits::default()).unwrap();
+    let pp = h.state().tabs[1].compare.pp.clone().unwrap();
+    let mut cmp = Comparator::new(Some(&f), &q, CompareOptions::default()).unwrap();
+    let acts = cmp.activations(&img, &pp, ft, qt).unwrap();
+    assert_eq!(
+        h.state().tabs[1].compare.layer_channel,
+        acts.worst_channel()
+    );
+    h.get_by_label_contains(&format!("layer {k} (op #{op_index} "));
 }
 
 /// Export buttons write files: the PNG is the plot's pixels (cropped from a real screenshot),

@@ -62,6 +62,17 @@ impl LayerActivations {
         hwc(self.float.shape())
     }
 
+    /// The channel with the most error energy (sum of squared differences): where the heat
+    /// maps open, rather than on channel 0, which may be dead.
+    pub fn worst_channel(&self) -> usize {
+        let c = self.dims().2.max(1);
+        let mut energy = vec![0f64; c];
+        for (k, &d) in self.diff.iter().enumerate() {
+            energy[k % c] += f64::from(d) * f64::from(d);
+        }
+        (0..c).fold(0, |best, k| if energy[k] > energy[best] { k } else { best })
+    }
+
     /// Channel `ch` (clamped) of the three tensors and the colour ranges of its heat maps.
     pub fn channel(&self, ch: usize) -> ChannelPlanes {
         let d = self.dims();
@@ -297,6 +308,21 @@ mod tests {
         );
         assert_eq!(&maps[0].pixels[..3], &viridis(0.0));
         assert_eq!(&maps[2].pixels[..3], &diverging(-1.0));
+    }
+
+    #[test]
+    fn worst_channel_has_the_most_error_energy() {
+        // [1, 2, 2, 3]: channel 0 is dead (no error), channel 2 has the largest differences.
+        let f = ArrayD::from_shape_vec(IxDyn(&[1, 2, 2, 3]), vec![0.0; 12]).unwrap();
+        let d: Vec<f32> = (0..12).map(|k| [0.0, 0.5, -1.0][k % 3]).collect();
+        let diff = ArrayD::from_shape_vec(IxDyn(&[1, 2, 2, 3]), d).unwrap();
+        let a = LayerActivations {
+            quant: &f - &diff,
+            float: f,
+            diff,
+        };
+        assert_eq!(a.worst_channel(), 2);
+        assert_eq!(a.channel(a.worst_channel()).diff_max, 1.0);
     }
 
     #[test]

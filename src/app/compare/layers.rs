@@ -35,9 +35,33 @@ impl ComparePanel {
                 .filter_map(|(k, l)| Some([k as f64, l.local?.sqnr_db?]))
                 .collect();
             let sel_layer = self.selected_layer;
+            let names: Vec<String> = layers
+                .iter()
+                .enumerate()
+                .map(|(k, l)| layer_title(k, l))
+                .collect();
             let resp = Plot::new("layer_sqnr")
                 .height(180.0)
+                .allow_scroll(false)
                 .legend(Legend::default())
+                .label_formatter(move |h| {
+                    // Name the layer under the pointer (the x axis is the layer number).
+                    let (series, p) = match h {
+                        egui_plot::HoverPosition::NearDataPoint {
+                            plot_name,
+                            position,
+                            ..
+                        } => (*plot_name, position),
+                        egui_plot::HoverPosition::Elsewhere { position } => ("", position),
+                    };
+                    let k = p.x.round();
+                    let name = (k >= 0.0).then(|| names.get(k as usize)).flatten()?;
+                    Some(if series.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{name}\n{series}: {:.2} dB", p.y)
+                    })
+                })
                 .x_axis_label("layer")
                 .y_axis_label("SQNR dB")
                 .show(ui, |p| {
@@ -66,9 +90,10 @@ impl ComparePanel {
                 || serde_json::to_value(layers).unwrap_or_default(),
                 ctx.status,
             );
+            // Tall enough to read a dozen layers at once; the page scrolls past it.
             egui::ScrollArea::vertical()
                 .id_salt("layer_list")
-                .max_height(160.0)
+                .max_height((ui.available_height() * 0.5).max(260.0))
                 .show(ui, |ui| {
                     for (k, l) in layers.iter().enumerate() {
                         let txt = format!(
@@ -95,9 +120,6 @@ impl ComparePanel {
                 });
         }
         if let Some(k) = clicked {
-            if self.selected_layer != Some(k) {
-                self.layer_channel = 0;
-            }
             self.selected_layer = Some(k);
             self.layer = None;
             self.layer_tex = None;
@@ -115,15 +137,46 @@ impl ComparePanel {
         }
         let Some((li, r)) = &self.layer else { return };
         let li = *li;
+        let title = self
+            .results
+            .get(self.selected)
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|r| r.comparison.layers.get(li))
+            .map_or_else(|| format!("layer {li}"), |l| layer_title(li, l));
         match r {
             Err(e) => {
                 ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
             }
             Ok(a) => {
                 let (h, w, c) = a.dims();
-                ui.strong(format!("layer {li}: activations {:?}", a.float.shape()));
+                ui.strong(format!("{title}: activations {:?}", a.float.shape()));
                 if c > 1 {
-                    ui.add(egui::Slider::new(&mut self.layer_channel, 0..=c - 1).text("channel"));
+                    // Usable with hundreds of channels: a wide slider, arrows and a typed number.
+                    ui.horizontal(|ui| {
+                        let label = ui.label("channel");
+                        if ui.small_button("<").clicked() {
+                            self.layer_channel = self.layer_channel.saturating_sub(1);
+                        }
+                        ui.spacing_mut().slider_width =
+                            (ui.available_width() - 260.0).clamp(120.0, 700.0);
+                        ui.add(
+                            egui::Slider::new(&mut self.layer_channel, 0..=c - 1).show_value(false),
+                        )
+                        .labelled_by(label.id);
+                        if ui.small_button(">").clicked() {
+                            self.layer_channel = (self.layer_channel + 1).min(c - 1);
+                        }
+                        ui.add(egui::DragValue::new(&mut self.layer_channel).range(0..=c - 1))
+                            .labelled_by(label.id);
+                        ui.weak(format!("of {c}"));
+                        if ui
+                            .small_button("worst")
+                            .on_hover_text("the channel with the most error energy")
+                            .clicked()
+                        {
+                            self.layer_channel = a.worst_channel();
+                        }
+                    });
                 }
                 let key = (li, self.layer_channel);
                 if self.layer_tex.as_ref().map(|t| t.0) != Some(key) {
@@ -133,14 +186,9 @@ impl ComparePanel {
                     let [f, q, d] = planes.heat_maps();
                     let ctx = ui.ctx().clone();
                     let t = |n: &str, im: &Rgb8| texture(&ctx, format!("layer_{n}_{li}"), im);
-                    let dm = planes.diff_max;
-                    self.layer_tex = Some((
-                        key,
-                        [t("f", &f), t("q", &q), t("d", &d)],
-                        [planes.range, (-dm, dm)],
-                    ));
+                    self.layer_tex = Some((key, [t("f", &f), t("q", &q), t("d", &d)], planes));
                 }
-                if let Some((_, tex, ranges)) = &self.layer_tex {
+                if let Some((_, tex, planes)) = &self.layer_tex {
                     let scale = (160.0 / h.max(w) as f32).max(1.0);
                     let size =
                         egui::vec2((w as f32 * scale).min(600.0), (h as f32 * scale).max(12.0));
@@ -152,16 +200,36 @@ impl ComparePanel {
                         ]) {
                             ui.vertical(|ui| {
                                 ui.label(n);
-                                ui.image((t.id(), size));
+                                let r = ui.add(egui::Image::new((t.id(), size)).sense(egui::Sense::hover()));
+                                // The pixel under the pointer: its three values, read from the
+                                // library's planes.
+                                if let Some(pos) = r.hover_pos() {
+                                    let rel = (pos - r.rect.min) / r.rect.size();
+                                    let x = ((rel.x * w as f32) as usize).min(w - 1);
+                                    let y = ((rel.y * h as f32) as usize).min(h - 1);
+                                    let k = y * w + x;
+                                    r.on_hover_text(format!(
+                                        "y {y}, x {x}\nfloat {:.5}\nquantized {:.5}\ndifference {:+.5}",
+                                        planes.float[k], planes.quant[k], planes.diff[k]
+                                    ));
+                                }
                             });
                         }
                     });
                     ui.small(format!(
                         "colour range of this channel: activations [{:.4}, {:.4}] (viridis); difference ±{:.4} (blue - / red +)",
-                        ranges[0].0, ranges[0].1, ranges[1].1
+                        planes.range.0, planes.range.1, planes.diff_max
                     ));
                 }
             }
         }
+    }
+}
+
+/// "layer 37 (op #38 CONV_2D)": the list's layer number with the model's op number and type.
+fn layer_title(k: usize, l: &crate::compare::LayerError) -> String {
+    match l.op_index {
+        Some(op) => format!("layer {k} (op #{op} {})", l.op),
+        None => format!("layer {k} ({})", l.op),
     }
 }

@@ -57,7 +57,13 @@ pub struct ComparePanel {
     layer: Option<(usize, Result<LayerActivations, String>)>,
     pub layer_channel: usize,
     pending_layer: Option<usize>,
-    layer_tex: Option<((usize, usize), [egui::TextureHandle; 3], [(f32, f32); 2])>,
+    /// The shown layer channel's textures and the library's planes (colour ranges, and the
+    /// values a hovered pixel reports).
+    layer_tex: Option<(
+        (usize, usize),
+        [egui::TextureHandle; 3],
+        crate::compare::ChannelPlanes,
+    )>,
     /// Input previews keyed by (selected image, results generation) so a finished run replaces
     /// them (they once lagged one run behind).
     input_tex: Option<((usize, u64), [Option<egui::TextureHandle>; 2])>,
@@ -281,6 +287,11 @@ impl ComparePanel {
         }
         if let Some(r) = self.layer_job.as_mut().and_then(|(_, j)| j.take(block)) {
             let li = self.layer_job.take().map_or(0, |(li, _)| li);
+            if let Ok(a) = &r {
+                // Open on the channel with the largest error, not on channel 0 (often dead).
+                self.layer_channel = a.worst_channel();
+                self.layer_tex = None;
+            }
             self.layer = Some((li, r));
             self.layer_tex = None;
             done = true;
