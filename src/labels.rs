@@ -58,6 +58,41 @@ pub fn parse_lines(text: &str) -> Vec<String> {
     text.lines().map(|l| l.trim().to_string()).collect()
 }
 
+/// A label file the user chose (`--labels`, the app's "Load labels..." or a dropped `.txt`):
+/// one class per line. A binary or empty file is refused with a reason, so a model opened as
+/// labels (or labels as a model) says what went wrong.
+pub fn read(p: &Path) -> anyhow::Result<Labels> {
+    let bytes =
+        std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read labels {}: {e}", p.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not a text label file (one class name per line)",
+            p.display()
+        )
+    })?;
+    if text.contains('\0') {
+        anyhow::bail!(
+            "{} is not a text label file (one class name per line)",
+            p.display()
+        );
+    }
+    let names = parse_lines(&text);
+    if names.iter().all(|n| n.is_empty()) {
+        anyhow::bail!("{} has no labels (one class name per line)", p.display());
+    }
+    Ok(Labels {
+        names,
+        source: format!("file: {}", p.display()),
+    })
+}
+
+/// Files the app takes as label lists when opened or dropped.
+pub fn is_label_path(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("txt") || e.eq_ignore_ascii_case("labels"))
+}
+
 fn read_file(p: &Path) -> anyhow::Result<Vec<String>> {
     Ok(parse_lines(&std::fs::read_to_string(p).map_err(|e| {
         anyhow::anyhow!("cannot read labels {}: {e}", p.display())

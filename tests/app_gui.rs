@@ -429,6 +429,49 @@ fn settings_persist_between_runs() {
     drop_file(&mut h2, &asset("digits_f32.tflite"));
     settle(&mut h2);
     assert_eq!(h2.state().tabs[0].view, View::Tensors);
+
+    // #14 item 5: labels loaded in the GUI (a dropped .txt) apply to the model, rename the
+    // comparison's classes, and come back when the model is opened again.
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..10)
+        .map(|k| format!("digit number {k} with a long label"))
+        .collect();
+    let file = dir.path().join("my_labels.txt");
+    std::fs::write(&file, names.join("\n")).unwrap();
+    let mut h = harness();
+    drop_file(&mut h, &asset("digits_int8.tflite"));
+    settle(&mut h);
+    drop_file(&mut h, &file);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    let t = &h.state().tabs[0];
+    assert_eq!(t.labels.as_ref(), Some(&names));
+    let top1 = t.compare.results[0].as_ref().unwrap().comparison.outputs[0].clone();
+    let json = serde_json::to_string(&top1).unwrap();
+    assert!(json.contains("digit number 2 with a long label"), "{json}");
+    let mut store = Mem::default();
+    eframe::App::save(h.state_mut(), &mut store);
+    let mut h3 = harness();
+    h3.state_mut().restore(&store);
+    drop_file(&mut h3, &asset("digits_int8.tflite"));
+    settle(&mut h3);
+    assert_eq!(
+        h3.state().tabs[0].labels.as_ref(),
+        Some(&names),
+        "remembered per model"
+    );
+    // A model given as labels is refused with a reason.
+    let bad = dir.path().join("model.txt");
+    std::fs::copy(asset("digits_int8.tflite"), &bad).unwrap();
+    drop_file(&mut h3, &bad);
+    assert!(
+        h3.state()
+            .errors
+            .iter()
+            .any(|e| e.contains("not a text label file")),
+        "{:?}",
+        h3.state().errors
+    );
 }
 
 /// A model with spatial outputs: the first output is shown as heat maps (float, INT8 and

@@ -15,6 +15,18 @@ fn item(ui: &mut egui::Ui, label: &str) -> bool {
 }
 
 impl QuantscopeApp {
+    /// "Load labels...": a text file of class names for the active model; without a native
+    /// dialog, the path field (a `.txt` typed there loads as labels).
+    pub(super) fn labels_dialog(&mut self) {
+        match rfd::FileDialog::new()
+            .add_filter("label files", &["txt", "labels"])
+            .pick_file()
+        {
+            Some(f) => self.load_labels(&f),
+            None => self.show_path_field = true,
+        }
+    }
+
     pub(super) fn open_dialog(&mut self) {
         let picked = rfd::FileDialog::new()
             .add_filter(
@@ -60,6 +72,9 @@ impl QuantscopeApp {
                 }
                 if item(ui, "Open by path...") {
                     self.show_path_field = true;
+                }
+                if item(ui, "Load labels...") {
+                    self.labels_dialog();
                 }
                 ui.menu_button("Open recent", |ui| {
                     if self.settings.recent.is_empty() {

@@ -65,6 +65,9 @@ impl View {
 struct Settings {
     recent: Vec<String>,
     view: View,
+    /// Label files the user loaded, by model path (restored when that model opens again).
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
         Settings {
             recent: Vec::new(),
             view: View::Overview,
+            labels: Default::default(),
         }
     }
 }
@@ -309,6 +313,9 @@ impl QuantscopeApp {
     }
 
     fn open_dropped(&mut self, path: &Path, bytes: Option<Vec<u8>>) {
+        if crate::labels::is_label_path(path) {
+            return self.load_labels(path);
+        }
         self.remember(path);
         if crate::preprocess::is_image_path(path) {
             let bytes = match bytes.map(Ok).unwrap_or_else(|| {
@@ -330,6 +337,37 @@ impl QuantscopeApp {
                     .push(format!("{}: no such file", path.display()));
             }
         }
+    }
+
+    /// Gives the active tab (and the tab whose comparison serves it) the labels in `path`,
+    /// remembered for that model, and reruns its comparison so the top-k lists name classes.
+    pub fn load_labels(&mut self, path: &Path) {
+        if self.tabs.is_empty() {
+            return self.errors.push(format!(
+                "{}: open a model first, then its labels",
+                path.display()
+            ));
+        }
+        let labels = match crate::labels::read(path) {
+            Ok(l) => l,
+            Err(e) => return self.errors.push(e.to_string()),
+        };
+        let owner = workspace::compare_owner(&self.tabs, self.active);
+        for i in [self.active, owner] {
+            let t = &mut self.tabs[i];
+            t.labels = Some(labels.names.clone());
+            if let Some(p) = &t.path {
+                self.settings
+                    .labels
+                    .insert(p.display().to_string(), path.display().to_string());
+            }
+        }
+        self.tabs[owner].compare.rerun();
+        self.status.set(format!(
+            "{} labels from {}",
+            labels.names.len(),
+            path.display()
+        ));
     }
 
     fn add_image(&mut self, name: String, bytes: Vec<u8>) {
@@ -403,6 +441,17 @@ impl QuantscopeApp {
     fn add_tab(&mut self, l: Loaded) {
         let mut tab = l.tab;
         tab.view = self.settings.view;
+        // Labels the user loaded for this model last time.
+        let remembered = tab
+            .path
+            .as_ref()
+            .and_then(|p| self.settings.labels.get(&p.display().to_string()));
+        if let Some(lp) = remembered {
+            match crate::labels::read(Path::new(lp)) {
+                Ok(l) => tab.labels = Some(l.names),
+                Err(e) => self.errors.push(format!("remembered labels: {e}")),
+            }
+        }
         let id = tab.id;
         self.tabs.push(tab);
         self.active = self.tabs.len() - 1;
@@ -732,13 +781,26 @@ pub fn fmt_opt(v: Option<f64>, prec: usize) -> String {
 }
 
 /// An x axis labelled `names[k]` at each integer `k` (bar charts by category).
+/// Longest category name an axis shows before cutting it.
+const AXIS_LABEL_CHARS: usize = 18;
+
 pub fn category_axis(
     names: Vec<String>,
 ) -> impl Fn(egui_plot::GridMark, &std::ops::RangeInclusive<f64>) -> String {
     move |m, _| {
         let k = m.value.round();
         if (m.value - k).abs() < 1e-6 && k >= 0.0 {
-            names.get(k as usize).cloned().unwrap_or_default()
+            // Long labels are cut so they do not vanish from the axis; bars name them whole.
+            let n = names
+                .get(k as usize)
+                .map(String::as_str)
+                .unwrap_or_default();
+            if n.chars().count() > AXIS_LABEL_CHARS {
+                let head: String = n.chars().take(AXIS_LABEL_CHARS - 3).collect();
+                format!("{head}...")
+            } else {
+                n.to_string()
+            }
         } else {
             String::new()
         }

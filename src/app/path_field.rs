@@ -12,7 +12,7 @@ impl QuantscopeApp {
             let r = ui.add(
                 egui::TextEdit::singleline(&mut self.path_field)
                     .desired_width(420.0)
-                    .hint_text("/path/to/model.tflite or image"),
+                    .hint_text("/path/to/model.tflite, image or labels.txt"),
             );
             let cands = completions(&self.path_field);
             if r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Tab)) {
