@@ -100,11 +100,6 @@ fn run_models(a: &Args, deadline: &super::Deadline) -> anyhow::Result<Report> {
         Some("folders") => LabelsFrom::Folders,
         Some(csv) => LabelsFrom::Csv(PathBuf::from(csv)),
     };
-    let labels_source = match &labels {
-        LabelsFrom::None => None,
-        LabelsFrom::Folders => Some("folders".to_string()),
-        LabelsFrom::Csv(p) => Some(format!("csv: {}", p.display())),
-    };
     let items = list_inputs(
         root,
         kind,
@@ -126,7 +121,7 @@ fn run_models(a: &Args, deadline: &super::Deadline) -> anyhow::Result<Report> {
     opts.threads = a.threads;
     opts.cache = a.cache.clone();
     opts.shard = shard;
-    opts.labels_source = labels_source;
+    opts.labels_source = labels.source();
     opts.class_names = classes;
     opts.cancel = deadline.flag.clone();
     if !a.json {

@@ -291,11 +291,13 @@ pub fn build_report(mut records: Vec<ImageRecord>, info: &RunInfo) -> Report {
     }
 }
 
-fn pct(v: Option<f64>) -> String {
+/// A share as a percentage with two decimals ("-" when absent).
+pub fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| format!("{:.2} %", x * 100.0))
 }
 
-fn human_bytes(b: u64) -> String {
+/// Bytes in KB/MB/GB (binary units).
+pub fn human_bytes(b: u64) -> String {
     if b >= 1 << 30 {
         format!("{:.2} GB", b as f64 / (1u64 << 30) as f64)
     } else if b >= 1 << 20 {
