@@ -1,5 +1,5 @@
 //! The bundled example, embedded so the app works from any directory: the digit classifier
-//! (float, int8, and for Trade-offs its fp16 and dynamic-range variants) with sample images.
+//! (float, int8, and for Trade-offs its fp16 and dynamic-range variants) with images for Trade-offs.
 
 use super::Example;
 
@@ -18,7 +18,7 @@ pub const EXAMPLE: Example = Example {
             include_bytes!("../../assets/digits_dynamic.tflite"),
         ),
     ],
-    // The sample images under their class folders, so Trade-offs takes labels from folders.
+    // Images under their class folders, so Trade-offs takes labels from folders.
     eval_images: &[
         (
             "0/digit_0_0.png",
@@ -51,6 +51,16 @@ pub const EXAMPLE: Example = Example {
         (
             "9/digit_9_0.png",
             include_bytes!("../../assets/samples/digit_9_0.png"),
+        ),
+        // Two noisy digits from the eval fixtures that int8 gets wrong and float right, so the
+        // example shows flips.
+        (
+            "6/n197.png",
+            include_bytes!("../../tests/fixtures/eval_images/6/n197.png"),
+        ),
+        (
+            "7/n435.png",
+            include_bytes!("../../tests/fixtures/eval_images/7/n435.png"),
         ),
     ],
 };

@@ -337,7 +337,10 @@ impl TradeoffsPanel {
             .collect();
         ui.horizontal(|ui| {
             let can = !variants.is_empty() && self.job.is_none() && self.image_source().is_some();
-            if ui.add_enabled(can, egui::Button::new("Run")).clicked() {
+            if ui
+                .add_enabled(can, egui::Button::new("Run evaluation"))
+                .clicked()
+            {
                 self.start(float, &variants, ctx.repaint);
             }
             if let Some(j) = &self.job {
@@ -415,7 +418,7 @@ impl TradeoffsPanel {
                     &mut self.use_bundled,
                     true,
                     format!(
-                        "the bundled example's sample images ({})",
+                        "the bundled example's images ({})",
                         self.bundled_images.len()
                     ),
                 );
@@ -654,6 +657,7 @@ fn plots_ui(ui: &mut egui::Ui, r: &Report) -> Vec<PlotShown> {
                     .x_axis_label(xl)
                     .y_axis_label(yl)
                     .allow_scroll(false)
+                    .set_margin_fraction(egui::vec2(0.3, 0.15))
                     .show(ui, |p| {
                         for (name, xy) in &pts {
                             p.points(
