@@ -376,13 +376,8 @@ impl TradeoffsPanel {
             .show(ui, |ui| {
                 let r = o.report.clone();
                 ui.label(format!(
-                    "{} images ({} labelled{}), {} thread(s); the float model is the reference row",
-                    r.images,
-                    r.labelled_images,
-                    r.labels_source
-                        .as_ref()
-                        .map_or(String::new(), |s| format!(", labels from {s}")),
-                    r.threads
+                    "{}; the float model is the reference row",
+                    r.summary_line()
                 ));
                 table_ui(ui, &r);
                 ui.add_space(8.0);

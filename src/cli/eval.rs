@@ -171,15 +171,7 @@ fn print(r: &Report, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
     }
-    println!(
-        "{} inputs ({} labelled{}), {} thread(s)\n",
-        r.images,
-        r.labelled_images,
-        r.labels_source
-            .as_ref()
-            .map_or(String::new(), |s| format!(", labels from {s}")),
-        r.threads
-    );
+    println!("{}\n", r.summary_line());
     print!("{}", markdown_table(r));
     for v in &r.variants {
         if !v.flips.is_empty() && v.flips_lost.is_empty() && v.flips_gained.is_empty() {

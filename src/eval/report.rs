@@ -100,6 +100,21 @@ pub struct Report {
     pub variants: Vec<VariantReport>,
 }
 
+impl Report {
+    /// "58 inputs (58 labelled, labels from folders), 1 thread(s)": the line above the table.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{} inputs ({} labelled{}), {} thread(s)",
+            self.images,
+            self.labelled_images,
+            self.labels_source
+                .as_ref()
+                .map_or(String::new(), |s| format!(", labels from {s}")),
+            self.threads
+        )
+    }
+}
+
 /// Header facts the report carries (also in cache headers).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
