@@ -2,14 +2,6 @@ use clap::Parser;
 use quantscope::cli::{self, Cli};
 use std::process::ExitCode;
 
-#[cfg(feature = "gui")]
-const EXAMPLE: quantscope::app::Example = quantscope::app::Example {
-    float: include_bytes!("../assets/digits_f32.tflite"),
-    quant: include_bytes!("../assets/digits_int8.tflite"),
-    labels: include_str!("../assets/digits_labels.txt"),
-    image: include_bytes!("../assets/samples/digit_2_0.png"),
-};
-
 fn main() -> ExitCode {
     let args = Cli::parse();
     match args.command {
@@ -52,7 +44,7 @@ fn main() -> ExitCode {
             };
             let images = args.images;
             let r = quantscope::app::run_native(move |app| match files.as_slice() {
-                [] => app.open_example(&EXAMPLE),
+                [] => app.open_example(&quantscope::app::example::EXAMPLE),
                 [m] => app.open_at(m, None, &images, startup),
                 [m, f, ..] => app.open_at(m, Some(f), &images, startup),
             });

@@ -732,3 +732,138 @@ fn a_float_model_alone_says_so_once_and_hides_empty_layers() {
     assert!(h.query_by_label_contains("vs its float twin").is_none());
     assert!(h.query_by_label_contains("Per-layer SQNR").is_none());
 }
+
+/// Trade-offs on the bundled example: its float model and three variants (int8, fp16,
+/// dynamic-range) over its ten images (two of which int8 flips), run in the background through
+/// `eval::evaluate`. The table shows the report's values with one row per model, the report
+/// equals what `quantscope eval` gives for the same folder, and the three scatter plots have a
+/// point per model.
+#[test]
+fn tradeoffs_tab_runs_the_bundled_variants() {
+    let mut h = harness_sized(1400.0, 1000.0);
+    h.state_mut()
+        .open_example(&quantscope::app::example::EXAMPLE);
+    settle(&mut h);
+    assert_eq!(h.state().tabs.len(), 2, "errors: {:?}", h.state().errors);
+    h.get_by_label("Trade-offs").click();
+    h.run_steps(3);
+    h.get_by_label("Run evaluation").click();
+    h.run_steps(1);
+    settle(&mut h);
+    let (report, root) = {
+        let t = &h.state().tradeoffs;
+        assert!(t.error.is_none(), "{:?}", t.error);
+        let o = t.outcome.as_ref().expect("the run finished");
+        (o.report.clone(), o.root.clone())
+    };
+    assert_eq!((report.images, report.labelled_images), (10, 10));
+    let names: Vec<&str> = report.variants.iter().map(|v| v.model.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "digits_int8.tflite",
+            "digits_fp16.tflite",
+            "digits_dynamic.tflite"
+        ]
+    );
+    // The CLI on the same images and models: the same numbers (latency is measured per run).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args([
+            "eval",
+            "assets/digits_f32.tflite",
+            "assets/digits_int8.tflite",
+            "assets/digits_fp16.tflite",
+            "assets/digits_dynamic.tflite",
+            "--images",
+            root.to_str().unwrap(),
+            "--labels-from",
+            "folders",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut checked = 0;
+    for (k, v) in std::iter::once(&report.reference)
+        .chain(&report.variants)
+        .enumerate()
+    {
+        let c = if k == 0 {
+            &cli["reference"]
+        } else {
+            &cli["variants"][k - 1]
+        };
+        for (what, ours) in [
+            ("top1_accuracy", v.top1_accuracy),
+            ("top5_accuracy", v.top5_accuracy),
+            ("top1_agreement", v.top1_agreement),
+            ("output_sqnr_db_mean", v.output_sqnr_db_mean),
+            ("mean_rel_diff", v.mean_rel_diff),
+            ("kl_mean", v.kl_mean),
+        ] {
+            // Equal up to the JSON round trip's last digit.
+            let same = match (c[what].as_f64(), ours) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                (a, b) => a == b,
+            };
+            assert!(same, "{} {what}: CLI {} vs tab {ours:?}", v.model, c[what]);
+            checked += 1;
+        }
+        assert_eq!(c["file_bytes"].as_u64(), Some(v.file_bytes));
+        assert_eq!(c["flips"], serde_json::json!(v.flips));
+    }
+    assert_eq!(checked, 24);
+    // One table row per model, with the report's values (formatted here, independently).
+    let pct = |x: Option<f64>| format!("{:.2} %", x.unwrap() * 100.0);
+    let mut cells: std::collections::BTreeMap<String, usize> = Default::default();
+    for (k, v) in std::iter::once(&report.reference)
+        .chain(&report.variants)
+        .enumerate()
+    {
+        *cells.entry(pct(v.top1_accuracy)).or_default() += 1;
+        *cells.entry(pct(v.top5_accuracy)).or_default() += 1;
+        if k > 0 {
+            *cells.entry(pct(v.top1_agreement)).or_default() += 1;
+            let sqnr = v
+                .output_sqnr_db_mean
+                .map_or("exact".into(), |s| format!("{s:.1}"));
+            *cells.entry(sqnr).or_default() += 1;
+            // The variant's name: its checkbox and its row.
+            assert_eq!(h.query_all_by_label(&v.model).count(), 2, "{}", v.model);
+        }
+    }
+    for (text, n) in &cells {
+        let shown = h.query_all_by_label(text).count();
+        assert!(shown >= *n, "'{text}' shown {shown} times, want {n}");
+    }
+    let plots = h.state().tradeoffs.plots.clone();
+    assert_eq!(plots.len(), 3, "{plots:?}");
+    assert!(plots.iter().all(|p| p.points == 4), "{plots:?}");
+    // Latency is a measurement of this run: fixed for a stable picture.
+    {
+        let o = h.state_mut().tradeoffs.outcome.as_mut().unwrap();
+        let mut r = (*o.report).clone();
+        for (k, v) in std::iter::once(&mut r.reference)
+            .chain(&mut r.variants)
+            .enumerate()
+        {
+            v.latency_ms = Some([2.6, 1.5, 3.6, 3.0][k]);
+        }
+        o.report = Arc::new(r);
+    }
+    h.run_steps(3);
+    h.snapshot("app_tradeoffs");
+    // The gallery: int8's flips as thumbnails; a click opens the image in Compare.
+    assert_eq!(report.variants[0].flips_lost, ["6/n197.png", "7/n435.png"]);
+    let before = h.state().tabs[1].compare.images.len();
+    h.get_by_label("7/n435.png").click();
+    h.run_steps(2);
+    let app = h.state();
+    assert_eq!(app.tabs[app.active].view, View::Compare);
+    assert_eq!(app.tabs[1].compare.images.len(), before + 1);
+}

@@ -449,3 +449,102 @@ fn shard_index_from_flag_slurm_and_kubernetes() {
     assert_eq!(slices.concat().len(), 10);
     assert_eq!(slices[1], vec![1, 4, 7]);
 }
+
+/// Writes `img` as a PNG carrying EXIF orientation `orientation` (none when 0).
+fn png_with_orientation(img: &image::RgbImage, orientation: u8, path: &Path) {
+    use image::ImageEncoder;
+    let mut png = Vec::new();
+    let mut enc = image::codecs::png::PngEncoder::new(&mut png);
+    if orientation != 0 {
+        // A little-endian TIFF header with one IFD entry: Orientation (0x0112), SHORT, 1.
+        let exif = vec![
+            b'I',
+            b'I',
+            0x2A,
+            0,
+            8,
+            0,
+            0,
+            0,
+            1,
+            0,
+            0x12,
+            0x01,
+            3,
+            0,
+            1,
+            0,
+            0,
+            0,
+            orientation,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        enc.set_exif_metadata(exif).unwrap();
+    }
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, png).unwrap();
+}
+
+/// `--exif` is the same flag as compare's: images stored rotated with an EXIF orientation that
+/// turns them upright evaluate like the upright files with `apply`, and differently (the
+/// model sees sideways digits) with `ignore`; the report records the choice.
+#[test]
+fn eval_honours_exif_orientation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (upright, tagged) = (dir.path().join("upright"), dir.path().join("tagged"));
+    let mut n = 0;
+    for e in std::fs::read_dir(repo("assets/samples")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let class = &name["digit_".len().."digit_".len() + 1];
+        let img = image::open(&p).unwrap().to_rgb8();
+        png_with_orientation(&img, 0, &upright.join(class).join(&name));
+        // Stored turned 90 degrees clockwise; orientation 8 turns it back for display.
+        let turned = image::imageops::rotate90(&img);
+        png_with_orientation(&turned, 8, &tagged.join(class).join(&name));
+        n += 1;
+    }
+    assert_eq!(n, 8);
+    let run = |folder: &Path, exif: &str| {
+        let (mut r, _) = eval(&args(&models_and(&[
+            "--images",
+            folder.to_str().unwrap(),
+            "--labels-from",
+            "folders",
+            "--exif",
+            exif,
+            "--json",
+        ])));
+        assert_eq!(r["images"], 8);
+        let pp = r["preprocess"].as_object_mut().unwrap();
+        let e = pp.remove("exif").unwrap();
+        (without_latency(r), e)
+    };
+    let (want, e) = run(&upright, "apply");
+    assert_eq!(e, "apply");
+    let (applied, _) = run(&tagged, "apply");
+    assert_eq!(applied, want, "EXIF applied: the upright images' report");
+    let (ignored, e) = run(&tagged, "ignore");
+    assert_eq!(e, "ignore");
+    let differs = ignored["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(want["variants"].as_array().unwrap())
+        .filter(|(a, b)| a["output_sqnr_db_mean"] != b["output_sqnr_db_mean"])
+        .count();
+    assert_eq!(differs, 3, "EXIF ignored: every variant sees other pixels");
+}

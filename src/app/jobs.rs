@@ -157,6 +157,20 @@ impl<T: Send + 'static> Job<T> {
         }
     }
 
+    /// The results of the finished jobs in `jobs` (waiting for each when `block`), which
+    /// leave the list.
+    pub fn take_finished(jobs: &mut Vec<Job<T>>, block: bool) -> Vec<Result<T, String>> {
+        let mut done = Vec::new();
+        jobs.retain_mut(|j| match j.take(block) {
+            Some(r) => {
+                done.push(r);
+                false
+            }
+            None => true,
+        });
+        done
+    }
+
     pub fn progress(&self) -> String {
         self.ctx
             .progress

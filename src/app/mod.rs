@@ -8,6 +8,7 @@
 //! tab and status bars; [`path_field`] the in-app path entry; one file per panel.
 
 pub mod compare;
+pub mod example;
 pub mod export;
 pub mod graph;
 pub mod jobs;
@@ -17,6 +18,7 @@ mod path_field;
 mod startup;
 pub mod tensor_detail;
 pub mod tensors;
+pub mod tradeoffs;
 pub mod whatif;
 
 pub use startup::Startup;
@@ -37,6 +39,10 @@ pub struct Example {
     pub quant: &'static [u8],
     pub labels: &'static str,
     pub image: &'static [u8],
+    /// More variants of the float model for Trade-offs (fp16, dynamic-range): (name, bytes).
+    pub variants: &'static [(&'static str, &'static [u8])],
+    /// Sample images for Trade-offs, named `CLASS/FILE` (labels from folders).
+    pub eval_images: &'static [(&'static str, &'static [u8])],
 }
 
 /// The views of a tab. A new view is a variant, a row in [`View::ALL`] and an arm in
@@ -48,15 +54,17 @@ pub enum View {
     Compare,
     WhatIf,
     Graph,
+    TradeOffs,
 }
 
 impl View {
-    pub const ALL: [(View, &'static str); 5] = [
+    pub const ALL: [(View, &'static str); 6] = [
         (View::Overview, "Overview"),
         (View::Tensors, "Tensors"),
         (View::Compare, "Compare"),
         (View::WhatIf, "What-if"),
         (View::Graph, "Graph"),
+        (View::TradeOffs, "Trade-offs"),
     ];
 }
 
@@ -182,6 +190,8 @@ pub struct QuantscopeApp {
     repaint: Option<egui::Context>,
     /// `--tab/--tensor/--layer` from the command line, until applied.
     startup: Option<(u64, startup::Startup)>,
+    /// One for the app: its results stay while the user moves between tabs.
+    pub tradeoffs: tradeoffs::TradeoffsPanel,
 }
 
 impl Default for QuantscopeApp {
@@ -199,6 +209,7 @@ impl Default for QuantscopeApp {
             status: StatusLine::default(),
             repaint: None,
             startup: None,
+            tradeoffs: Default::default(),
         }
     }
 }
@@ -293,6 +304,8 @@ impl QuantscopeApp {
         );
         self.pending_images
             .push(("digit_2_0.png".into(), ex.image.to_vec()));
+        self.tradeoffs
+            .add_bundled(ex.variants, ex.eval_images, self.repaint.as_ref());
     }
 
     /// Opens `model` and, when given, `float` paired with it (`quantscope MODEL [FLOAT_MODEL]`).
@@ -519,15 +532,7 @@ impl QuantscopeApp {
     /// for each running job. True when a job finished.
     fn collect_jobs(&mut self, block: bool) -> bool {
         let mut busy = false;
-        let mut loaded = Vec::new();
-        self.loads.retain_mut(|j| match j.take(block) {
-            Some(r) => {
-                loaded.push(r);
-                false
-            }
-            None => true,
-        });
-        for r in loaded {
+        for r in Job::take_finished(&mut self.loads, block) {
             busy = true;
             match r {
                 Ok(l) => self.add_tab(l),
@@ -557,6 +562,7 @@ impl QuantscopeApp {
             );
             busy |= t.whatif.collect(block);
         }
+        busy |= self.tradeoffs.collect(block);
         busy
     }
 
@@ -575,6 +581,7 @@ impl QuantscopeApp {
                 .tabs
                 .iter()
                 .any(|t| t.weights_job.is_some() || t.compare.is_running() || t.whatif.is_running())
+            || self.tradeoffs.is_running()
     }
 
     /// One JSON document with everything computed: inspection, weights, comparisons, what-if.
@@ -632,6 +639,15 @@ impl QuantscopeApp {
             (t.model.clone(), name)
         });
         let owner_name = self.tabs[owner].name.clone();
+        let (candidates, default_float) = if self.tabs[i].view == View::TradeOffs {
+            (
+                self.tradeoff_candidates(),
+                workspace::float_source(&self.tabs, i).map(|j| self.tabs[j].id),
+            )
+        } else {
+            (Vec::new(), None)
+        };
+        let mut tradeoffs_action = None;
         let status = self.status.clone();
         let repaint = self.repaint.clone();
         ui.horizontal(|ui| {
@@ -700,7 +716,27 @@ impl QuantscopeApp {
                     }
                 }
             }
+            View::TradeOffs => {
+                tradeoffs_action = self.tradeoffs.ui(ui, &ctx, &candidates, default_float)
+            }
         }
+        if let Some(tradeoffs::Action::OpenImage(p)) = tradeoffs_action {
+            self.open_path(&p);
+        }
+    }
+
+    /// The open tabs as Trade-offs candidates.
+    fn tradeoff_candidates(&self) -> Vec<tradeoffs::Candidate> {
+        self.tabs
+            .iter()
+            .map(|t| tradeoffs::Candidate {
+                key: tradeoffs::Key::Tab(t.id),
+                name: t.name.clone(),
+                model: t.model.clone(),
+                is_float: t.is_float(),
+                labels: t.labels.clone(),
+            })
+            .collect()
     }
 
     /// The whole window (also what tests drive).

@@ -100,11 +100,6 @@ fn run_models(a: &Args, deadline: &super::Deadline) -> anyhow::Result<Report> {
         Some("folders") => LabelsFrom::Folders,
         Some(csv) => LabelsFrom::Csv(PathBuf::from(csv)),
     };
-    let labels_source = match &labels {
-        LabelsFrom::None => None,
-        LabelsFrom::Folders => Some("folders".to_string()),
-        LabelsFrom::Csv(p) => Some(format!("csv: {}", p.display())),
-    };
     let items = list_inputs(
         root,
         kind,
@@ -126,7 +121,7 @@ fn run_models(a: &Args, deadline: &super::Deadline) -> anyhow::Result<Report> {
     opts.threads = a.threads;
     opts.cache = a.cache.clone();
     opts.shard = shard;
-    opts.labels_source = labels_source;
+    opts.labels_source = labels.source();
     opts.class_names = classes;
     opts.cancel = deadline.flag.clone();
     if !a.json {
@@ -176,15 +171,7 @@ fn print(r: &Report, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
     }
-    println!(
-        "{} inputs ({} labelled{}), {} thread(s)\n",
-        r.images,
-        r.labelled_images,
-        r.labels_source
-            .as_ref()
-            .map_or(String::new(), |s| format!(", labels from {s}")),
-        r.threads
-    );
+    println!("{}\n", r.summary_line());
     print!("{}", markdown_table(r));
     for v in &r.variants {
         if !v.flips.is_empty() && v.flips_lost.is_empty() && v.flips_gained.is_empty() {

@@ -36,6 +36,17 @@ pub enum LabelsFrom {
     Csv(PathBuf),
 }
 
+impl LabelsFrom {
+    /// The report's `labels_source`: "folders", "csv: FILE", or none.
+    pub fn source(&self) -> Option<String> {
+        match self {
+            LabelsFrom::None => None,
+            LabelsFrom::Folders => Some("folders".to_string()),
+            LabelsFrom::Csv(p) => Some(format!("csv: {}", p.display())),
+        }
+    }
+}
+
 /// Every file under `root` (recursively) whose extension is in `exts`, sorted by path.
 fn walk(root: &Path, exts: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();

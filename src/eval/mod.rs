@@ -15,15 +15,15 @@ pub mod report;
 pub use inputs::{list_inputs, resolve_shard, shard, EvalInput, InputKind, LabelsFrom};
 pub use record::{ImageRecord, ModelRun, OutputSums};
 pub use report::{
-    build_report, markdown_table, ClassReport, ModelInfo, OutputReport, Report, RunInfo,
-    VariantReport,
+    build_report, human_bytes, markdown_table, pct, ClassReport, ModelInfo, OutputReport, Report,
+    RunInfo, VariantReport,
 };
 
 use crate::compare::to_value;
 use crate::engine::kernels::cast::{dequantize_value, quantize_f32};
 use crate::engine::{npy, Engine, EngineError, EngineOptions, Value};
 use crate::model::{DType, Model};
-use crate::preprocess::{load_image_bytes, prepare, ImageLimits, InputSpec, Preprocess};
+use crate::preprocess::{load_image_bytes_with, prepare, ImageLimits, InputSpec, Preprocess};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -201,7 +201,7 @@ impl Feed {
         }
         let img = match kind {
             InputKind::Images => Some(
-                load_image_bytes(&bytes[0], ImageLimits::default())
+                load_image_bytes_with(&bytes[0], ImageLimits::default(), pp.exif)
                     .with_context(|| item.name.clone())?,
             ),
             InputKind::Npy => None,

@@ -100,6 +100,21 @@ pub struct Report {
     pub variants: Vec<VariantReport>,
 }
 
+impl Report {
+    /// "58 inputs (58 labelled, labels from folders), 1 thread(s)": the line above the table.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{} inputs ({} labelled{}), {} thread(s)",
+            self.images,
+            self.labelled_images,
+            self.labels_source
+                .as_ref()
+                .map_or(String::new(), |s| format!(", labels from {s}")),
+            self.threads
+        )
+    }
+}
+
 /// Header facts the report carries (also in cache headers).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -291,11 +306,13 @@ pub fn build_report(mut records: Vec<ImageRecord>, info: &RunInfo) -> Report {
     }
 }
 
-fn pct(v: Option<f64>) -> String {
+/// A share as a percentage with two decimals ("-" when absent).
+pub fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| format!("{:.2} %", x * 100.0))
 }
 
-fn human_bytes(b: u64) -> String {
+/// Bytes in KB/MB/GB (binary units).
+pub fn human_bytes(b: u64) -> String {
     if b >= 1 << 30 {
         format!("{:.2} GB", b as f64 / (1u64 << 30) as f64)
     } else if b >= 1 << 20 {

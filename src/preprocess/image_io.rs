@@ -65,7 +65,17 @@ pub fn load_image_with(
 }
 
 pub fn load_image_bytes(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, PreprocessError> {
-    decode(ImageReader::new(Cursor::new(bytes)), limits, Exif::Apply)
+    load_image_bytes_with(bytes, limits, Exif::Apply)
+}
+
+/// [`load_image_bytes`] with EXIF orientation applied or ignored (bytes already read, e.g.
+/// hashed by `eval`).
+pub fn load_image_bytes_with(
+    bytes: &[u8],
+    limits: ImageLimits,
+    exif: Exif,
+) -> Result<RgbImage, PreprocessError> {
+    decode(ImageReader::new(Cursor::new(bytes)), limits, exif)
 }
 
 fn decode<R: BufRead + Seek>(

@@ -16,7 +16,9 @@ pub mod steps;
 
 pub use detect::{detect_defaults, InputSpec};
 pub use image_io::{is_image_path, IMAGE_EXTENSIONS};
-pub use image_io::{load_image, load_image_bytes, load_image_with, Exif, ImageLimits};
+pub use image_io::{
+    load_image, load_image_bytes, load_image_bytes_with, load_image_with, Exif, ImageLimits,
+};
 pub use libs::ResizeLib;
 pub use presets::{apply_preset, preset_names, PRESETS};
 pub use resize::{resize_plane, Filter};
