@@ -116,31 +116,27 @@ impl<'a> Wide<'a> {
     #[inline]
     pub fn decode(&self, r: Range<usize>, out: &mut [i64]) {
         match self {
-            Wide::I16(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 2..r.end * 2].chunks_exact(2))
-                {
-                    *o = i16::from_le_bytes([c[0], c[1]]) as i64;
-                }
-            }
-            Wide::I32(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 4..r.end * 4].chunks_exact(4))
-                {
-                    *o = i32::from_le_bytes(c.try_into().unwrap()) as i64;
-                }
-            }
-            Wide::I64(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 8..r.end * 8].chunks_exact(8))
-                {
-                    *o = i64::from_le_bytes(c.try_into().unwrap());
-                }
-            }
+            Wide::I16(b) => decode_le(b, r, out, |c| i16::from_le_bytes(c) as i64),
+            Wide::I32(b) => decode_le(b, r, out, |c| i32::from_le_bytes(c) as i64),
+            Wide::I64(b) => decode_le(b, r, out, i64::from_le_bytes),
         }
+    }
+}
+
+/// Decodes little-endian elements `r` of `W` bytes each from `b` into `out` with `f`.
+#[inline(always)]
+fn decode_le<const W: usize, T>(
+    b: &[u8],
+    r: Range<usize>,
+    out: &mut [T],
+    f: impl Fn([u8; W]) -> T,
+) {
+    for (o, c) in out
+        .iter_mut()
+        .zip(b[r.start * W..r.end * W].chunks_exact(W))
+    {
+        // chunks_exact(W) yields W bytes.
+        *o = f(c.try_into().unwrap());
     }
 }
 
@@ -164,30 +160,9 @@ impl<'a> Floats<'a> {
     #[inline]
     pub fn decode(&self, r: Range<usize>, out: &mut [f64]) {
         match self {
-            Floats::F16(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 2..r.end * 2].chunks_exact(2))
-                {
-                    *o = half::f16::from_le_bytes([c[0], c[1]]).to_f64();
-                }
-            }
-            Floats::F32(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 4..r.end * 4].chunks_exact(4))
-                {
-                    *o = f32::from_le_bytes(c.try_into().unwrap()) as f64;
-                }
-            }
-            Floats::F64(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 8..r.end * 8].chunks_exact(8))
-                {
-                    *o = f64::from_le_bytes(c.try_into().unwrap());
-                }
-            }
+            Floats::F16(b) => decode_le(b, r, out, |c| half::f16::from_le_bytes(c).to_f64()),
+            Floats::F32(b) => decode_le(b, r, out, |c| f32::from_le_bytes(c) as f64),
+            Floats::F64(b) => decode_le(b, r, out, f64::from_le_bytes),
         }
     }
 }
