@@ -306,7 +306,7 @@ fn blocks_ui(ui: &mut egui::Ui, id: &str, stem: &str, b: &BlockAnalysis, status:
             String::new()
         }
     ));
-    let mid = egui::Id::new((id, "block_metric"));
+    let mid = egui::Id::unique((id, "block_metric"));
     let mut metric: BlockMetric = ui.data(|d| d.get_temp(mid)).unwrap_or_default();
     ui.horizontal(|ui| {
         ui.label("colour by:");
