@@ -530,6 +530,11 @@ fn blockwise_tensor_shows_its_blocks() {
     h.step();
     settle(&mut h);
     assert_eq!(h.state().tabs[1].whatif.scheme.block_size, Some(64));
-    let r = h.state().tabs[1].whatif.report().unwrap().rollup.tensors_compared;
+    let r = h.state().tabs[1]
+        .whatif
+        .report()
+        .unwrap()
+        .rollup
+        .tensors_compared;
     assert_eq!(r, 2, "the FC weights and the embedding table simulated");
 }

@@ -26,13 +26,7 @@ fn oracles(sim: bool) -> Vec<(String, Value)> {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("sim_")
-                == sim
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sim_") == sim)
         .map(|p| {
             let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
             (p.file_stem().unwrap().to_string_lossy().into_owned(), v)
@@ -54,12 +48,20 @@ fn close(what: &str, ours: Option<f64>, theirs: &Value, rel: f64) {
 }
 
 fn ints(v: &Value) -> Vec<i64> {
-    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
 }
 
 /// Compares one tensor's blocks with numpy's figures; returns the blocks checked.
 fn check_blocks(what: &str, b: &BlockAnalysis, o: &Value) -> usize {
-    assert_eq!(b.block_size as u64, o["block_size"].as_u64().unwrap(), "{what}");
+    assert_eq!(
+        b.block_size as u64,
+        o["block_size"].as_u64().unwrap(),
+        "{what}"
+    );
     assert_eq!(b.rows as u64, o["rows"].as_u64().unwrap(), "{what}");
     assert_eq!(
         b.blocks_per_row as u64,
@@ -93,8 +95,18 @@ fn check_blocks(what: &str, b: &BlockAnalysis, o: &Value) -> usize {
     assert_eq!(b.sqnr_db.len(), n, "{what}: per-block errors");
     for k in 0..n {
         let w = format!("{what} block {k}");
-        close(&format!("{w} sqnr_db"), b.sqnr_db[k], &o["sqnr_db"][k], 1e-9);
-        close(&format!("{w} max_abs_err"), Some(b.max_abs_err[k]), &o["max_abs_err"][k], 1e-9);
+        close(
+            &format!("{w} sqnr_db"),
+            b.sqnr_db[k],
+            &o["sqnr_db"][k],
+            1e-9,
+        );
+        close(
+            &format!("{w} max_abs_err"),
+            Some(b.max_abs_err[k]),
+            &o["max_abs_err"][k],
+            1e-9,
+        );
         close(
             &format!("{w} max_abs_err_lsb"),
             Some(b.max_abs_err_lsb[k]),
@@ -149,8 +161,17 @@ fn stored_blocks_equal_numpy() {
                 }
                 other => panic!("{what}: reference {other:?}"),
             }
-            assert_eq!(t.channel_count, o["scale"].as_array().unwrap().len(), "{what}");
-            close(&format!("{what} tensor SQNR"), t.errors.sqnr_db, &o["tensor_sqnr_db"], 1e-9);
+            assert_eq!(
+                t.channel_count,
+                o["scale"].as_array().unwrap().len(),
+                "{what}"
+            );
+            close(
+                &format!("{what} tensor SQNR"),
+                t.errors.sqnr_db,
+                &o["tensor_sqnr_db"],
+                1e-9,
+            );
             blocks += check_blocks(&what, t.blocks.as_ref().unwrap(), o);
             elements += o["elements_checked"].as_u64().unwrap();
             tensors += 1;
@@ -161,7 +182,10 @@ fn stored_blocks_equal_numpy() {
     // aeq_fc_dynamic_wi4b32_afp32: table [16,64], fc1 [32,64], fc2 [8,32] in blocks of 32;
     // aeq_wide_wi4b{32,64,128}: fc [24,256] and table [16,128].
     assert_eq!((models, tensors, blocks), (4, 9, 104 + 256 + 128 + 64));
-    assert_eq!(elements, 16 * 64 + 32 * 64 + 8 * 32 + 3 * (24 * 256 + 16 * 128));
+    assert_eq!(
+        elements,
+        16 * 64 + 32 * 64 + 8 * 32 + 3 * (24 * 256 + 16 * 128)
+    );
 }
 
 #[test]
@@ -194,7 +218,10 @@ fn simulated_blocks_equal_the_quantizer() {
         for o in v["tensors"].as_array().unwrap() {
             let what = format!("{name} {}", o["name"]);
             let t = tensor(&r, o);
-            assert!(matches!(t.reference, Some(Reference::Simulated { .. })), "{what}");
+            assert!(
+                matches!(t.reference, Some(Reference::Simulated { .. })),
+                "{what}"
+            );
             blocks += check_blocks(&what, t.blocks.as_ref().unwrap(), o);
             // The integers themselves, through the same library function.
             let i = o["index"].as_u64().unwrap() as usize;
@@ -241,17 +268,40 @@ fn blockwise_schemes_that_cannot_be_simulated_say_why() {
         clip: Clip::MinMax,
         block_size: Some(32),
     };
-    let e = analyze(&f, None, &Options { simulate: Some(bad), channel_histograms: false })
-        .unwrap_err()
-        .to_string();
+    let e = analyze(
+        &f,
+        None,
+        &Options {
+            simulate: Some(bad),
+            channel_histograms: false,
+        },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("symmetric only"), "{e}");
     // A weight whose last dimension does not split stays float, with a note.
     let src = open("tests/fixtures/models/aeq_src_f32.tflite");
-    let s = Scheme { symmetric: true, block_size: Some(64), ..bad };
-    let r = analyze(&src, None, &Options { simulate: Some(s), channel_histograms: false }).unwrap();
+    let s = Scheme {
+        symmetric: true,
+        block_size: Some(64),
+        ..bad
+    };
+    let r = analyze(
+        &src,
+        None,
+        &Options {
+            simulate: Some(s),
+            channel_histograms: false,
+        },
+    )
+    .unwrap();
     let fc2 = r.tensors.iter().find(|t| t.name == "fc2_weights").unwrap();
     assert!(fc2.blocks.is_none() && fc2.error.is_none());
-    assert!(fc2.checks.iter().any(|c| c.code == "not_blockwise"), "{:?}", fc2.checks);
+    assert!(
+        fc2.checks.iter().any(|c| c.code == "not_blockwise"),
+        "{:?}",
+        fc2.checks
+    );
     let fc1 = r.tensors.iter().find(|t| t.name == "fc1_weights").unwrap();
     assert_eq!(fc1.blocks.as_ref().unwrap().scale.len(), 32);
 }

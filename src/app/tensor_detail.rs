@@ -331,12 +331,18 @@ fn blocks_ui(ui: &mut egui::Ui, id: &str, stem: &str, b: &BlockAnalysis, status:
     let (lo, hi) = (0..b.scale.len())
         .filter_map(value)
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, c), v| (a.min(v), c.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, c), v| {
+            (a.min(v), c.max(v))
+        });
     ui.weak(format!(
         "rows down, blocks across; colour {} (dark) to {} (bright){}; hover a cell for its numbers",
         fmt_opt(lo.is_finite().then_some(lo), 5),
         fmt_opt(hi.is_finite().then_some(hi), 5),
-        if metric == BlockMetric::Sqnr { ", grey = exact" } else { "" }
+        if metric == BlockMetric::Sqnr {
+            ", grey = exact"
+        } else {
+            ""
+        }
     ));
     let cols = b.blocks_per_row.max(1);
     let cell = (ui.available_width().min(720.0) / cols as f32).clamp(3.0, 28.0);

@@ -95,7 +95,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             m.subgraphs
                 .iter()
                 .flat_map(|g| &g.tensors)
-                .filter(|t| t.is_constant && t.quantization.as_ref().is_some_and(|q| q.is_quantized()))
+                .filter(|t| {
+                    t.is_constant && t.quantization.as_ref().is_some_and(|q| q.is_quantized())
+                })
                 .count()
         };
         let nf = f
@@ -212,7 +214,11 @@ fn render_blocks(o: &mut String, t: &TensorAnalysis, b: &BlockAnalysis) {
     let _ = writeln!(
         o,
         "  worst blocks by {}:",
-        if b.has_errors() { "SQNR" } else { "scale (no reference)" }
+        if b.has_errors() {
+            "SQNR"
+        } else {
+            "scale (no reference)"
+        }
     );
     for w in &b.worst {
         let _ = writeln!(

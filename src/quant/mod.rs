@@ -20,8 +20,8 @@ pub mod simulate;
 pub mod stats;
 
 pub use analyze::{
-    analyze, quant_range, AnalyzeError, BlockAnalysis, ChannelAnalysis, Options, Reference,
-    Rollup, TensorAnalysis, WeightsReport, WorstBlock,
+    analyze, quant_range, AnalyzeError, BlockAnalysis, ChannelAnalysis, Options, Reference, Rollup,
+    TensorAnalysis, WeightsReport, WorstBlock,
 };
 pub use checks::{Check, Severity};
 pub use metrics::{ErrorAcc, ErrorMetrics};

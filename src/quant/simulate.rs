@@ -377,7 +377,12 @@ mod tests {
         };
         assert_eq!((b4.range(), b4.problem()), ((-8, 7), None));
         assert_eq!(blockwise_range(DType::I8), (-127, 127));
-        assert!(Scheme { symmetric: false, ..b4 }.problem().is_some());
+        assert!(Scheme {
+            symmetric: false,
+            ..b4
+        }
+        .problem()
+        .is_some());
         // max |x| 0.7 / 7 = 0.1 -> bfloat16 0.10009765625 -> float16 keeps it.
         assert_eq!(blockwise_scale(0.7, 7), 0.10009765625);
         // rint: 2.5 -> 2, 3.5 -> 4 (ties to even), clamped to [-8, 7].

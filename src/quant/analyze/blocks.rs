@@ -164,10 +164,7 @@ fn block_ints(
             for (o, &i) in q.iter_mut().zip(idx.iter()) {
                 *o = i as i64 + qmin;
             }
-            (
-                scales[b] as f64,
-                zero_points.get(b).copied().unwrap_or(0),
-            )
+            (scales[b] as f64, zero_points.get(b).copied().unwrap_or(0))
         }
         BlockSource::Simulated { own } => {
             own.decode(r, v);
@@ -200,7 +197,16 @@ pub(super) fn real_histogram(
             let (mut idx, mut v, mut q) = (vec![0u8; bs], vec![0f64; bs], vec![0i64; bs]);
             let mut c = vec![0u64; binner.bins()];
             for b in task * BLOCKS_PER_TASK..nb.min((task + 1) * BLOCKS_PER_TASK) {
-                let (s, z) = block_ints(src, b, b * bs..(b + 1) * bs, qmin, range, &mut idx, &mut v, &mut q);
+                let (s, z) = block_ints(
+                    src,
+                    b,
+                    b * bs..(b + 1) * bs,
+                    qmin,
+                    range,
+                    &mut idx,
+                    &mut v,
+                    &mut q,
+                );
                 for &qi in &q {
                     if let Some(k) = binner.bin(s * (qi - z) as f64) {
                         c[k] += 1;
@@ -245,7 +251,8 @@ pub(super) fn block_pass(
             let outs = (task * BLOCKS_PER_TASK..end)
                 .map(|b| {
                     let r = b * bs..(b + 1) * bs;
-                    let (s, z) = block_ints(src, b, r.clone(), qmin, range, &mut idx, &mut v, &mut q);
+                    let (s, z) =
+                        block_ints(src, b, r.clone(), qmin, range, &mut idx, &mut v, &mut q);
                     let xs: Option<&[f64]> = match (src, reference) {
                         (BlockSource::Simulated { .. }, _) => Some(&v),
                         (_, Some(f)) => {
@@ -338,8 +345,7 @@ fn summarize(
             sum_e2_lsb += e2_lsb;
             max_lsb = max_lsb.max(lsb(e.max_abs_e, o.scale));
             b.sqnr_db.push(sqnr_db(e.sum_x2, e.sum_e2));
-            b.rmse_over_scale
-                .push((e2_lsb / e.n.max(1) as f64).sqrt());
+            b.rmse_over_scale.push((e2_lsb / e.n.max(1) as f64).sqrt());
             b.max_abs_err.push(e.max_abs_e);
             b.max_abs_err_lsb.push(lsb(e.max_abs_e, o.scale));
             b.clipped.push(e.clip_below + e.clip_above);
@@ -435,8 +441,7 @@ pub(super) fn analyze_blocks(
         counts: res.counts.clone(),
     };
     let r = res.real;
-    out.real_histogram =
-        (r.n > 0).then(|| real_histogram(grid, dtype, src, range, r.min, r.max));
+    out.real_histogram = (r.n > 0).then(|| real_histogram(grid, dtype, src, range, r.min, r.max));
     out.blocks = Some(res.blocks);
     out
 }

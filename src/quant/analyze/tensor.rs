@@ -106,7 +106,12 @@ pub(super) fn analyze_tensor(
             channels: grid.count(),
             inner: grid.size,
         };
-        (Source::Blocks(grid, src, t.dtype, range), layout, None, None)
+        (
+            Source::Blocks(grid, src, t.dtype, range),
+            layout,
+            None,
+            None,
+        )
     } else if let Some(q) = quant {
         let per_channel = q.is_per_channel();
         let (layout, axis) = if per_channel {
