@@ -152,7 +152,7 @@ pub fn blockwise_scale(max_abs: f32, qmax: i64) -> f32 {
 /// Quantizer quantizes. A zero scale (a float16 underflow) gives 0.
 #[inline(always)]
 pub fn quantize_blockwise(x: f32, s: f32, qmin: i64, qmax: i64) -> i64 {
-    if !(s > 0.0) {
+    if s.is_nan() || s <= 0.0 {
         return 0;
     }
     ((x / s).round_ties_even() as i64).clamp(qmin, qmax)

@@ -259,7 +259,7 @@ pub(super) fn analyze_tensor(
                 BlockSource::Stored { .. } => (ref_floats.and(reference), ref_floats),
             };
             out.reference = reference;
-            checks.sort_by(|a, b| b.severity.cmp(&a.severity));
+            checks.sort_by_key(|c| std::cmp::Reverse(c.severity));
             out.checks = checks;
             return Ok(analyze_blocks(out, grid, dtype, src, floats, range));
         }
