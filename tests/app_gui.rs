@@ -867,3 +867,53 @@ fn tradeoffs_tab_runs_the_bundled_variants() {
     assert_eq!(app.tabs[app.active].view, View::Compare);
     assert_eq!(app.tabs[1].compare.images.len(), before + 1);
 }
+/// A blockwise model with its float twin: the tensor detail shows the library's per-block view
+/// (heat map over [row, block], scale summary, worst blocks), and What-if offers blockwise.
+#[test]
+fn blockwise_tensor_shows_its_blocks() {
+    let mut h = harness_sized(1400.0, 1300.0);
+    let dir = Path::new("tests/fixtures/models");
+    drop_file(&mut h, &dir.join("aeq_wide_f32.tflite"));
+    drop_file(&mut h, &dir.join("aeq_wide_wi4b32.tflite"));
+    settle(&mut h);
+    assert_eq!(h.state().tabs.len(), 2, "errors: {:?}", h.state().errors);
+    assert!(h.state().tabs[1].paired == Some(h.state().tabs[0].id));
+    let f = Model::open(dir.join("aeq_wide_f32.tflite")).unwrap();
+    let q = Model::open(dir.join("aeq_wide_wi4b32.tflite")).unwrap();
+    let rep = quantscope::quant::analyze(&q, Some(&f), &Default::default()).unwrap();
+    let ta = rep
+        .tensors
+        .iter()
+        .find(|t| t.name == "wide_fc_weights")
+        .unwrap();
+    let b = ta.blocks.as_ref().unwrap();
+    h.get_by_label("Tensors").click();
+    h.run_steps(3);
+    h.get_by_label(&ta.name).click();
+    h.run_steps(4);
+    h.get_by_label_contains("Blocks: 24 rows x 8 blocks of 32 (192 blocks)");
+    h.get_by_label_contains(&format!("median {:.4e}", b.scale_median));
+    // The worst block, as the library ranks it.
+    let w = &b.worst[0];
+    h.get_by_label_contains(&format!(
+        "row {}, block {}: scale {:.4e}",
+        w.row, w.column, w.scale
+    ));
+    h.get_by_label_contains(&format!("SQNR {:.2} dB", w.sqnr_db.unwrap()));
+    h.snapshot("app_blocks");
+
+    // What-if (on the float twin) offers blockwise granularity.
+    h.get_by_label("What-if").click();
+    h.step();
+    h.get_by_label("blockwise-64").click();
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().tabs[1].whatif.scheme.block_size, Some(64));
+    let r = h.state().tabs[1]
+        .whatif
+        .report()
+        .unwrap()
+        .rollup
+        .tensors_compared;
+    assert_eq!(r, 2, "the FC weights and the embedding table simulated");
+}

@@ -259,6 +259,7 @@ fn run_case(file: &str) -> usize {
         symmetric: s["symmetric"].as_bool().unwrap(),
         per_channel: s["per_channel"].as_bool().unwrap(),
         clip: Clip::MinMax,
+        block_size: None,
     });
     let opts = Options {
         simulate,

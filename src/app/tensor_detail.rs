@@ -4,7 +4,8 @@
 
 use super::export::{self, StatusLine};
 use super::{fmt_opt, ViewCtx};
-use crate::quant::{Histogram, Reference, Severity, TensorAnalysis};
+use crate::compare::view::viridis;
+use crate::quant::{BlockAnalysis, Histogram, Reference, Severity, TensorAnalysis};
 use crate::report::csv;
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points};
@@ -160,6 +161,10 @@ pub fn analysis_ui(
         );
     }
 
+    if let Some(b) = &ta.blocks {
+        blocks_ui(ui, id, &stem, b, status);
+    }
+
     if ta.channels.len() > 1 {
         ui.strong(format!(
             "Per-channel ranges ({} channels, axis {})",
@@ -254,6 +259,165 @@ pub fn analysis_ui(
     });
 }
 
+/// What the per-block heat map colours.
+#[derive(Clone, Copy, Default, PartialEq)]
+enum BlockMetric {
+    #[default]
+    Scale,
+    Sqnr,
+    MaxErrLsb,
+}
+
+/// Colour of `v` between `lo` and `hi` (viridis; grey for no value).
+fn cell_colour(v: Option<f64>, lo: f64, hi: f64) -> egui::Color32 {
+    match v {
+        Some(v) if v.is_finite() => {
+            let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+            let [r, g, b] = viridis(t as f32);
+            egui::Color32::from_rgb(r, g, b)
+        }
+        _ => egui::Color32::from_gray(200),
+    }
+}
+
+/// The per-block view of a blockwise tensor: a heat map over [row, block] of the scale (or
+/// SQNR, or max error), hover values, the scale summary and the worst blocks.
+fn blocks_ui(ui: &mut egui::Ui, id: &str, stem: &str, b: &BlockAnalysis, status: &StatusLine) {
+    ui.separator();
+    ui.strong(format!(
+        "Blocks: {} rows x {} blocks of {} ({} blocks), integers in [{}, {}]",
+        b.rows,
+        b.blocks_per_row,
+        b.block_size,
+        b.scale.len(),
+        b.int_range.0,
+        b.int_range.1
+    ));
+    ui.label(format!(
+        "block scale min {:.4e}  median {:.4e}  max {:.4e}  mean {:.4e}; {} blocks with saturated values{}",
+        b.scale_min,
+        b.scale_median,
+        b.scale_max,
+        b.scale_mean,
+        b.blocks_saturated,
+        if b.has_errors() {
+            format!(", {} with clipped values", b.blocks_clipped)
+        } else {
+            String::new()
+        }
+    ));
+    let mid = egui::Id::unique((id, "block_metric"));
+    let mut metric: BlockMetric = ui.data(|d| d.get_temp(mid)).unwrap_or_default();
+    ui.horizontal(|ui| {
+        ui.label("colour by:");
+        ui.selectable_value(&mut metric, BlockMetric::Scale, "scale");
+        if b.has_errors() {
+            ui.selectable_value(&mut metric, BlockMetric::Sqnr, "SQNR (dB)");
+            ui.selectable_value(&mut metric, BlockMetric::MaxErrLsb, "max |err| (LSB)");
+        }
+    });
+    if !b.has_errors() {
+        metric = BlockMetric::Scale;
+    }
+    ui.data_mut(|d| d.insert_temp(mid, metric));
+    let value = |k: usize| -> Option<f64> {
+        match metric {
+            BlockMetric::Scale => b.scale.get(k).copied(),
+            BlockMetric::Sqnr => b.sqnr_db.get(k).copied().flatten(),
+            BlockMetric::MaxErrLsb => b.max_abs_err_lsb.get(k).copied(),
+        }
+    };
+    // The colour range: the extremes of what is shown.
+    let (lo, hi) = (0..b.scale.len())
+        .filter_map(value)
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, c), v| {
+            (a.min(v), c.max(v))
+        });
+    ui.weak(format!(
+        "rows down, blocks across; colour {} (dark) to {} (bright){}; hover a cell for its numbers",
+        fmt_opt(lo.is_finite().then_some(lo), 5),
+        fmt_opt(hi.is_finite().then_some(hi), 5),
+        if metric == BlockMetric::Sqnr {
+            ", grey = exact"
+        } else {
+            ""
+        }
+    ));
+    let cols = b.blocks_per_row.max(1);
+    let cell = (ui.available_width().min(720.0) / cols as f32).clamp(3.0, 28.0);
+    let cell_h = cell.min(14.0);
+    let resp = egui::ScrollArea::both()
+        .id_salt((id, "blocks_scroll"))
+        .max_height(280.0)
+        .show(ui, |ui| {
+            let size = egui::vec2(cell * cols as f32, cell_h * b.rows as f32);
+            let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::hover());
+            let clip = ui.clip_rect().intersect(rect);
+            let painter = ui.painter_at(rect);
+            let r0 = ((clip.top() - rect.top()) / cell_h).floor().max(0.0) as usize;
+            let r1 = (((clip.bottom() - rect.top()) / cell_h).ceil().max(0.0) as usize).min(b.rows);
+            let c0 = ((clip.left() - rect.left()) / cell).floor().max(0.0) as usize;
+            let c1 = (((clip.right() - rect.left()) / cell).ceil().max(0.0) as usize).min(cols);
+            for r in r0..r1 {
+                for c in c0..c1 {
+                    let k = r * cols + c;
+                    let min = rect.min + egui::vec2(c as f32 * cell, r as f32 * cell_h);
+                    painter.rect_filled(
+                        egui::Rect::from_min_size(min, egui::vec2(cell, cell_h)),
+                        0.0,
+                        cell_colour(value(k), lo, hi),
+                    );
+                }
+            }
+            if let Some(p) = resp.hover_pos() {
+                let r = ((p.y - rect.top()) / cell_h) as usize;
+                let c = ((p.x - rect.left()) / cell) as usize;
+                if r < b.rows && c < cols {
+                    let k = r * cols + c;
+                    resp.clone().on_hover_ui_at_pointer(|ui| {
+                        ui.label(block_text(b, k));
+                    });
+                }
+            }
+            rect
+        });
+    export::plot_exports(
+        ui,
+        resp.inner,
+        &format!("{stem}_blocks"),
+        || csv::blocks(b),
+        || serde_json::to_value(b).unwrap_or_default(),
+        status,
+    );
+    ui.strong(if b.has_errors() {
+        "Worst blocks (lowest SQNR)"
+    } else {
+        "Coarsest blocks (largest scale; no float reference)"
+    });
+    for w in &b.worst {
+        ui.monospace(block_text(b, w.block));
+    }
+}
+
+/// One block's numbers, as the library reports them.
+fn block_text(b: &BlockAnalysis, k: usize) -> String {
+    let (r, c) = b.position(k);
+    let mut s = format!(
+        "row {r}, block {c}: scale {:.4e}, integers [{}, {}], saturated {}",
+        b.scale[k], b.int_min[k], b.int_max[k], b.saturated[k]
+    );
+    if b.has_errors() {
+        s += &format!(
+            ", SQNR {} dB, max |err| {} LSB, clipped {}",
+            b.sqnr_db[k].map_or("exact".into(), |v| format!("{v:.2}")),
+            fmt_opt(b.max_abs_err_lsb.get(k).copied(), 3),
+            b.clipped[k]
+        );
+    }
+    s
+}
+
 impl TensorDetailPanel {
     /// The detail of tensor `selected` (subgraph, index) of the tab in `ctx`.
     pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx, selected: Option<(usize, usize)>) {
@@ -298,6 +462,14 @@ impl TensorDetailPanel {
                 } else {
                     ui.label(format!("scale {:.6e}, zero point {}", q.scales[0], q.zero_points.first().copied().unwrap_or(0)));
                 }
+            } else if let Some(bw) = t.quantization.as_ref().and_then(|q| q.blockwise.as_ref()) {
+                ui.label(format!(
+                    "blockwise: {} scales (float16 tensor #{}), one per {} elements of a row{}",
+                    bw.scales.len(),
+                    bw.scales_tensor,
+                    bw.block_size,
+                    bw.problem.as_ref().map_or(String::new(), |p| format!(" - {p}"))
+                ));
             } else {
                 ui.label("not quantized");
             }

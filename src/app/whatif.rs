@@ -1,5 +1,6 @@
 //! What-if: simulated quantization of a float model's weights (`quant::analyze` with
-//! `Options::simulate`): pick a scheme, see the per-tensor error and the chosen tensor's plots.
+//! `Options::simulate`): pick a scheme (int8/int4; per channel, per tensor or blockwise
+//! 32/64/128), see the per-tensor error and the chosen tensor's plots (per-block for blockwise).
 
 use super::export;
 use super::jobs::Job;
@@ -112,10 +113,26 @@ impl WhatIfPanel {
             ui.selectable_value(&mut self.scheme.bits, Bits::Int8, "int8");
             ui.selectable_value(&mut self.scheme.bits, Bits::Int4, "int4");
             ui.separator();
-            ui.selectable_value(&mut self.scheme.per_channel, true, "per-channel");
-            ui.selectable_value(&mut self.scheme.per_channel, false, "per-tensor");
+            // Granularity: per channel, per tensor, or blocks of 32/64/128 along a row.
+            let mut g = (self.scheme.per_channel, self.scheme.block_size);
+            ui.selectable_value(&mut g, (true, None), "per-channel");
+            ui.selectable_value(&mut g, (false, None), "per-tensor");
+            for bs in [32, 64, 128] {
+                ui.selectable_value(&mut g, (true, Some(bs)), format!("blockwise-{bs}"))
+                    .on_hover_text("one float16 scale per block of a row, symmetric, min-max (AI Edge Quantizer's BLOCKWISE)");
+            }
+            (self.scheme.per_channel, self.scheme.block_size) = g;
+            let blockwise = self.scheme.block_size.is_some();
+            if blockwise {
+                // Blockwise is symmetric min-max only (the quantizer and TFLite's kernels).
+                self.scheme.symmetric = true;
+                self.scheme.clip = Clip::MinMax;
+            }
             ui.separator();
-            ui.checkbox(&mut self.scheme.symmetric, "symmetric");
+            ui.add_enabled(
+                !blockwise,
+                egui::Checkbox::new(&mut self.scheme.symmetric, "symmetric"),
+            );
             ui.separator();
             ui.label("clipping");
             let is_pct = matches!(self.scheme.clip, Clip::Percentile(_));
@@ -126,12 +143,18 @@ impl WhatIfPanel {
                 self.scheme.clip = Clip::MinMax;
             }
             if ui
-                .selectable_label(self.scheme.clip == Clip::Mse, "MSE")
+                .add_enabled(
+                    !blockwise,
+                    egui::Button::selectable(self.scheme.clip == Clip::Mse, "MSE"),
+                )
                 .clicked()
             {
                 self.scheme.clip = Clip::Mse;
             }
-            if ui.selectable_label(is_pct, "percentile").clicked() {
+            if ui
+                .add_enabled(!blockwise, egui::Button::selectable(is_pct, "percentile"))
+                .clicked()
+            {
                 self.scheme.clip = Clip::Percentile(self.percentile);
             }
             if is_pct

@@ -2,7 +2,9 @@
 
 use crate::model::Model;
 use crate::quant::simulate::{parse_clip, Bits, Clip, Scheme};
-use crate::quant::{analyze, Options, Reference, Severity, TensorAnalysis, WeightsReport};
+use crate::quant::{
+    analyze, BlockAnalysis, Options, Reference, Severity, TensorAnalysis, WeightsReport,
+};
 use anyhow::{bail, Context};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -18,6 +20,24 @@ pub enum SimBits {
 pub enum Granularity {
     PerChannel,
     PerTensor,
+    /// One float16 scale per 32 elements of a row (AI Edge Quantizer's BLOCKWISE_32).
+    #[value(name = "blockwise-32")]
+    Blockwise32,
+    #[value(name = "blockwise-64")]
+    Blockwise64,
+    #[value(name = "blockwise-128")]
+    Blockwise128,
+}
+
+impl Granularity {
+    fn block_size(self) -> Option<u32> {
+        match self {
+            Granularity::Blockwise32 => Some(32),
+            Granularity::Blockwise64 => Some(64),
+            Granularity::Blockwise128 => Some(128),
+            _ => None,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +45,7 @@ pub enum Granularity {
 quantscope weights model_int8.tflite --float model_f32.tflite     error of each weight vs the float model\n  \
 quantscope weights model_f32.tflite --simulate int8                what int8 per-channel would cost\n  \
 quantscope weights model_f32.tflite --simulate int4 --granularity per-tensor --asymmetric --clip mse\n  \
+quantscope weights model_f32.tflite --simulate int4 --granularity blockwise-32   as dynamic_wi4b32_afp32 would\n  \
 quantscope weights model_int8.tflite --json > weights.json")]
 pub struct Args {
     /// The .tflite file to analyse (quantized, or float with --simulate).
@@ -36,7 +57,8 @@ pub struct Args {
     /// Quantize MODEL's float weights in simulation and measure the error.
     #[arg(long, value_enum, value_name = "BITS")]
     pub simulate: Option<SimBits>,
-    /// Simulation: one scale per output channel or one per tensor.
+    /// Simulation: one scale per output channel, one per tensor, or one per block of 32/64/128
+    /// elements along the last dimension (symmetric, min-max, as the AI Edge Quantizer).
     #[arg(long, value_enum, default_value = "per-channel", requires = "simulate")]
     pub granularity: Granularity,
     /// Simulation: zero point 0, narrow range (default; TFLite's weights).
@@ -74,10 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .iter()
                 .flat_map(|g| &g.tensors)
                 .filter(|t| {
-                    t.is_constant
-                        && t.quantization
-                            .as_ref()
-                            .is_some_and(|q| !q.scales.is_empty())
+                    t.is_constant && t.quantization.as_ref().is_some_and(|q| q.is_quantized())
                 })
                 .count()
         };
@@ -105,6 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             symmetric: !args.asymmetric,
             per_channel: args.granularity == Granularity::PerChannel,
             clip: args.clip,
+            block_size: args.granularity.block_size(),
         }),
         channel_histograms: args.channel_histograms,
     };
@@ -159,6 +179,63 @@ fn short(s: &str, n: usize) -> String {
             .rev()
             .collect();
         format!("…{tail}")
+    }
+}
+
+/// The per-block summary of a blockwise tensor and its worst blocks.
+fn render_blocks(o: &mut String, t: &TensorAnalysis, b: &BlockAnalysis) {
+    let _ = writeln!(
+        o,
+        "\nblockwise tensor {} '{}' {:?}: {} blocks of {} ({} rows x {}), integers in [{}, {}]",
+        t.index,
+        short(&t.name, 60),
+        t.shape,
+        b.scale.len(),
+        b.block_size,
+        b.rows,
+        b.blocks_per_row,
+        b.int_range.0,
+        b.int_range.1
+    );
+    let _ = writeln!(
+        o,
+        "  block scale min {:.6e} median {:.6e} max {:.6e} mean {:.6e}; {} blocks with saturated values{}",
+        b.scale_min,
+        b.scale_median,
+        b.scale_max,
+        b.scale_mean,
+        b.blocks_saturated,
+        if b.has_errors() {
+            format!(", {} with clipped values", b.blocks_clipped)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  worst blocks by {}:",
+        if b.has_errors() {
+            "SQNR"
+        } else {
+            "scale (no reference)"
+        }
+    );
+    for w in &b.worst {
+        let _ = writeln!(
+            o,
+            "    [row {:>5}, block {:>4}] scale {:.6e}  SQNR {:>8} dB  maxLSB {:>6}  clipped {:>3}  saturated {:>3}",
+            w.row,
+            w.column,
+            w.scale,
+            if b.has_errors() {
+                w.sqnr_db.map_or("exact".into(), |s| format!("{s:.2}"))
+            } else {
+                "-".into()
+            },
+            f(w.max_abs_err_lsb, 3),
+            w.clipped,
+            w.saturated
+        );
     }
 }
 
@@ -228,6 +305,11 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
                 Severity::Info => "info",
             };
             let _ = writeln!(o, "  {sev}: {}", c.message);
+        }
+    }
+    for t in &r.tensors {
+        if let Some(b) = &t.blocks {
+            render_blocks(&mut o, t, b);
         }
     }
     for t in r

@@ -96,17 +96,7 @@ impl FcChain {
         let mut tensors = Vec::new();
         // Tensor 2k: activation into layer k (float); tensor 2k+1: layer k's weights.
         for (k, &(o, i)) in self.layers.iter().enumerate() {
-            let name = fbb.create_string(&format!("act_{k}"));
-            let shape = fbb.create_vector(&[1i32, i as i32]);
-            tensors.push(tflite::Tensor::create(
-                &mut fbb,
-                &tflite::TensorArgs {
-                    shape: Some(shape),
-                    type_: tflite::TensorType::FLOAT32,
-                    name: Some(name),
-                    ..Default::default()
-                },
-            ));
+            tensors.push(float_activation(&mut fbb, &format!("act_{k}"), i));
             let scales: Vec<f32> = (0..o).map(|c| 0.01 + (c % 7) as f32 * 1e-3).collect();
             let scale = fbb.create_vector(&scales);
             let zero_point = fbb.create_vector(&vec![0i64; o]);
@@ -134,17 +124,7 @@ impl FcChain {
             ));
         }
         let last_out = self.layers.last().map_or(1, |l| l.0);
-        let name = fbb.create_string("output");
-        let shape = fbb.create_vector(&[1i32, last_out as i32]);
-        tensors.push(tflite::Tensor::create(
-            &mut fbb,
-            &tflite::TensorArgs {
-                shape: Some(shape),
-                type_: tflite::TensorType::FLOAT32,
-                name: Some(name),
-                ..Default::default()
-            },
-        ));
+        tensors.push(float_activation(&mut fbb, "output", last_out));
         let mut ops = Vec::new();
         for k in 0..n {
             let out_t = if k + 1 == n { 2 * n } else { 2 * (k + 1) };
@@ -208,4 +188,23 @@ impl FcChain {
         tflite::finish_model_buffer(&mut fbb, model);
         fbb.finished_data().to_vec()
     }
+}
+
+/// A float32 `[1, width]` activation tensor (no buffer).
+fn float_activation<'a>(
+    fbb: &mut flatbuffers::FlatBufferBuilder<'a>,
+    name: &str,
+    width: usize,
+) -> flatbuffers::WIPOffset<tflite::Tensor<'a>> {
+    let name = fbb.create_string(name);
+    let shape = fbb.create_vector(&[1i32, width as i32]);
+    tflite::Tensor::create(
+        fbb,
+        &tflite::TensorArgs {
+            shape: Some(shape),
+            type_: tflite::TensorType::FLOAT32,
+            name: Some(name),
+            ..Default::default()
+        },
+    )
 }

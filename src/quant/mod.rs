@@ -5,8 +5,8 @@
 //! - [`checks`]: TFLite int8 spec checks (symmetric weights, bias scale, multiplier, axis).
 //! - [`roles`]: which op consumes each constant (weights, bias, ...).
 //! - [`pairing`]: pairing a quantized model's constants with a float model's.
-//! - [`simulate`]: simulated quantization (int4/int8/int16, symmetric or not, per tensor or
-//!   channel, min-max / MSE / percentile clipping).
+//! - [`simulate`]: simulated quantization (int4/int8/int16, symmetric or not, per tensor,
+//!   channel or block of 32/64/128, min-max / MSE / percentile clipping).
 //! - [`analyze`]: the per-tensor analysis and model roll-up ([`analyze()`] is the entry point).
 //! - [`scan`]: streaming, parallel passes over memory-mapped tensor bytes.
 
@@ -20,8 +20,8 @@ pub mod simulate;
 pub mod stats;
 
 pub use analyze::{
-    analyze, quant_range, AnalyzeError, ChannelAnalysis, Options, Reference, Rollup,
-    TensorAnalysis, WeightsReport,
+    analyze, quant_range, AnalyzeError, BlockAnalysis, ChannelAnalysis, Options, Reference, Rollup,
+    TensorAnalysis, WeightsReport, WorstBlock,
 };
 pub use checks::{Check, Severity};
 pub use metrics::{ErrorAcc, ErrorMetrics};

@@ -16,15 +16,18 @@ pub const CHUNK: usize = 1 << 20;
 /// Stored integers of at most 8 bits, decoded to a bin index `q - qmin` in `0..2^bits`.
 #[derive(Clone, Copy, Debug)]
 pub enum Narrow<'a> {
+    I2(&'a [u8]),
     I4(&'a [u8]),
+    U4(&'a [u8]),
     I8(&'a [u8]),
     U8(&'a [u8]),
 }
 
-/// `(bins, qmin)` of the narrow types (int4, int8, uint8): one histogram bin per value.
+/// `(bins, qmin)` of the narrow types (int2, int4, uint4, int8, uint8): one histogram bin per
+/// value.
 pub fn narrow_bins(dtype: DType) -> Option<(usize, i64)> {
     match dtype {
-        DType::I4 | DType::I8 | DType::U8 => dtype
+        DType::I2 | DType::I4 | DType::U4 | DType::I8 | DType::U8 => dtype
             .int_range()
             .map(|(lo, hi)| ((hi - lo + 1) as usize, lo)),
         _ => None,
@@ -34,7 +37,9 @@ pub fn narrow_bins(dtype: DType) -> Option<(usize, i64)> {
 impl<'a> Narrow<'a> {
     pub fn new(dtype: DType, bytes: &'a [u8]) -> Option<Narrow<'a>> {
         Some(match dtype {
+            DType::I2 => Narrow::I2(bytes),
             DType::I4 => Narrow::I4(bytes),
+            DType::U4 => Narrow::U4(bytes),
             DType::I8 => Narrow::I8(bytes),
             DType::U8 => Narrow::U8(bytes),
             _ => return None,
@@ -42,7 +47,9 @@ impl<'a> Narrow<'a> {
     }
     pub fn dtype(&self) -> DType {
         match self {
+            Narrow::I2(_) => DType::I2,
             Narrow::I4(_) => DType::I4,
+            Narrow::U4(_) => DType::U4,
             Narrow::I8(_) => DType::I8,
             Narrow::U8(_) => DType::U8,
         }
@@ -73,6 +80,18 @@ impl<'a> Narrow<'a> {
                     *o = nib ^ 0x08;
                 }
             }
+            Narrow::U4(b) => {
+                for (o, i) in out.iter_mut().zip(r) {
+                    let byte = b[i / 2];
+                    *o = if i % 2 == 0 { byte & 0x0F } else { byte >> 4 };
+                }
+            }
+            // int2: four per byte, lowest bits first (TFLite's Unpack2Bit); q + 2 = bits ^ 2.
+            Narrow::I2(b) => {
+                for (o, i) in out.iter_mut().zip(r) {
+                    *o = ((b[i / 4] >> (2 * (i % 4))) & 0x03) ^ 0x02;
+                }
+            }
         }
     }
 }
@@ -97,31 +116,27 @@ impl<'a> Wide<'a> {
     #[inline]
     pub fn decode(&self, r: Range<usize>, out: &mut [i64]) {
         match self {
-            Wide::I16(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 2..r.end * 2].chunks_exact(2))
-                {
-                    *o = i16::from_le_bytes([c[0], c[1]]) as i64;
-                }
-            }
-            Wide::I32(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 4..r.end * 4].chunks_exact(4))
-                {
-                    *o = i32::from_le_bytes(c.try_into().unwrap()) as i64;
-                }
-            }
-            Wide::I64(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 8..r.end * 8].chunks_exact(8))
-                {
-                    *o = i64::from_le_bytes(c.try_into().unwrap());
-                }
-            }
+            Wide::I16(b) => decode_le(b, r, out, |c| i16::from_le_bytes(c) as i64),
+            Wide::I32(b) => decode_le(b, r, out, |c| i32::from_le_bytes(c) as i64),
+            Wide::I64(b) => decode_le(b, r, out, i64::from_le_bytes),
         }
+    }
+}
+
+/// Decodes little-endian elements `r` of `W` bytes each from `b` into `out` with `f`.
+#[inline(always)]
+fn decode_le<const W: usize, T>(
+    b: &[u8],
+    r: Range<usize>,
+    out: &mut [T],
+    f: impl Fn([u8; W]) -> T,
+) {
+    for (o, c) in out
+        .iter_mut()
+        .zip(b[r.start * W..r.end * W].chunks_exact(W))
+    {
+        // chunks_exact(W) yields W bytes.
+        *o = f(c.try_into().unwrap());
     }
 }
 
@@ -145,30 +160,9 @@ impl<'a> Floats<'a> {
     #[inline]
     pub fn decode(&self, r: Range<usize>, out: &mut [f64]) {
         match self {
-            Floats::F16(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 2..r.end * 2].chunks_exact(2))
-                {
-                    *o = half::f16::from_le_bytes([c[0], c[1]]).to_f64();
-                }
-            }
-            Floats::F32(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 4..r.end * 4].chunks_exact(4))
-                {
-                    *o = f32::from_le_bytes(c.try_into().unwrap()) as f64;
-                }
-            }
-            Floats::F64(b) => {
-                for (o, c) in out
-                    .iter_mut()
-                    .zip(b[r.start * 8..r.end * 8].chunks_exact(8))
-                {
-                    *o = f64::from_le_bytes(c.try_into().unwrap());
-                }
-            }
+            Floats::F16(b) => decode_le(b, r, out, |c| half::f16::from_le_bytes(c).to_f64()),
+            Floats::F32(b) => decode_le(b, r, out, |c| f32::from_le_bytes(c) as f64),
+            Floats::F64(b) => decode_le(b, r, out, f64::from_le_bytes),
         }
     }
 }
@@ -343,5 +337,10 @@ mod tests {
         let mut o = [0u8; 4];
         Narrow::I4(&[0xF7, 0x80]).decode(0..4, &mut o);
         assert_eq!(o.map(|v| v as i64 - 8), [7, -1, 0, -8]);
+        // int2 0b11_10_01_00 = [0, 1, -2, -1]; uint4 0xF7 = [7, 15].
+        Narrow::I2(&[0b1110_0100]).decode(0..4, &mut o);
+        assert_eq!(o.map(|v| v as i64 - 2), [0, 1, -2, -1]);
+        Narrow::U4(&[0xF7]).decode(0..2, &mut o);
+        assert_eq!(o[..2], [7, 15]);
     }
 }

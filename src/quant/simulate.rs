@@ -5,6 +5,13 @@
 //! zero point 0, asymmetric the full range `[-2^(b-1), 2^(b-1) - 1]` over `[min(lo, 0),
 //! max(hi, 0)]` so that 0 is exact; scales are rounded to f32 as a .tflite stores them;
 //! `q = clamp(round(x / s) + z)` with rounding half away from zero.
+//!
+//! Blockwise (`Scheme::block_size`: one scale per `block_size` consecutive elements of the last
+//! dimension, TFLite's `BlockwiseQuantization`) follows the AI Edge Quantizer's arithmetic
+//! instead, so a simulation equals the model it would write: symmetric, zero point 0, scale
+//! `max(max |x|, 1e-9) / qmax` in f32 rounded to bfloat16 then stored as float16, the narrow
+//! range only from 8 bits up (int4 uses `[-8, 7]`), `q = rint(x / s)` in f32 (ties to even);
+//! min-max clipping only.
 
 use crate::model::DType;
 use serde::Serialize;
@@ -53,6 +60,10 @@ pub struct Scheme {
     pub symmetric: bool,
     pub per_channel: bool,
     pub clip: Clip,
+    /// One scale per this many consecutive elements of the last dimension (blockwise; the
+    /// granularity `per_channel` is then ignored). None: per channel or per tensor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<u32>,
 }
 
 impl Default for Scheme {
@@ -62,6 +73,7 @@ impl Default for Scheme {
             symmetric: true,
             per_channel: true,
             clip: Clip::MinMax,
+            block_size: None,
         }
     }
 }
@@ -73,19 +85,19 @@ impl fmt::Display for Scheme {
             Clip::Mse => "mse".to_string(),
             Clip::Percentile(p) => format!("percentile:{p}"),
         };
+        let granularity = match self.block_size {
+            Some(b) => format!("blockwise-{b}"),
+            None if self.per_channel => "per-channel".into(),
+            None => "per-tensor".into(),
+        };
         write!(
             f,
-            "int{} {} {} clip {clip}",
+            "int{} {} {granularity} clip {clip}",
             self.bits.bits(),
             if self.symmetric {
                 "symmetric"
             } else {
                 "asymmetric"
-            },
-            if self.per_channel {
-                "per-channel"
-            } else {
-                "per-tensor"
             },
         )
     }
@@ -94,8 +106,71 @@ impl fmt::Display for Scheme {
 impl Scheme {
     /// Integer range `(qmin, qmax)` of the scheme.
     pub fn range(&self) -> (i64, i64) {
+        if self.block_size.is_some() {
+            return blockwise_range(self.bits.dtype());
+        }
         super::quant_range(self.bits.dtype(), self.symmetric)
     }
+
+    /// Why this scheme cannot be simulated, if so (blockwise is symmetric min-max only, as the
+    /// AI Edge Quantizer and TFLite's blockwise kernels have it).
+    pub fn problem(&self) -> Option<String> {
+        let b = self.block_size?;
+        if b == 0 {
+            return Some("block size 0".into());
+        }
+        if !self.symmetric {
+            return Some("blockwise quantization is symmetric only (no zero points)".into());
+        }
+        if self.clip != Clip::MinMax {
+            return Some("blockwise quantization uses min-max clipping only".into());
+        }
+        None
+    }
+}
+
+/// Integer range of blockwise weights (AI Edge Quantizer): symmetric with the narrow range
+/// only from 8 bits up (`[-127, 127]`), the full range below (int4 `[-8, 7]`, int2 `[-2, 1]`).
+pub fn blockwise_range(dtype: DType) -> (i64, i64) {
+    let (lo, hi) = dtype.int_range().unwrap_or((i64::MIN, i64::MAX));
+    if lo < 0 && hi >= 127 {
+        (-hi, hi)
+    } else {
+        (lo, hi)
+    }
+}
+
+/// The scale of one block: `max(max |x|, 1e-9) / qmax` in f32, rounded to bfloat16 (7-bit
+/// mantissa) and then to float16, the scales tensor's type (the AI Edge Quantizer's
+/// `tensor_zp_scale_from_min_max`).
+pub fn blockwise_scale(max_abs: f32, qmax: i64) -> f32 {
+    let s = max_abs.max(1e-9) / qmax as f32;
+    half::f16::from_f32(half::bf16::from_f32(s).to_f32()).to_f32()
+}
+
+/// `clamp(rint(x / s), qmin, qmax)` in f32 with ties to even (numpy's `rint`), as the AI Edge
+/// Quantizer quantizes. A zero scale (a float16 underflow) gives 0.
+#[inline(always)]
+pub fn quantize_blockwise(x: f32, s: f32, qmin: i64, qmax: i64) -> i64 {
+    if s.is_nan() || s <= 0.0 {
+        return 0;
+    }
+    ((x / s).round_ties_even() as i64).clamp(qmin, qmax)
+}
+
+/// Blockwise quantization of `values` (row-major, last dimension a multiple of `block_size`):
+/// `(scales per block, integers)`, exactly as [`blockwise_scale`] and [`quantize_blockwise`].
+pub fn quantize_blocks(values: &[f32], block_size: usize, bits: Bits) -> (Vec<f32>, Vec<i64>) {
+    let (qmin, qmax) = blockwise_range(bits.dtype());
+    let mut scales = Vec::with_capacity(values.len() / block_size.max(1));
+    let mut q = Vec::with_capacity(values.len());
+    for b in values.chunks(block_size.max(1)) {
+        let m = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let s = blockwise_scale(m, qmax);
+        scales.push(s);
+        q.extend(b.iter().map(|&x| quantize_blockwise(x, s, qmin, qmax)));
+    }
+    (scales, q)
 }
 
 /// Parses `minmax`, `mse`, `percentile:99.99`.
@@ -295,6 +370,31 @@ mod tests {
             ..s8
         };
         assert_eq!(i4.range(), (-7, 7));
+        // Blockwise int4 keeps -8 (AI Edge Quantizer); int8 is narrowed.
+        let b4 = Scheme {
+            block_size: Some(32),
+            ..i4
+        };
+        assert_eq!((b4.range(), b4.problem()), ((-8, 7), None));
+        assert_eq!(blockwise_range(DType::I8), (-127, 127));
+        assert!(Scheme {
+            symmetric: false,
+            ..b4
+        }
+        .problem()
+        .is_some());
+        // max |x| 0.7 / 7 = 0.1 -> bfloat16 0.10009765625 -> float16 keeps it.
+        assert_eq!(blockwise_scale(0.7, 7), 0.10009765625);
+        // rint: 2.5 -> 2, 3.5 -> 4 (ties to even), clamped to [-8, 7].
+        assert_eq!(quantize_blockwise(0.25, 0.1, -8, 7), 2);
+        assert_eq!(quantize_blockwise(0.3125, 0.125, -8, 7), 2);
+        assert_eq!(quantize_blockwise(-0.4375, 0.125, -8, 7), -4);
+        assert_eq!(quantize_blockwise(-5.0, 0.125, -8, 7), -8);
+        let (s, q) = quantize_blocks(&[0.7, -0.35, 0.0, 0.1, 1.4, 0.0], 3, Bits::Int4);
+        assert_eq!(s.len(), 2);
+        assert_eq!(q[..3], [7, -3, 0]);
+        // 0.1 / 0.2001953125 (1.4 / 7 in bfloat16) = 0.4995 -> 0.
+        assert_eq!(q[3..], [0, 7, 0]);
     }
 
     #[test]

@@ -70,8 +70,8 @@ const WEIGHTS_HEADER: [&str; 30] = [
     "checks",
 ];
 
-/// `quantscope weights --csv`: one row per tensor (empty `channel`) and one per channel of
-/// per-channel tensors.
+/// `quantscope weights --csv`: one row per tensor (empty `channel`), one per channel of
+/// per-channel tensors and one per block of blockwise tensors (`channel` = `row:block`).
 pub fn weights(r: &WeightsReport) -> String {
     let mut rows = Vec::new();
     for t in &r.tensors {
@@ -111,8 +111,83 @@ pub fn weights(r: &WeightsReport) -> String {
             row.push(String::new());
             rows.push(row);
         }
+        if let Some(b) = &t.blocks {
+            for k in 0..b.scale.len() {
+                let (r, c) = b.position(k);
+                let mut row = head(format!("{r}:{c}"));
+                row.extend([b.block_size.to_string(), g(Some(b.scale[k])), "0".into()]);
+                row.extend(block_numbers(b, k));
+                rows.push(row);
+            }
+        }
     }
     table(&WEIGHTS_HEADER, rows)
+}
+
+/// The columns of one block's row (statistics of the dequantized values are not kept per
+/// block: their min/max are the integer limits times the scale).
+fn block_numbers(b: &crate::quant::BlockAnalysis, k: usize) -> Vec<String> {
+    let s = b.scale[k];
+    let e = |v: &Vec<f64>| g(v.get(k).copied());
+    let mut row = vec![
+        g(Some(s * b.int_min[k] as f64)),
+        g(Some(s * b.int_max[k] as f64)),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        b.saturated[k].to_string(),
+        String::new(),
+        g(b.sqnr_db.get(k).copied().flatten()),
+        String::new(),
+        String::new(),
+        e(&b.max_abs_err),
+        e(&b.max_abs_err_lsb),
+        e(&b.rmse_over_scale),
+        String::new(),
+        String::new(),
+        String::new(),
+        g(b.clipped.get(k).map(|&c| c as f64 / b.block_size as f64)),
+    ];
+    row.push(String::new());
+    row
+}
+
+/// A blockwise tensor's blocks: position, scale, integer range and error (the app's export).
+pub fn blocks(b: &crate::quant::BlockAnalysis) -> String {
+    table(
+        &[
+            "block",
+            "row",
+            "block_in_row",
+            "scale",
+            "int_min",
+            "int_max",
+            "saturated",
+            "sqnr_db",
+            "max_abs_err_lsb",
+            "rmse_over_scale",
+            "clipped",
+        ],
+        (0..b.scale.len()).map(|k| {
+            let (r, c) = b.position(k);
+            vec![
+                k.to_string(),
+                r.to_string(),
+                c.to_string(),
+                g(Some(b.scale[k])),
+                b.int_min[k].to_string(),
+                b.int_max[k].to_string(),
+                b.saturated[k].to_string(),
+                g(b.sqnr_db.get(k).copied().flatten()),
+                g(b.max_abs_err_lsb.get(k).copied()),
+                g(b.rmse_over_scale.get(k).copied()),
+                b.clipped.get(k).map_or(String::new(), |c| c.to_string()),
+            ]
+        }),
+    )
 }
 
 /// The statistics, range-use and error columns shared by tensor and channel rows.

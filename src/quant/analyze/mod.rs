@@ -10,10 +10,13 @@
 //! Files: the report types in `report.rs`; the accumulator passes in `passes.rs`; one
 //! tensor's analysis in `tensor.rs`; this file drives the model and rolls it up.
 
+mod blocks;
 mod passes;
 mod report;
 mod tensor;
 
+use blocks::*;
+pub use blocks::{BlockAnalysis, BlockGrid, WorstBlock, WORST_BLOCKS};
 use passes::*;
 pub use report::{
     ChannelAnalysis, DtypeBytes, ErrorFields, RangeFields, Reference, Rollup, Skipped,
@@ -50,6 +53,8 @@ pub struct Options {
 pub enum AnalyzeError {
     #[error("{0} has no float weights to quantize in simulation ({1} quantized constants); simulate from the float model instead, or pass it with --float to measure this model's error")]
     NothingToSimulate(String, usize),
+    #[error("cannot simulate {0}: {1}")]
+    BadScheme(Scheme, String),
 }
 
 /// Integer range of stored or simulated values: the narrow symmetric range for signed types
@@ -77,21 +82,40 @@ pub fn analyze(
             .unwrap_or_else(|| "<memory>".into())
     };
     let uses: Vec<Vec<Vec<Use>>> = model.subgraphs.iter().map(roles::uses).collect();
+    // The scales / zero points of blockwise tensors are their parameters, analysed with them.
+    let params: Vec<Vec<usize>> = model
+        .subgraphs
+        .iter()
+        .map(|g| {
+            g.tensors
+                .iter()
+                .filter_map(|t| t.quantization.as_ref()?.blockwise.as_ref())
+                .flat_map(|b| [b.scales_tensor, b.zero_points_tensor])
+                .filter_map(|i| usize::try_from(i).ok())
+                .collect()
+        })
+        .collect();
     let candidates: Vec<(usize, &Tensor)> = model
         .subgraphs
         .iter()
         .enumerate()
         .flat_map(|(si, g)| {
+            let params = &params[si];
             g.tensors
                 .iter()
-                .filter(|t| t.is_constant)
+                .filter(move |t| t.is_constant && !params.contains(&t.index))
                 .map(move |t| (si, t))
         })
         .collect();
+    if let Some(s) = opts.simulate {
+        if let Some(p) = s.problem() {
+            return Err(AnalyzeError::BadScheme(s, p));
+        }
+    }
     if opts.simulate.is_some() {
         let sim = candidates.iter().any(|(si, t)| {
             t.dtype.is_float()
-                && t.quantization.as_ref().is_none_or(|q| q.scales.is_empty())
+                && t.quantization.as_ref().is_none_or(|q| !q.is_quantized())
                 && uses[*si][t.index]
                     .iter()
                     .any(|u| u.kind == RoleKind::Weights)
@@ -99,18 +123,16 @@ pub fn analyze(
         if !sim {
             let nq = candidates
                 .iter()
-                .filter(|(_, t)| {
-                    t.quantization
-                        .as_ref()
-                        .is_some_and(|q| !q.scales.is_empty())
-                })
+                .filter(|(_, t)| t.quantization.as_ref().is_some_and(|q| q.is_quantized()))
                 .count();
             return Err(AnalyzeError::NothingToSimulate(name(model), nq));
         }
     }
     let analysable = |si: usize, ti: usize| {
         let t = &model.subgraphs[si].tensors[ti];
-        t.is_constant && skip_reason(t, model.tensor_data(si, ti).unwrap_or(&[])).is_none()
+        t.is_constant
+            && !params[si].contains(&ti)
+            && skip_reason(t, model.tensor_data(si, ti).unwrap_or(&[])).is_none()
     };
     let pairing = float.map(|f| pairing::pair(model, f, analysable));
     let checks: Vec<Vec<Check>> = (0..model.subgraphs.len())
@@ -243,7 +265,9 @@ fn rollup(
             .filter(|t| matches!(t.reference, Some(Reference::Simulated { .. })))
         {
             let q = s.bits.dtype().storage_bytes(t.n as usize).unwrap_or(0) as u64;
-            total = total - t.bytes as u64 + q + 12 * t.channel_count as u64;
+            // A float16 scale per block; a f32 scale and an i64 zero point per channel.
+            let params = if t.blocks.is_some() { 2 } else { 12 };
+            total = total - t.bytes as u64 + q + params * t.channel_count as u64;
         }
         r.simulated_bytes = Some(total);
     }

@@ -23,6 +23,8 @@ impl QParams {
 }
 
 pub(super) enum Source<'a> {
+    /// Blockwise: stored, or simulated with `Scheme::block_size`.
+    Blocks(BlockGrid, BlockSource<'a>, DType, (i64, i64)),
     Stored(Ints<'a>),
     Simulated(Floats<'a>, Scheme),
     Float(Floats<'a>),

@@ -144,6 +144,9 @@ pub struct TensorAnalysis {
     pub checks: Vec<Check>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<ChannelAnalysis>,
+    /// Blockwise tensors (stored or simulated): scale, range use and error per block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<BlockAnalysis>,
     #[serde(skip)]
     pub error: Option<ErrorMetrics>,
     /// `(sum x^2, sum e^2)` for the model-wide SQNR.

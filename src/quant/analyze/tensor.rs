@@ -18,10 +18,7 @@ pub(super) struct Ctx<'a> {
 
 /// Why a constant is not analysed (`None`: it is).
 pub(super) fn skip_reason(t: &Tensor, data: &[u8]) -> Option<String> {
-    let quantized = t
-        .quantization
-        .as_ref()
-        .is_some_and(|q| !q.scales.is_empty());
+    let quantized = t.quantization.as_ref().is_some_and(|q| q.is_quantized());
     if t.sparsity.is_some() {
         return Some("sparse storage (not decoded)".into());
     }
@@ -67,6 +64,12 @@ pub(super) fn analyze_tensor(
     let uses = &ctx.uses[sg][t.index];
     let role = roles::primary(uses);
     let quant = t.quantization.as_ref().filter(|q| !q.scales.is_empty());
+    let blockwise = t
+        .quantization
+        .as_ref()
+        .and_then(|q| q.blockwise.as_ref())
+        .filter(|_| quant.is_none());
+    let mut notes: Vec<Check> = Vec::new();
 
     // The paired float reference.
     let mut reference = None;
@@ -88,7 +91,28 @@ pub(super) fn analyze_tensor(
     }
 
     // What to analyse and how the elements map to channels.
-    let (source, layout, axis, qparams) = if let Some(q) = quant {
+    let (source, layout, axis, qparams) = if let Some(bw) = blockwise {
+        let grid = stored_blocks(t, bw, &shape)?;
+        let ints = Narrow::new(t.dtype, data)
+            .ok_or_else(|| format!("blockwise {} is not supported", t.dtype))?;
+        let src = BlockSource::Stored {
+            ints,
+            scales: &bw.scales,
+            zero_points: &bw.zero_points,
+        };
+        let range = crate::quant::simulate::blockwise_range(t.dtype);
+        let layout = Layout {
+            n,
+            channels: grid.count(),
+            inner: grid.size,
+        };
+        (
+            Source::Blocks(grid, src, t.dtype, range),
+            layout,
+            None,
+            None,
+        )
+    } else if let Some(q) = quant {
         let per_channel = q.is_per_channel();
         let (layout, axis) = if per_channel {
             let axis = usize::try_from(q.quantized_dimension).ok();
@@ -126,8 +150,41 @@ pub(super) fn analyze_tensor(
             .opts
             .simulate
             .filter(|_| role.is_some_and(|u| u.kind == RoleKind::Weights));
-        match simulate {
-            Some(scheme) => {
+        let blocks = simulate.and_then(|s| {
+            let size = s.block_size? as usize;
+            let grid = BlockGrid::new(&shape, size);
+            if grid.is_none() {
+                notes.push(Check {
+                    severity: Severity::Info,
+                    code: "not_blockwise",
+                    tensor: t.index,
+                    channel: None,
+                    message: format!(
+                        "tensor {} '{}': shape {:?} does not split into blocks of {size} along its last dimension; left float, as the AI Edge Quantizer leaves it",
+                        t.index, t.name, t.shape
+                    ),
+                });
+            }
+            Some((s, grid))
+        });
+        match (simulate, blocks) {
+            (Some(scheme), Some((_, Some(grid)))) => {
+                let range = scheme.range();
+                let layout = Layout {
+                    n,
+                    channels: grid.count(),
+                    inner: grid.size,
+                };
+                let src = BlockSource::Simulated { own };
+                (
+                    Source::Blocks(grid, src, scheme.bits.dtype(), range),
+                    layout,
+                    None,
+                    None,
+                )
+            }
+            (Some(_), Some((_, None))) => (Source::Float(own), Layout::per_tensor(n), None, None),
+            (Some(scheme), None) => {
                 let axis = if scheme.per_channel {
                     Some(
                         role.and_then(|u| roles::expected_weight_axis(&u.op))
@@ -143,7 +200,7 @@ pub(super) fn analyze_tensor(
                 };
                 (Source::Simulated(own, scheme), layout, axis, None)
             }
-            None => (Source::Float(own), Layout::per_tensor(n), None, None),
+            (None, _) => (Source::Float(own), Layout::per_tensor(n), None, None),
         }
     };
     let nc = layout.channels;
@@ -154,6 +211,7 @@ pub(super) fn analyze_tensor(
         .filter(|c| c.tensor == t.index)
         .cloned()
         .collect();
+    checks.extend(notes);
 
     let mut out = TensorAnalysis {
         subgraph: sg,
@@ -183,11 +241,28 @@ pub(super) fn analyze_tensor(
         real_histogram: None,
         checks: Vec::new(),
         channels: Vec::new(),
+        blocks: None,
         error: None,
         sums: None,
     };
 
     let (p, res, ref_mom) = match source {
+        Source::Blocks(grid, src, dtype, range) => {
+            let (reference, floats) = match src {
+                BlockSource::Simulated { .. } => (
+                    Some(Reference::Simulated {
+                        scheme: ctx.opts.simulate.unwrap_or_default(),
+                        dtype,
+                    }),
+                    None,
+                ),
+                BlockSource::Stored { .. } => (ref_floats.and(reference), ref_floats),
+            };
+            out.reference = reference;
+            checks.sort_by_key(|c| std::cmp::Reverse(c.severity));
+            out.checks = checks;
+            return Ok(analyze_blocks(out, grid, dtype, src, floats, range));
+        }
         Source::Float(own) => {
             let acc = float_pass(layout, own, ref_floats);
             let m = acc.mom[0];
@@ -361,4 +436,41 @@ pub(super) fn analyze_tensor(
     checks.sort_by(|a, b| b.severity.cmp(&a.severity));
     out.checks = checks;
     Ok(out)
+}
+
+/// The block grid of a stored blockwise tensor, checked against its scales.
+fn stored_blocks(
+    t: &Tensor,
+    bw: &crate::model::Blockwise,
+    shape: &[usize],
+) -> Result<BlockGrid, String> {
+    if let Some(p) = &bw.problem {
+        return Err(format!("blockwise quantization unreadable: {p}"));
+    }
+    let grid = usize::try_from(bw.block_size)
+        .ok()
+        .and_then(|b| BlockGrid::new(shape, b))
+        .ok_or_else(|| {
+            format!(
+                "shape {:?} does not split into blocks of {} along its last dimension",
+                t.shape, bw.block_size
+            )
+        })?;
+    if bw.scales.len() != grid.count() {
+        return Err(format!(
+            "{} block scales for {} blocks of {} (shape {:?})",
+            bw.scales.len(),
+            grid.count(),
+            bw.block_size,
+            t.shape
+        ));
+    }
+    if !bw.zero_points.is_empty() && bw.zero_points.len() != grid.count() {
+        return Err(format!(
+            "{} block zero points for {} blocks",
+            bw.zero_points.len(),
+            grid.count()
+        ));
+    }
+    Ok(grid)
 }
