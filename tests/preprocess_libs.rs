@@ -234,3 +234,35 @@ fn base() -> (Preprocess, ()) {
         (),
     )
 }
+
+/// An EXIF-rotated JPEG (Orientation 6) decodes as each library does: `--exif ignore` as
+/// `PIL.Image.open`, `--exif apply` as `ImageOps.exif_transpose` and as `cv2.imread`.
+#[test]
+fn exif_orientation_as_pillow_and_opencv_decode_it() {
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("exif.json")).unwrap()).unwrap();
+    let path = dir().join(m["source"].as_str().unwrap());
+    let mut checked = 0;
+    for c in m["cases"].as_array().unwrap() {
+        let exif = if c["exif"] == "apply" {
+            Exif::Apply
+        } else {
+            Exif::Ignore
+        };
+        let img = load_image_with(&path, ImageLimits::default(), exif).unwrap();
+        let want: ndarray::ArrayD<u8> =
+            ndarray_npy::read_npy(dir().join(c["file"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            [img.height() as usize, img.width() as usize, 3],
+            want.shape(),
+            "{}",
+            c["case"]
+        );
+        let ours: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
+        let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+        let (k, e, d) = check(c["case"].as_str().unwrap(), &ours, &want, 1.0);
+        eprintln!("exif {}: {k} values, {e} exact, max |diff| {d}", c["case"]);
+        checked += k;
+    }
+    assert_eq!(checked, 3 * 240 * 180 * 3);
+}

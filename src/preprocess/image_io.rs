@@ -68,6 +68,15 @@ pub fn load_image_bytes(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, P
     decode(ImageReader::new(Cursor::new(bytes)), limits, Exif::Apply)
 }
 
+/// [`load_image_bytes`] with EXIF orientation applied or ignored.
+pub fn load_image_bytes_with(
+    bytes: &[u8],
+    limits: ImageLimits,
+    exif: Exif,
+) -> Result<RgbImage, PreprocessError> {
+    decode(ImageReader::new(Cursor::new(bytes)), limits, exif)
+}
+
 fn decode<R: BufRead + Seek>(
     reader: ImageReader<R>,
     limits: ImageLimits,
