@@ -103,15 +103,21 @@ fn load(name: &str) -> image::RgbImage {
 #[test]
 fn pillow_crop_tensor_is_matched_to_its_pipeline() {
     let m = manifest();
-    let model = Model::open(common::repo().join("tests/fixtures/models/cnn_int8_int8io.tflite"))
-        .unwrap();
+    let model =
+        Model::open(common::repo().join("tests/fixtures/models/cnn_int8_int8io.tflite")).unwrap();
     let spec = InputSpec::from_model(&model, 0, None).unwrap();
     let mut checked = 0;
     for p in photos(&m) {
         let c = case(&m, "cnn_int8_int8io.tflite", &p, "pillow-crop");
         let img = load(&p);
-        let r = match_tensor(&img, &img, &spec, &current(), &tensor(c["file"].as_str().unwrap()))
-            .unwrap();
+        let r = match_tensor(
+            &img,
+            &img,
+            &spec,
+            &current(),
+            &tensor(c["file"].as_str().unwrap()),
+        )
+        .unwrap();
         let best = &r.ranked[0];
         common::say(&format!(
             "{p}: best {} ({} tried), max {} levels",
@@ -131,7 +137,10 @@ fn pillow_crop_tensor_is_matched_to_its_pipeline() {
             best.label
         );
         assert_eq!(b.crop_rule, Some(CropRule::Floor), "{p}: {}", best.label);
-        assert_eq!((b.channels, &b.range), (ChannelOrder::Rgb, &ValueRange::Unit));
+        assert_eq!(
+            (b.channels, &b.range),
+            (ChannelOrder::Rgb, &ValueRange::Unit)
+        );
         // The crop step differs from the current stretch and is reported with its distance.
         assert!(r.steps.iter().any(|s| s.step == "crop"), "{:?}", r.steps);
         checked += 1;
@@ -143,7 +152,12 @@ fn pillow_crop_tensor_is_matched_to_its_pipeline() {
 /// output SQNR equal the official interpreter's on the libraries' own tensors.
 fn step_costs(model_file: &str, sqnr_tol: f64) {
     let m = manifest();
-    let model = Model::open(common::repo().join("tests/fixtures/models").join(model_file)).unwrap();
+    let model = Model::open(
+        common::repo()
+            .join("tests/fixtures/models")
+            .join(model_file),
+    )
+    .unwrap();
     let names = photos(&m);
     let input: Vec<MatchPhoto> = names
         .iter()
@@ -185,8 +199,8 @@ fn step_costs(model_file: &str, sqnr_tol: f64) {
             let c = case(&m, model_file, p, kind);
             let out = oracle_output(&m, c);
             let t = c["top1"].as_u64().unwrap() as usize;
-            flips += (t != case(&m, model_file, p, "app")["top1"].as_u64().unwrap() as usize)
-                as usize;
+            flips +=
+                (t != case(&m, model_file, p, "app")["top1"].as_u64().unwrap() as usize) as usize;
             top1.push(t);
             for (a, b) in app.iter().zip(&out) {
                 sx += a * a;
@@ -219,7 +233,11 @@ fn step_costs(model_file: &str, sqnr_tol: f64) {
         ));
         assert_eq!(s.photos, 5, "{step}");
         assert_eq!(s.top1_flips, flips, "{step}");
-        assert!(near(s.output_sqnr_db, sqnr), "{step}: {:?} vs {sqnr:?}", s.output_sqnr_db);
+        assert!(
+            near(s.output_sqnr_db, sqnr),
+            "{step}: {:?} vs {sqnr:?}",
+            s.output_sqnr_db
+        );
         for (ph, t) in r.per_photo.iter().zip(&top1) {
             let k = ph.report.steps.iter().position(|d| d.step == step).unwrap();
             assert_eq!(ph.steps[k].top1, *t, "{step} {}", ph.image);

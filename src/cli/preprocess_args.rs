@@ -256,10 +256,7 @@ pub fn print_match(r: &crate::compare::pipeline_match::PipelineMatch) {
             sqnr(c.worst_output_sqnr_db)
         )
     };
-    println!(
-        "  on the model's output {} against your tensors:",
-        r.output
-    );
+    println!("  on the model's output {} against your tensors:", r.output);
     println!(
         "    best match ({}): {}",
         r.matched.as_deref().unwrap_or("differs by photo"),

@@ -5,8 +5,8 @@
 
 use super::libs::ResizeLib;
 use super::{
-    geometry_planes, prepare, prepare_planes, ChannelOrder, CropRule, Exif, InputSpec, InputTensor, Preprocess, PreprocessError,
-    ResizeMode, ValueRange,
+    geometry_planes, prepare, prepare_planes, ChannelOrder, CropRule, Exif, InputSpec, InputTensor,
+    Preprocess, PreprocessError, ResizeMode, ValueRange,
 };
 use image::RgbImage;
 use ndarray::ArrayD;
@@ -121,7 +121,9 @@ fn geometries(base: &Preprocess, w: usize, h: usize) -> Vec<Preprocess> {
     let mut out = Vec::new();
     let short = (w.min(h) as f64 / 0.875).round() as u32;
     // Libraries before quantscope's own resampler: on a tie the user's library ranks first.
-    let libs = ResizeLib::ALL.iter().filter(|&&l| l != ResizeLib::Quantscope);
+    let libs = ResizeLib::ALL
+        .iter()
+        .filter(|&&l| l != ResizeLib::Quantscope);
     for &lib in libs.chain([&ResizeLib::Quantscope]) {
         for &(filter, _) in lib.filters() {
             let g = Preprocess {

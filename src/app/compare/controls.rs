@@ -6,7 +6,7 @@ use super::ComparePanel;
 use crate::app::fmt_opt;
 use crate::model::Model;
 use crate::preprocess::{
-    apply_preset, CropRule, ChannelOrder, Exif, InputSpec, Layout, Preprocess, ResizeLib,
+    apply_preset, ChannelOrder, CropRule, Exif, InputSpec, Layout, Preprocess, ResizeLib,
     ResizeMode, ValueRange, PRESETS,
 };
 use eframe::egui;

@@ -85,8 +85,8 @@ impl ComparePanel {
                     jc.engine_options("matching"),
                 )
                 .map_err(|e| e.to_string())?;
-                let spec = InputSpec::from_model(model, 0, Some(pp.layout))
-                    .map_err(|e| e.to_string())?;
+                let spec =
+                    InputSpec::from_model(model, 0, Some(pp.layout)).map_err(|e| e.to_string())?;
                 let (images, max_diff) =
                     tensor_images(&photos[0], &spec, &pp).map_err(|e| e.to_string())?;
                 Ok(MatchView {
@@ -172,34 +172,36 @@ fn match_result_ui(ui: &mut egui::Ui, v: &MatchView, tex: &[egui::TextureHandle;
         return;
     };
     ui.label(if p.report.reproduced {
-        format!(
-            "reproduced exactly ({} pipelines tried)",
-            p.report.tried
-        )
+        format!("reproduced exactly ({} pipelines tried)", p.report.tried)
     } else {
         format!(
             "no exact reproduction; closest first ({} pipelines tried)",
             p.report.tried
         )
     });
-    egui::Grid::new("match_ranked").striped(true).show(ui, |ui| {
-        for h in ["#", "pipeline", "max lv", "mean lv"] {
-            ui.strong(h);
-        }
-        ui.end_row();
-        for (i, c) in p.report.ranked.iter().take(5).enumerate() {
-            ui.label(format!("{}", i + 1));
-            ui.label(&c.label);
-            ui.label(format!("{:.2}", c.distance.max_pixel_levels));
-            ui.label(format!("{:.3}", c.distance.mean_pixel_levels));
+    egui::Grid::new("match_ranked")
+        .striped(true)
+        .show(ui, |ui| {
+            for h in ["#", "pipeline", "max lv", "mean lv"] {
+                ui.strong(h);
+            }
             ui.end_row();
-        }
-        ui.label("now");
-        ui.label(&p.report.current.label);
-        ui.label(format!("{:.2}", p.report.current.distance.max_pixel_levels));
-        ui.label(format!("{:.3}", p.report.current.distance.mean_pixel_levels));
-        ui.end_row();
-    });
+            for (i, c) in p.report.ranked.iter().take(5).enumerate() {
+                ui.label(format!("{}", i + 1));
+                ui.label(&c.label);
+                ui.label(format!("{:.2}", c.distance.max_pixel_levels));
+                ui.label(format!("{:.3}", c.distance.mean_pixel_levels));
+                ui.end_row();
+            }
+            ui.label("now");
+            ui.label(&p.report.current.label);
+            ui.label(format!("{:.2}", p.report.current.distance.max_pixel_levels));
+            ui.label(format!(
+                "{:.3}",
+                p.report.current.distance.mean_pixel_levels
+            ));
+            ui.end_row();
+        });
     ui.label(format!(
         "model output on your tensor: top-1 class {}; current pipeline: top-1 {} ({}), output SQNR {} dB",
         p.user_top1,

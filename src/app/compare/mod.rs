@@ -159,7 +159,11 @@ impl ComparePanel {
             .images
             .iter()
             .map(|e| {
-                let img = if pp.exif == Exif::Apply { &e.rgb } else { &e.raw };
+                let img = if pp.exif == Exif::Apply {
+                    &e.rgb
+                } else {
+                    &e.raw
+                };
                 (e.name.clone(), img.clone())
             })
             .collect();
@@ -217,10 +221,12 @@ impl ComparePanel {
         let (Some(Ok(res)), Some(pp), Some(img)) = (
             self.results.get(self.selected),
             self.results_pp.clone(),
-            self.images.get(self.selected).map(|e| match self.results_pp.as_ref() {
-                Some(p) if p.exif == Exif::Ignore => e.raw.clone(),
-                _ => e.rgb.clone(),
-            }),
+            self.images
+                .get(self.selected)
+                .map(|e| match self.results_pp.as_ref() {
+                    Some(p) if p.exif == Exif::Ignore => e.raw.clone(),
+                    _ => e.rgb.clone(),
+                }),
         ) else {
             return;
         };
