@@ -110,8 +110,10 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
                 (Some(f), [fp, _]) if accepts(f, &photos) && !accepts(&quant, &photos) => (f, fp),
                 _ => (&quant, quant_path),
             };
-            let mut eo = crate::engine::EngineOptions::default();
-            eo.cancel = deadline.flag.clone();
+            let eo = crate::engine::EngineOptions {
+                cancel: deadline.flag.clone(),
+                ..Default::default()
+            };
             Some(crate::compare::pipeline_match::match_pipeline(
                 model,
                 &path.display().to_string(),
