@@ -234,3 +234,50 @@ fn base() -> (Preprocess, ()) {
         (),
     )
 }
+
+/// An EXIF-rotated JPEG (Orientation 6) decodes as each library does: `--exif ignore` as
+/// `PIL.Image.open`, `--exif apply` as `ImageOps.exif_transpose` and as `cv2.imread`.
+#[test]
+fn exif_orientation_as_pillow_and_opencv_decode_it() {
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("exif.json")).unwrap()).unwrap();
+    let path = dir().join(m["source"].as_str().unwrap());
+    let mut checked = 0;
+    for c in m["cases"].as_array().unwrap() {
+        let exif = if c["exif"] == "apply" {
+            Exif::Apply
+        } else {
+            Exif::Ignore
+        };
+        let img = load_image_with(&path, ImageLimits::default(), exif).unwrap();
+        let want: ndarray::ArrayD<u8> =
+            ndarray_npy::read_npy(dir().join(c["file"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            [img.height() as usize, img.width() as usize, 3],
+            want.shape(),
+            "{}",
+            c["case"]
+        );
+        // The orientation is exact (the shape above and the values below); the JPEG decoders
+        // themselves (zune-jpeg vs libjpeg-turbo IDCT) differ by a level or two on a few values.
+        let ours: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
+        let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+        let (k, _, d) = check(c["case"].as_str().unwrap(), &ours, &want, 3.0);
+        let within1 = ours
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| (*a - *b).abs() <= 1.0)
+            .count();
+        eprintln!(
+            "exif {}: {k} values, {within1} within 1 level, max |diff| {d}",
+            c["case"]
+        );
+        assert!(
+            within1 as f64 >= 0.99 * k as f64,
+            "{}: {within1} of {k}",
+            c["case"]
+        );
+        checked += k;
+    }
+    assert_eq!(checked, 3 * 240 * 180 * 3);
+}

@@ -1,6 +1,7 @@
 //! `quantscope compare [FLOAT_MODEL] INT8_MODEL --image IMG|DIR [preprocessing flags]`.
 
 use super::preprocess_args::PreprocessArgs;
+use crate::compare::pipeline_match::accepts;
 use crate::compare::{aggregate, rank_layers, Comparator, CompareOptions, ImageComparison};
 use crate::model::Model;
 use crate::preprocess::{load_image_with, ImageLimits};
@@ -99,15 +100,42 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         let img = load_image_with(f, ImageLimits::default(), pp.exif)?;
         results.push(cmp.compare(&img, &f.display().to_string(), &pp, why.clone())?);
     }
+    let matched = match &a.pp.match_input {
+        Some(t) => {
+            deadline.check()?;
+            let photos = super::preprocess_args::match_photos(&files, t)?;
+            // The tensors are run through the model whose input dtype they have (the quantized
+            // one unless only the float model's matches).
+            let (model, path) = match (&float, a.models.as_slice()) {
+                (Some(f), [fp, _]) if accepts(f, &photos) && !accepts(&quant, &photos) => (f, fp),
+                _ => (&quant, quant_path),
+            };
+            let eo = crate::engine::EngineOptions {
+                cancel: deadline.flag.clone(),
+                ..Default::default()
+            };
+            Some(crate::compare::pipeline_match::match_pipeline(
+                model,
+                &path.display().to_string(),
+                &photos,
+                &pp,
+                eo,
+            )?)
+        }
+        None => None,
+    };
     if a.json {
         for r in &mut results {
             r.warnings.extend(label_warnings.iter().cloned());
         }
-        let doc = if results.len() == 1 {
+        let mut doc = if results.len() == 1 {
             serde_json::to_value(&results[0])?
         } else {
             serde_json::to_value(crate::report::CompareReport::new(results))?
         };
+        if let (Some(m), Some(obj)) = (&matched, doc.as_object_mut()) {
+            obj.insert("pipeline_match".into(), serde_json::to_value(m)?);
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for r in &results {
@@ -120,6 +148,10 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
                 ag.images,
                 serde_json::to_string_pretty(&ag)?
             );
+        }
+        if let Some(m) = &matched {
+            println!();
+            super::preprocess_args::print_match(m);
         }
     }
     Ok(())

@@ -160,26 +160,61 @@ impl PreprocessArgs {
     }
 }
 
-/// `--match-input`: which pipeline reproduces the user's tensor from `image`, printed as text
-/// (or returned for JSON output).
-pub fn match_input(
-    model: &Model,
-    pp: &Preprocess,
-    image: &std::path::Path,
-    tensor: &std::path::Path,
-) -> anyhow::Result<crate::preprocess::matcher::MatchReport> {
+/// `--match-input` inputs: each image with the user's tensor for it. `tensors` is one .npy for
+/// one image, or a folder holding `<image stem>.npy` for every image.
+pub fn match_photos(
+    images: &[std::path::PathBuf],
+    tensors: &std::path::Path,
+) -> anyhow::Result<Vec<crate::compare::pipeline_match::MatchPhoto>> {
     use crate::preprocess::{load_image_with, ImageLimits};
-    let spec = InputSpec::from_model(model, 0, Some(pp.layout))?;
-    let user = crate::engine::npy::read(tensor)?.to_f32_lossy()?;
-    let raw = load_image_with(image, ImageLimits::default(), Exif::Ignore)?;
-    let oriented = load_image_with(image, ImageLimits::default(), Exif::Apply)?;
-    Ok(crate::preprocess::matcher::match_tensor(
-        &raw, &oriented, &spec, pp, &user,
-    )?)
+    let pairs: Vec<(std::path::PathBuf, std::path::PathBuf)> = if tensors.is_dir() {
+        images
+            .iter()
+            .map(|img| {
+                let stem = img.file_stem().unwrap_or_default().to_string_lossy();
+                let t = tensors.join(format!("{stem}.npy"));
+                if !t.exists() {
+                    bail!(
+                        "--match-input {}: no {stem}.npy for {}",
+                        tensors.display(),
+                        img.display()
+                    );
+                }
+                Ok((img.clone(), t))
+            })
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        match images {
+            [one] => vec![(one.clone(), tensors.to_path_buf())],
+            _ => bail!(
+                "--match-input {} is one tensor for {} images: give a folder of <image stem>.npy",
+                tensors.display(),
+                images.len()
+            ),
+        }
+    };
+    pairs
+        .into_iter()
+        .map(|(img, t)| {
+            let tensor = crate::engine::npy::read(&t)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", t.display()))?
+                .to_f32_lossy()?;
+            Ok(crate::compare::pipeline_match::MatchPhoto {
+                name: img.display().to_string(),
+                raw: load_image_with(&img, ImageLimits::default(), Exif::Ignore)?,
+                oriented: load_image_with(&img, ImageLimits::default(), Exif::Apply)?,
+                tensor,
+            })
+        })
+        .collect()
+}
+
+fn sqnr(s: Option<f64>) -> String {
+    s.map_or("inf (identical)".into(), |s| format!("{s:.1} dB"))
 }
 
 /// The match report as text.
-pub fn print_match(r: &crate::preprocess::matcher::MatchReport) {
+pub fn print_match(r: &crate::compare::pipeline_match::PipelineMatch) {
     let d = |x: &crate::preprocess::matcher::Distance| {
         format!(
             "max {:.2} / mean {:.3} pixel levels, {:.2}% within half a level",
@@ -188,30 +223,57 @@ pub fn print_match(r: &crate::preprocess::matcher::MatchReport) {
             x.same_share * 100.0
         )
     };
+    let tried = r.per_photo.first().map_or(0, |p| p.report.tried);
     println!(
-        "pipeline match ({} pipelines tried): {}",
-        r.tried,
-        if r.reproduced {
-            "reproduced exactly"
-        } else {
-            "no exact reproduction; closest first"
+        "pipeline match on {} ({} photo(s), {tried} pipelines tried each): the best match reproduces {} of {} exactly",
+        r.model, r.photos, r.reproduced, r.photos
+    );
+    if let [one] = r.per_photo.as_slice() {
+        for (i, c) in one.report.ranked.iter().take(5).enumerate() {
+            println!("  {}. {} - {}", i + 1, c.label, d(&c.distance));
         }
-    );
-    for (i, c) in r.ranked.iter().take(5).enumerate() {
-        println!("  {}. {} — {}", i + 1, c.label, d(&c.distance));
+        println!(
+            "  current: {} - {}",
+            one.report.current.label,
+            d(&one.report.current.distance)
+        );
+    } else {
+        for p in &r.per_photo {
+            println!(
+                "  {}: best {} - {}",
+                p.image,
+                p.report.ranked[0].label,
+                d(&p.report.ranked[0].distance)
+            );
+        }
     }
+    let cost = |c: &crate::compare::pipeline_match::PipelineCost| {
+        format!(
+            "{} top-1 flip(s) of {}, output SQNR {} (worst photo {})",
+            c.top1_flips,
+            r.photos,
+            sqnr(c.output_sqnr_db),
+            sqnr(c.worst_output_sqnr_db)
+        )
+    };
+    println!("  on the model's output {} against your tensors:", r.output);
     println!(
-        "  current: {} — {}",
-        r.current.label,
-        d(&r.current.distance)
+        "    best match ({}): {}",
+        r.matched.as_deref().unwrap_or("differs by photo"),
+        cost(&r.matched_cost)
     );
+    println!("    current ({}): {}", r.current, cost(&r.current_cost));
     for s in &r.steps {
         println!(
-            "    step {}: matched {} vs current {} — with the current one alone: {}",
+            "    step {}: {} vs current {} - with the current one alone: {} top-1 flip(s) of {}, output SQNR {} (worst {}), input mean {:.3} pixel levels",
             s.step,
-            s.matched,
+            s.matched.join(" / "),
             s.current,
-            d(&s.distance)
+            s.top1_flips,
+            s.photos,
+            sqnr(s.output_sqnr_db),
+            sqnr(s.worst_output_sqnr_db),
+            s.mean_pixel_levels
         );
     }
 }

@@ -27,6 +27,9 @@ pub struct Args {
     /// Stop with an error after this many seconds (checked between ops).
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// Print the --match-input report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Reads `--input` files and checks their count against the model.
@@ -70,9 +73,22 @@ fn run_model(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
             )?;
             let prepared = crate::preprocess::prepare(&rgb, &spec, &pp)?;
             if let Some(t) = &args.pp.match_input {
-                super::preprocess_args::print_match(&super::preprocess_args::match_input(
-                    &model, &pp, img, t,
-                )?);
+                let photos = super::preprocess_args::match_photos(std::slice::from_ref(img), t)?;
+                let r = crate::compare::pipeline_match::match_pipeline(
+                    &model,
+                    &args.model.display().to_string(),
+                    &photos,
+                    &pp,
+                    EngineOptions {
+                        cancel: deadline.flag.clone(),
+                        ..Default::default()
+                    },
+                )?;
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    super::preprocess_args::print_match(&r);
+                }
             }
             for w in &prepared.warnings {
                 eprintln!("warning: {w}");
@@ -85,7 +101,12 @@ fn run_model(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
             }
             vec![crate::compare::to_value(&prepared.tensor)]
         }
-        None => read_inputs(&model, &args.inputs)?,
+        None => {
+            if args.pp.match_input.is_some() {
+                bail!("--match-input needs --image (the photo the tensor was made from)");
+            }
+            read_inputs(&model, &args.inputs)?
+        }
     };
     let keep = if args.all_tensors {
         Keep::All

@@ -4,6 +4,7 @@
 
 mod outputs;
 mod pairing;
+pub mod pipeline_match;
 mod twin;
 pub mod view;
 

@@ -5,8 +5,8 @@
 
 use super::libs::ResizeLib;
 use super::{
-    prepare, ChannelOrder, CropRule, Exif, InputSpec, InputTensor, Preprocess, PreprocessError,
-    ResizeMode, ValueRange,
+    geometry_planes, prepare, prepare_planes, ChannelOrder, CropRule, Exif, InputSpec, InputTensor,
+    Preprocess, PreprocessError, ResizeMode, ValueRange,
 };
 use image::RgbImage;
 use ndarray::ArrayD;
@@ -37,6 +37,8 @@ pub struct StepDifference {
     pub step: String,
     pub matched: String,
     pub current: String,
+    /// The best match with only this step taken from the current pipeline.
+    pub preprocess: Preprocess,
     /// Distance to the user's tensor with only this step taken from the current pipeline.
     pub distance: Distance,
 }
@@ -118,7 +120,11 @@ pub fn label(pp: &Preprocess) -> String {
 fn geometries(base: &Preprocess, w: usize, h: usize) -> Vec<Preprocess> {
     let mut out = Vec::new();
     let short = (w.min(h) as f64 / 0.875).round() as u32;
-    for lib in ResizeLib::ALL {
+    // Libraries before quantscope's own resampler: on a tie the user's library ranks first.
+    let libs = ResizeLib::ALL
+        .iter()
+        .filter(|&&l| l != ResizeLib::Quantscope);
+    for &lib in libs.chain([&ResizeLib::Quantscope]) {
         for &(filter, _) in lib.filters() {
             let g = Preprocess {
                 resize_lib: lib,
@@ -209,17 +215,25 @@ pub fn match_tensor(
         &[current.exif]
     };
     let mut all = Vec::new();
+    // One geometry serves every channel order and value mapping: only the mapping is redone.
     for g in geometries(current, spec.width, spec.height) {
         for &exif in exifs {
+            let img = if exif == Exif::Apply { oriented } else { raw };
+            let geo = Preprocess { exif, ..g.clone() };
+            let (planes, steps) = geometry_planes(img, spec, &geo)?;
             for channels in [ChannelOrder::Rgb, ChannelOrder::Bgr] {
                 for range in &ranges {
                     let pp = Preprocess {
-                        exif,
                         channels,
                         range: range.clone(),
-                        ..g.clone()
+                        ..geo.clone()
                     };
-                    all.push(eval(&pp)?);
+                    let p = prepare_planes(planes.clone(), steps.clone(), spec, &pp)?;
+                    all.push(Candidate {
+                        label: label(&pp),
+                        distance: distance(&tensor_values(&p.tensor), &user, per_level(&pp)),
+                        preprocess: pp,
+                    });
                 }
             }
         }
@@ -242,6 +256,7 @@ pub fn match_tensor(
                     matched: m,
                     current: c,
                     distance: eval(&pp)?.distance,
+                    preprocess: pp,
                 });
             }
             Ok(())

@@ -216,10 +216,21 @@ pub fn prepare(
     spec: &InputSpec,
     pp: &Preprocess,
 ) -> Result<Prepared, PreprocessError> {
-    let (h, w, c) = (spec.height, spec.width, spec.channels);
+    let (planes, steps) = geometry_planes(rgb, spec, pp)?;
+    prepare_planes(planes, steps, spec, pp)
+}
+
+/// The geometry part of [`prepare`]: RGB planes of the model's size on the 0..255 scale, and
+/// the steps taken. Channel order and value mapping do not enter, so one geometry serves every
+/// mapping (the matcher tries many).
+pub fn geometry_planes(
+    rgb: &image::RgbImage,
+    spec: &InputSpec,
+    pp: &Preprocess,
+) -> Result<(Vec<Vec<f32>>, Vec<String>), PreprocessError> {
+    let (h, w) = (spec.height, spec.width);
     pp.resize_lib.filter_name(pp.filter)?;
-    // Geometry on float planes, values 0..255.
-    let (planes, steps): (Vec<Vec<f32>>, Vec<String>) = if pp.uses_steps() {
+    Ok(if pp.uses_steps() {
         let img =
             libs::Image::from_u8(rgb.width() as usize, rgb.height() as usize, 3, rgb.as_raw());
         let (out, steps) = steps::geometry(&img, w, h, pp)?;
@@ -250,6 +261,26 @@ pub fn prepare(
             pp.filter
         )];
         (planes, steps)
+    })
+}
+
+/// The rest of [`prepare`] on planes from [`geometry_planes`]: channel order, value mapping,
+/// layout and quantization.
+pub fn prepare_planes(
+    planes: Vec<Vec<f32>>,
+    steps: Vec<String>,
+    spec: &InputSpec,
+    pp: &Preprocess,
+) -> Result<Prepared, PreprocessError> {
+    let (h, w, c) = (spec.height, spec.width, spec.channels);
+    let n = planes.len();
+    let planes: [Vec<f32>; 3] = match <[Vec<f32>; 3]>::try_from(planes) {
+        Ok(p) if p.iter().all(|p| p.len() == h * w) => p,
+        _ => {
+            return Err(PreprocessError::Unsupported(format!(
+                "geometry gave {n} planes, not 3 of {w}x{h}"
+            )))
+        }
     };
     let display: Vec<u8> = (0..h * w)
         .flat_map(|i| (0..3).map(move |ch| (ch, i)))
@@ -304,7 +335,7 @@ pub fn prepare(
         clipped_fraction,
         levels_used,
         rgb: (h, w, display),
-        planes: [planes[0].clone(), planes[1].clone(), planes[2].clone()],
+        planes,
         steps,
         warnings,
     })

@@ -1,15 +1,24 @@
-//! The preprocessing controls (resize, filter, channel order, layout, value mapping) and what
-//! the library said about them: warnings, the detector's reasons, other settings tried.
+//! The preprocessing controls (pipeline preset, resize, resize library and filter, crop rule,
+//! shorter side, EXIF, channel order, layout, value mapping) and what the library said about
+//! them: warnings, the detector's reasons, other settings tried.
 
 use super::ComparePanel;
 use crate::app::fmt_opt;
-use crate::preprocess::{ChannelOrder, Filter, Layout, Preprocess, ResizeMode, ValueRange};
+use crate::model::Model;
+use crate::preprocess::{
+    apply_preset, ChannelOrder, CropRule, Exif, InputSpec, Layout, Preprocess, ResizeLib,
+    ResizeMode, ValueRange, PRESETS,
+};
 use eframe::egui;
 
 pub(super) fn pp_label(pp: &Preprocess) -> String {
     format!(
-        "{:?} {:?} {:?} {:?} {}",
+        "{}{:?} {} {:?} {:?} {:?} {}",
+        pp.pipeline
+            .as_ref()
+            .map_or(String::new(), |p| format!("[{p}] ")),
         pp.resize,
+        pp.resize_lib.name(),
         pp.filter,
         pp.channels,
         pp.layout,
@@ -18,12 +27,30 @@ pub(super) fn pp_label(pp: &Preprocess) -> String {
 }
 
 impl ComparePanel {
-    pub(super) fn controls(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn controls(&mut self, ui: &mut egui::Ui, quant: &Model) {
         let Some(pp) = &mut self.pp else { return };
         let before = pp.clone();
+        let mut preset = None;
         egui::Grid::new("pp_controls")
             .num_columns(2)
             .show(ui, |ui| {
+                let lab = ui.label("pipeline");
+                egui::ComboBox::from_id_salt("pipeline")
+                    .selected_text(pp.pipeline.clone().unwrap_or_else(|| "(custom)".into()))
+                    .show_ui(ui, |ui| {
+                        for p in &PRESETS {
+                            if ui
+                                .selectable_label(pp.pipeline.as_deref() == Some(p.name), p.name)
+                                .on_hover_text(p.recipe)
+                                .clicked()
+                            {
+                                preset = Some(p.name);
+                            }
+                        }
+                    })
+                    .response
+                    .labelled_by(lab.id);
+                ui.end_row();
                 let lab = ui.label("resize");
                 egui::ComboBox::from_id_salt("resize")
                     .selected_text(format!("{:?}", pp.resize))
@@ -44,16 +71,65 @@ impl ComparePanel {
                     ui.add(egui::Slider::new(&mut pp.crop_fraction, 0.3..=1.0));
                     ui.end_row();
                 }
-                let lab = ui.label("filter");
-                egui::ComboBox::from_id_salt("filter")
-                    .selected_text(format!("{:?}", pp.filter))
+                if pp.resize == ResizeMode::CenterCrop {
+                    let lab = ui.label("crop rule");
+                    let usual = format!("usual for {}", pp.resize_lib.name());
+                    egui::ComboBox::from_id_salt("crop_rule")
+                        .selected_text(pp.crop_rule.map_or(usual.clone(), |r| format!("{r:?}")))
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(&mut pp.crop_rule, None, usual);
+                            for r in [CropRule::Floor, CropRule::Round, CropRule::TfCentral] {
+                                ui.selectable_value(&mut pp.crop_rule, Some(r), format!("{r:?}"));
+                            }
+                        })
+                        .response
+                        .labelled_by(lab.id);
+                    ui.end_row();
+                    ui.label("shorter side first");
+                    ui.horizontal(|ui| {
+                        let mut on = pp.shorter_side.is_some();
+                        if ui.checkbox(&mut on, "").changed() {
+                            pp.shorter_side = on.then_some(256);
+                        }
+                        if let Some(n) = &mut pp.shorter_side {
+                            ui.add(egui::DragValue::new(n).range(1..=8192));
+                        }
+                    });
+                    ui.end_row();
+                }
+                let lab = ui.label("resize library");
+                egui::ComboBox::from_id_salt("resize_lib")
+                    .selected_text(pp.resize_lib.name())
                     .show_ui(ui, |ui| {
-                        for f in [Filter::Nearest, Filter::Bilinear, Filter::Area] {
-                            ui.selectable_value(&mut pp.filter, f, format!("{f:?}"));
+                        for l in ResizeLib::ALL {
+                            ui.selectable_value(&mut pp.resize_lib, l, l.name());
                         }
                     })
                     .response
                     .labelled_by(lab.id);
+                ui.end_row();
+                // Keep the filter one the library has.
+                let filters = pp.resize_lib.filters();
+                if !filters.iter().any(|(f, _)| *f == pp.filter) {
+                    pp.filter = filters[0].0;
+                }
+                let lab = ui.label("filter");
+                egui::ComboBox::from_id_salt("filter")
+                    .selected_text(format!("{:?}", pp.filter))
+                    .show_ui(ui, |ui| {
+                        for &(f, name) in filters {
+                            ui.selectable_value(&mut pp.filter, f, format!("{f:?}"))
+                                .on_hover_text(name);
+                        }
+                    })
+                    .response
+                    .labelled_by(lab.id);
+                ui.end_row();
+                ui.label("EXIF orientation");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut pp.exif, Exif::Apply, "apply");
+                    ui.radio_value(&mut pp.exif, Exif::Ignore, "ignore");
+                });
                 ui.end_row();
                 ui.label("channel order");
                 ui.horizontal(|ui| {
@@ -107,6 +183,19 @@ impl ComparePanel {
                     }
                 }
             });
+        if let Some(name) = preset {
+            let (w, h) = InputSpec::from_model(quant, 0, Some(pp.layout))
+                .map_or((224, 224), |s| (s.width, s.height));
+            if let Ok(steps) = apply_preset(name, pp, w, h) {
+                self.user_set.retain(|s| !s.starts_with("pipeline"));
+                for st in steps {
+                    self.user_set.push(format!("pipeline {name}: {st}"));
+                }
+            }
+        } else if *pp != before {
+            // Any step changed by hand: the settings are no longer the preset's.
+            pp.pipeline = None;
+        }
         if *pp != before {
             let mut note = |what: &str, v: String| {
                 self.user_set.retain(|s| !s.starts_with(what));
@@ -126,6 +215,18 @@ impl ComparePanel {
             }
             if pp.filter != before.filter {
                 note("filter", format!("{:?}", pp.filter));
+            }
+            if pp.resize_lib != before.resize_lib {
+                note("resize library", pp.resize_lib.name().to_string());
+            }
+            if pp.crop_rule != before.crop_rule {
+                note("crop rule", format!("{:?}", pp.crop_rule));
+            }
+            if pp.shorter_side != before.shorter_side {
+                note("shorter side", format!("{:?}", pp.shorter_side));
+            }
+            if pp.exif != before.exif {
+                note("EXIF orientation", format!("{:?}", pp.exif));
             }
             self.need_run = true;
         }

@@ -10,6 +10,7 @@
 
 mod controls;
 mod layers;
+mod matching;
 mod outputs;
 
 use super::jobs::Job;
@@ -17,7 +18,8 @@ use super::ViewCtx;
 use crate::compare::{Comparator, CompareOptions, ComparedImage, LayerActivations, Rgb8};
 use crate::model::Model;
 use crate::preprocess::{
-    detect_defaults, load_image_bytes, ChannelOrder, ImageLimits, Preprocess, ValueRange,
+    detect_defaults, load_image_bytes, load_image_bytes_with, ChannelOrder, Exif, ImageLimits,
+    Preprocess, ValueRange,
 };
 use crate::report::CompareReport;
 use eframe::egui;
@@ -26,7 +28,10 @@ use std::sync::{Arc, Mutex};
 
 pub struct ImageEntry {
     pub name: String,
+    /// Decoded with EXIF orientation applied.
     pub rgb: Arc<RgbImage>,
+    /// Decoded without it (`--exif ignore`, as PIL.Image.open does).
+    pub raw: Arc<RgbImage>,
     tex: Option<egui::TextureHandle>,
 }
 
@@ -69,6 +74,8 @@ pub struct ComparePanel {
     input_tex: Option<((usize, u64), [Option<egui::TextureHandle>; 2])>,
     /// Bumped whenever `results` are replaced.
     results_gen: u64,
+    /// "Match my tensor...": its path, job and result.
+    pub matching: matching::MatchState,
 }
 
 /// Uploads a library image as a texture.
@@ -79,11 +86,13 @@ fn texture(ctx: &egui::Context, name: String, im: &Rgb8) -> egui::TextureHandle 
 
 impl ComparePanel {
     pub fn add_image(&mut self, name: String, bytes: &[u8]) {
-        match load_image_bytes(bytes, ImageLimits::default()) {
-            Ok(img) => {
+        let raw = load_image_bytes_with(bytes, ImageLimits::default(), Exif::Ignore);
+        match load_image_bytes(bytes, ImageLimits::default()).and_then(|img| Ok((img, raw?))) {
+            Ok((img, raw)) => {
                 self.images.push(ImageEntry {
                     name,
                     rgb: Arc::new(img),
+                    raw: Arc::new(raw),
                     tex: None,
                 });
                 self.selected = self.images.len() - 1;
@@ -113,7 +122,7 @@ impl ComparePanel {
     }
 
     pub fn is_running(&self) -> bool {
-        self.job.is_some() || self.layer_job.is_some()
+        self.job.is_some() || self.layer_job.is_some() || self.matching.is_running()
     }
 
     /// The successful comparisons with their aggregate (the app's report export).
@@ -175,7 +184,14 @@ impl ComparePanel {
         let images: Vec<(String, Arc<RgbImage>)> = self
             .images
             .iter()
-            .map(|e| (e.name.clone(), e.rgb.clone()))
+            .map(|e| {
+                let img = if pp.exif == Exif::Apply {
+                    &e.rgb
+                } else {
+                    &e.raw
+                };
+                (e.name.clone(), img.clone())
+            })
             .collect();
         let quant = quant.clone();
         let float = float.cloned();
@@ -231,7 +247,12 @@ impl ComparePanel {
         let (Some(Ok(res)), Some(pp), Some(img)) = (
             self.results.get(self.selected),
             self.results_pp.clone(),
-            self.images.get(self.selected).map(|e| e.rgb.clone()),
+            self.images
+                .get(self.selected)
+                .map(|e| match self.results_pp.as_ref() {
+                    Some(p) if p.exif == Exif::Ignore => e.raw.clone(),
+                    _ => e.rgb.clone(),
+                }),
         ) else {
             return;
         };
@@ -285,6 +306,7 @@ impl ComparePanel {
             self.results_changed();
             done = true;
         }
+        done |= self.collect_match(block);
         if let Some(r) = self.layer_job.as_mut().and_then(|(_, j)| j.take(block)) {
             let li = self.layer_job.take().map_or(0, |(li, _)| li);
             if let Ok(a) = &r {
@@ -492,9 +514,11 @@ impl ComparePanel {
                     .id_salt("ctl_scroll")
                     .show(ui, |ui| {
                         ui.strong("Preprocessing");
-                        self.controls(ui);
+                        self.controls(ui, quant);
                         ui.separator();
                         self.findings_ui(ui);
+                        ui.separator();
+                        self.match_ui(ui, quant, float, ctx.repaint);
                     });
             });
         egui::CentralPanel::default().show(ui, |ui| {
