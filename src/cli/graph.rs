@@ -69,10 +69,9 @@ pub struct Args {
     pub colour_by: Option<ColourArg>,
     /// Run a Compare on this image (float twin: --float, else the model's own float twin) for
     /// the sqnr colourings.
+    /// Preprocessing is what `compare` detects from the model without flags.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    #[command(flatten)]
-    pub pp: PreprocessArgs,
     /// Write the laid-out graph with its colouring and legend as SVG.
     #[arg(long, value_name = "OUT.svg")]
     pub svg: Option<PathBuf>,
@@ -263,7 +262,7 @@ fn colour_data(
             anyhow::bail!("--color sqnr needs --image IMG (a Compare run gives the per-layer SQNR)")
         }
         (ColourBy::LayerSqnrLocal | ColourBy::LayerSqnrCumulative, Some(img)) => {
-            let (pp, why) = args.pp.resolve(model, float)?;
+            let (pp, why) = PreprocessArgs::default().resolve(model, float)?;
             let mut cmp = Comparator::new(float, model, CompareOptions::default())?;
             let image = crate::preprocess::load_image_with(
                 img,
