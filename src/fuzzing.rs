@@ -23,6 +23,38 @@ pub fn model_bytes(data: &[u8]) {
                 let _ = m.tensor_data(sg, t);
             }
         }
+        model_graph(&m);
+    }
+}
+
+/// The Graph view's library on a model that parses: every subgraph built plain and with
+/// shape-only chains collapsed, each colouring, and small graphs laid out and drawn as SVG.
+fn model_graph(m: &Model) {
+    use crate::graph::{build, colour, export, layout, BuildOptions};
+    for sg in 0..m.subgraphs.len().min(8) {
+        for collapse_shape_ops in [false, true] {
+            let Ok(g) = build(m, sg, &BuildOptions { collapse_shape_ops }) else {
+                continue;
+            };
+            let values: Vec<_> = colour::ColourBy::ALL
+                .iter()
+                .map(|&by| colour::values(&g, m, by, &Default::default()))
+                .collect();
+            if g.nodes.len() <= 64 && g.edges.len() <= 256 {
+                let l = layout::layout(&g, &layout::Metrics::default());
+                let _ = l.node_at([0.0, 0.0]);
+                let _ = l.edge_at([0.0, 0.0], 4.0);
+                let _ = export::svg(&export::Picture {
+                    graph: &g,
+                    layout: &l,
+                    values: &values[0],
+                    colour_by: colour::ColourBy::OpType,
+                    matching: None,
+                    links: &[],
+                    title: "fuzz".into(),
+                });
+            }
+        }
     }
 }
 

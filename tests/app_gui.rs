@@ -520,6 +520,7 @@ fn wait_for_label(h: &mut Harness<'_, QuantscopeApp>, text: &str) -> bool {
 
 #[test]
 fn graph_tab_lays_out_links_the_twin_and_colours_by_layer_error() {
+    use quantscope::graph::colour::{self, ColourBy};
     use quantscope::graph::{build, matching::match_graphs, BuildOptions};
     let mut h = harness_sized(1400.0, 1000.0);
     open_pair(&mut h);
@@ -558,6 +559,35 @@ fn graph_tab_lays_out_links_the_twin_and_colours_by_layer_error() {
     let db = h.query_all_by_label_contains(" dB").count();
     assert!(db >= 2, "the legend shows the SQNR range ({db} dB labels)");
     h.snapshot("app_graph");
+    // Colour by output dtype: one legend entry per dtype the library counts.
+    h.get_by_label("colour by").click();
+    h.run_steps(2);
+    h.get_by_label("output dtype").click();
+    h.run_steps(3);
+    let dtypes = colour::legend(&colour::values(
+        &qg,
+        &q,
+        ColourBy::OutputDtype,
+        &Default::default(),
+    ));
+    for (name, (count, _)) in &dtypes.categories {
+        h.get_by_label(&format!("{name} ({count})"));
+    }
+    assert!(!dtypes.categories.is_empty(), "{:?}", dtypes.categories);
+    h.snapshot("app_graph_dtype");
+    // Side by side: both graphs in one view, the legend counting both.
+    h.get_by_label("side by side").click();
+    assert!(
+        wait_for_label(
+            &mut h,
+            &format!(
+                "{} nodes, {} edges",
+                fg.nodes.len() + qg.nodes.len(),
+                fg.edges.len() + qg.edges.len()
+            )
+        ),
+        "the side-by-side view never showed"
+    );
 }
 
 /// `quantscope INT8 FLOAT --image IMG --tab T --tensor N --layer OP` (#14): the first model is

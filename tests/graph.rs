@@ -4,6 +4,7 @@
 //! op fixture.
 
 use quantscope::graph::colour::{self, ColourBy, ColourData, NodeValue};
+use quantscope::graph::export;
 use quantscope::graph::layout::{layout, Metrics};
 use quantscope::graph::matching::{match_graphs, NodeMatch};
 use quantscope::graph::readiness::{self, Verdict};
@@ -127,6 +128,66 @@ fn shared_graph_layouts() {
         common::shared_file("../shared/models/real/face_detection_short_range.tflite"),
         common::shared_file("../shared/models/real/basic_pitch_nmp.tflite"),
     ]);
+}
+
+/// Every model in ../shared/models, every subgraph: built, laid out, coloured each way (weight
+/// SQNR from the weights analysis without a float reference, so mostly no value) and exported as SVG with one box per node and one path per
+/// edge.
+#[test]
+#[ignore = "needs ../shared"]
+fn shared_every_model_draws_with_every_colouring() {
+    let dir = common::require_shared().join("models");
+    let mut files: Vec<PathBuf> = ["real", "generated"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(dir.join(d)).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tflite"))
+        .collect();
+    files.sort();
+    let (mut subgraphs, mut colourings, mut numbers) = (0, 0, 0);
+    for path in &files {
+        let m = Model::open(path).unwrap();
+        let weights = quantscope::quant::analyze(&m, None, &Default::default()).ok();
+        for sg in 0..m.subgraphs.len() {
+            let g = build(&m, sg, &BuildOptions::default()).unwrap();
+            let l = layout(&g, &Metrics::default());
+            assert_eq!(l.nodes.len(), g.nodes.len(), "{}", path.display());
+            let data = ColourData::from_results(weights.as_ref(), None, sg);
+            for by in ColourBy::ALL {
+                let v = colour::values(&g, &m, by, &data);
+                assert_eq!(v.len(), g.nodes.len());
+                numbers += v
+                    .iter()
+                    .filter(|x| matches!(x, NodeValue::Number { .. }))
+                    .count();
+                let svg = export::svg(&export::Picture {
+                    graph: &g,
+                    layout: &l,
+                    values: &v,
+                    colour_by: by,
+                    matching: None,
+                    links: &[],
+                    title: path.display().to_string(),
+                });
+                let doc = roxmltree::Document::parse(&svg).unwrap();
+                let count = |c: &str| {
+                    doc.descendants()
+                        .filter(|n| n.attribute("class") == Some(c))
+                        .count()
+                };
+                assert_eq!(count("node"), g.nodes.len(), "{}", path.display());
+                assert_eq!(count("edge"), g.edges.len(), "{}", path.display());
+                colourings += 1;
+            }
+            subgraphs += 1;
+        }
+    }
+    say(&format!(
+        "graph: {} shared models, {subgraphs} subgraphs, {colourings} colourings drawn ({numbers} weight-SQNR node values)",
+        files.len()
+    ));
+    assert!(files.len() >= 20, "{} models", files.len());
+    assert_eq!(colourings, subgraphs * ColourBy::ALL.len());
 }
 
 fn check_layouts(models: &[PathBuf]) {
@@ -457,4 +518,140 @@ fn cli_graph_lists_ops_at_risk() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no subgraph 7"));
     let _ = Path::new(".");
+}
+
+/// `graph --svg --png` on the bundled pair coloured by a Compare run's local SQNR: one box per
+/// node, one path per edge, one legend entry per category / range end / twin marking, node
+/// fills that follow the values, and a PNG of twice the SVG's size that is not blank.
+#[test]
+fn svg_and_png_export_draw_every_node_edge_and_legend_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svg_path, png_path) = (dir.path().join("g.svg"), dir.path().join("g.png"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args(["graph", "--json", "--color", "sqnr", "--image"])
+        .arg(root().join("assets/samples/digit_2_0.png"))
+        .arg("--float")
+        .arg(root().join("assets/digits_f32.tflite"))
+        .arg(root().join("assets/digits_int8.tflite"))
+        .arg("--svg")
+        .arg(&svg_path)
+        .arg("--png")
+        .arg(&png_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nodes = v["graph"]["nodes"].as_array().unwrap().len();
+    let edges = v["graph"]["edges"].as_array().unwrap().len();
+    let values = v["values"].as_array().unwrap();
+    let numbers = values.iter().filter(|x| x["type"] == "number").count();
+    assert!(numbers >= 5, "{numbers} nodes have a layer SQNR");
+    let legend = &v["legend"];
+    let (lo, hi) = (
+        legend["range"][0].as_f64().unwrap(),
+        legend["range"][1].as_f64().unwrap(),
+    );
+    let categories = legend["categories"].as_object().unwrap().len();
+    let missing = legend["missing"].as_u64().unwrap() as usize;
+    assert!(v["matching"]["linked"].as_u64().unwrap() >= 10);
+
+    let text = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the SVG is XML");
+    let class = |c: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(c))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(class("node").len(), nodes);
+    assert_eq!(class("node-box").len(), nodes);
+    let paths = class("edge");
+    assert_eq!(paths.len(), edges);
+    assert!(paths
+        .iter()
+        .all(|p| p.attribute("d").unwrap().starts_with('M')));
+    // Categories, both ends of the SQNR range, nodes without a value, two twin markings.
+    let entries = class("legend-entry");
+    let want = categories + 2 + usize::from(missing > 0) + 2;
+    assert_eq!(entries.len(), want);
+    let entry_text: Vec<String> = entries
+        .iter()
+        .map(|e| e.descendants().filter_map(|t| t.text()).collect::<String>())
+        .collect();
+    for end in [format!("{lo:.1} dB"), format!("{hi:.1} dB")] {
+        assert!(
+            entry_text.iter().any(|t| t.contains(&end)),
+            "{end} in {entry_text:?}"
+        );
+    }
+    // Nodes with a value are coloured, the rest grey; the worst and best differ.
+    let fills: Vec<&str> = class("node-box")
+        .iter()
+        .map(|r| r.attribute("fill").unwrap())
+        .collect();
+    let grey = "#5a5a5a";
+    for (f, val) in fills.iter().zip(values) {
+        assert_eq!(*f == grey, val["type"] == "missing", "{f} for {val}");
+    }
+    let distinct: std::collections::BTreeSet<&&str> = fills.iter().collect();
+    assert!(distinct.len() >= 2, "{distinct:?}");
+    // Edge labels (shape and dtype) as each path's hover title.
+    assert!(paths
+        .iter()
+        .all(|p| p.children().any(|c| c.has_tag_name("title"))));
+
+    let png = image::open(&png_path).unwrap().to_rgba8();
+    let root_el = doc.root_element();
+    let w: f32 = root_el.attribute("width").unwrap().parse().unwrap();
+    let h: f32 = root_el.attribute("height").unwrap().parse().unwrap();
+    assert_eq!(
+        png.dimensions(),
+        ((w * 2.0).ceil() as u32, (h * 2.0).ceil() as u32)
+    );
+    let bg = *png.get_pixel(1, 1);
+    let other = png.pixels().filter(|p| **p != bg).count();
+    assert!(
+        other > png.pixels().len() / 20,
+        "{other} non-background pixels"
+    );
+    say(&format!(
+        "graph export: {nodes} nodes, {edges} edges, {} legend entries, PNG {}x{}",
+        entries.len(),
+        png.width(),
+        png.height()
+    ));
+}
+
+/// Granularity covers blockwise weights (AI Edge Quantizer's int4 block-32 weights), which
+/// keep `scales` empty and so must not read as per-tensor.
+#[test]
+fn granularity_colouring_names_blockwise_weights() {
+    let m = open("tests/fixtures/models/aeq_fc_dynamic_wi4b32_afp32.tflite");
+    let g = build(&m, 0, &BuildOptions::default()).unwrap();
+    let v = colour::values(&g, &m, ColourBy::Granularity, &ColourData::default());
+    let sg = &m.subgraphs[0];
+    let mut blockwise = 0;
+    for (n, val) in g.nodes.iter().zip(&v) {
+        let has_block = n.weights.iter().any(|w| {
+            sg.tensors[w.tensor]
+                .quantization
+                .as_ref()
+                .is_some_and(|q| q.blockwise.is_some())
+        });
+        if has_block {
+            let NodeValue::Category { name, .. } = val else {
+                panic!("{val:?}")
+            };
+            assert_eq!(name, "blockwise-32");
+            blockwise += 1;
+        } else {
+            assert!(
+                !matches!(val, NodeValue::Category { name, .. } if name.starts_with("blockwise"))
+            );
+        }
+    }
+    assert!(blockwise >= 1, "{blockwise} blockwise nodes");
 }

@@ -7,8 +7,9 @@ use super::jobs::Job;
 use super::ViewCtx;
 use crate::compare::LayerError;
 use crate::graph::colour::{self, ColourBy, ColourData, Legend, NodeValue};
+use crate::graph::export::{self, Picture};
 use crate::graph::layout::{self, Layout, Metrics};
-use crate::graph::matching::{match_graphs, Matching, NodeMatch};
+use crate::graph::matching::{match_graphs, side_by_side, Matching, NodeMatch, SideBySide};
 use crate::graph::{self, BuildOptions, Graph, NodeKind};
 use crate::model::Model;
 use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
@@ -51,9 +52,22 @@ pub struct GraphPanel {
     values: Option<(ValuesKey, Arc<(Vec<NodeValue>, Legend)>)>,
     /// Links to the paired float model's graph, keyed by that model's address.
     matching: Option<(usize, Option<Arc<Matching>>)>,
+    /// Show the float twin's graph beside this one.
+    pub side_by_side: bool,
+    twin: Option<TwinState>,
+    /// Node count of the layout the view was last fitted to (refit when it changes).
+    fitted_for: usize,
 }
 
-type ValuesKey = (ColourBy, usize, bool, usize);
+/// The float twin's layout for side by side, for one partner and one laid-out quantized graph.
+struct TwinState {
+    partner: usize,
+    quant: Arc<Drawn>,
+    job: Option<Job<Drawn>>,
+    ready: Option<(Arc<SideBySide>, Arc<Drawn>)>,
+}
+
+type ValuesKey = (ColourBy, usize, bool, usize, bool);
 
 impl Default for GraphPanel {
     fn default() -> Self {
@@ -73,66 +87,35 @@ impl Default for GraphPanel {
             selected: None,
             values: None,
             matching: None,
+            side_by_side: false,
+            twin: None,
+            fitted_for: 0,
         }
     }
 }
 
-/// Categories to colours: a fixed palette by name for kinds, red-amber-green by severity.
-fn category_colour(name: &str, severity: f32, by: ColourBy) -> Color32 {
-    if matches!(by, ColourBy::Readiness | ColourBy::Readiness16) {
-        return severity_colour(severity);
-    }
-    let palette = [
-        Color32::from_rgb(74, 120, 196),
-        Color32::from_rgb(196, 112, 52),
-        Color32::from_rgb(86, 160, 90),
-        Color32::from_rgb(170, 80, 160),
-        Color32::from_rgb(60, 160, 170),
-        Color32::from_rgb(180, 160, 60),
-        Color32::from_rgb(120, 120, 120),
-        Color32::from_rgb(200, 90, 100),
-        Color32::from_rgb(110, 90, 190),
-        Color32::from_rgb(90, 140, 60),
-    ];
-    let h = name
-        .bytes()
-        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
-    palette[h as usize % palette.len()]
-}
-
-fn severity_colour(s: f32) -> Color32 {
-    let s = s.clamp(0.0, 1.0);
-    let (g, a, r) = (
-        [70.0, 160.0, 80.0],
-        [220.0, 170.0, 50.0],
-        [210.0, 60.0, 50.0],
-    );
-    let mix = |x: [f32; 3], y: [f32; 3], t: f32| {
-        Color32::from_rgb(
-            (x[0] + (y[0] - x[0]) * t) as u8,
-            (x[1] + (y[1] - x[1]) * t) as u8,
-            (x[2] + (y[2] - x[2]) * t) as u8,
-        )
-    };
-    if s < 0.5 {
-        mix(g, a, s * 2.0)
-    } else {
-        mix(a, r, (s - 0.5) * 2.0)
-    }
+fn rgb(c: [u8; 3]) -> Color32 {
+    Color32::from_rgb(c[0], c[1], c[2])
 }
 
 fn value_colour(v: &NodeValue, by: ColourBy) -> Color32 {
-    match v {
-        NodeValue::Category { name, severity } => category_colour(name, *severity, by),
-        NodeValue::Number { severity, .. } => severity_colour(*severity),
-        NodeValue::Missing => Color32::from_gray(90),
-    }
+    rgb(colour::value_rgb(v, by))
 }
 
 impl GraphPanel {
     /// The subgraph shown.
     pub fn subgraph(&self) -> usize {
         self.subgraph
+    }
+
+    /// Whether the current subgraph's layout is ready (benchmarks and tests wait for it).
+    pub fn is_laid_out(&self) -> bool {
+        self.drawn().is_some()
+    }
+
+    /// Screen points per layout unit.
+    pub fn zoom(&self) -> f32 {
+        self.zoom
     }
 
     fn drawn(&self) -> Option<Arc<Drawn>> {
@@ -217,6 +200,7 @@ impl GraphPanel {
         let mut action = None;
         let egui_ctx = ui.ctx().clone();
         let before = (self.subgraph, self.collapse);
+        let mut export_clicked = [false; 2];
         ui.horizontal_wrapped(|ui| {
             if model.subgraphs.len() > 1 {
                 egui::ComboBox::from_label("subgraph")
@@ -236,6 +220,15 @@ impl GraphPanel {
                     }
                 });
             ui.checkbox(&mut self.collapse, "collapse shape-only chains");
+            if ctx.float.is_some() && self.subgraph == 0 && !self.collapse {
+                if ui
+                    .checkbox(&mut self.side_by_side, "side by side")
+                    .changed()
+                {
+                    self.search_hits.clear();
+                    self.selected = None;
+                }
+            }
             let search = ui.add(
                 egui::TextEdit::singleline(&mut self.search)
                     .hint_text("search op, tensor or #index")
@@ -251,6 +244,10 @@ impl GraphPanel {
             if ui.button("Fit").clicked() {
                 self.fit_pending = true;
             }
+            export_clicked = [
+                ui.button("Export SVG").clicked(),
+                ui.button("Export PNG").clicked(),
+            ];
         });
         if before != (self.subgraph, self.collapse) {
             self.error = None;
@@ -271,22 +268,10 @@ impl GraphPanel {
         let Some(drawn) = self.drawn() else {
             return None;
         };
-        let (g, l) = (&drawn.graph, &drawn.layout);
-        let key: ValuesKey = (
-            self.colour_by,
-            g.nodes.len(),
-            ctx.weights.is_some(),
-            layers.map_or(0, |l| l.len()),
-        );
-        if self.values.as_ref().is_none_or(|(k, _)| *k != key) {
-            let data = ColourData::from_results(ctx.weights, layers, g.subgraph);
-            let v = colour::values(g, model, self.colour_by, &data);
-            let legend = colour::legend(&v);
-            self.values = Some((key, Arc::new((v, legend))));
-        }
         // The float twin's graph, matched once per partner (subgraph 0 only).
         let partner = ctx.float.map(|f| Arc::as_ptr(f) as usize).unwrap_or(0);
-        if g.subgraph == 0 && self.matching.as_ref().is_none_or(|(p, _)| *p != partner) {
+        if drawn.graph.subgraph == 0 && self.matching.as_ref().is_none_or(|(p, _)| *p != partner) {
+            let g = &drawn.graph;
             let m = ctx.float.and_then(|f| {
                 let fg = graph::build(f, 0, &BuildOptions::default()).ok()?;
                 let pairs: Vec<(usize, usize)> = crate::compare::pair_activations(f, model)
@@ -300,50 +285,87 @@ impl GraphPanel {
         let matching = self
             .matching
             .as_ref()
-            .filter(|_| g.subgraph == 0 && !self.collapse)
+            .filter(|_| drawn.graph.subgraph == 0 && !self.collapse)
             .and_then(|(_, m)| m.clone());
         let matching = matching.as_deref();
+        let twin = match (self.side_by_side, matching, ctx.float) {
+            (true, Some(m), Some(f)) => self.twin(ui, &egui_ctx, f, partner, &drawn, m),
+            _ => None,
+        };
+        let twin = twin
+            .as_ref()
+            .map(|(s, fd)| (s.as_ref(), fd.as_ref(), ctx.float.unwrap()));
+        let key: ValuesKey = (
+            self.colour_by,
+            drawn.graph.nodes.len(),
+            ctx.weights.is_some(),
+            layers.map_or(0, |l| l.len()),
+            twin.is_some(),
+        );
+        if self.values.as_ref().is_none_or(|(k, _)| *k != key) {
+            let data = ColourData::from_results(ctx.weights, layers, drawn.graph.subgraph);
+            let mut v = colour::values(&drawn.graph, model, self.colour_by, &data);
+            if let Some((s, fd, f)) = twin {
+                let fdata = ColourData::from_results(ctx.float_weights, None, 0);
+                let fv = colour::values(&fd.graph, f, self.colour_by, &fdata);
+                v = s.values(&fv, &v);
+            }
+            let legend = colour::legend(&v);
+            self.values = Some((key, Arc::new((v, legend))));
+        }
         let shown = self.values.as_ref().expect("just set").1.clone();
         let (values, legend) = (&shown.0, &shown.1);
-        self.legend_ui(ui, legend, g);
-        if let Some(m) = matching {
-            let inserted = m
-                .quant
-                .iter()
-                .filter(|x| **x == NodeMatch::Inserted)
-                .count();
-            let only = m
-                .quant
-                .iter()
-                .filter(|x| **x == NodeMatch::OnlyHere)
-                .count();
-            ui.horizontal_wrapped(|ui| {
-                ui.label(format!("float twin: {} nodes linked;", m.linked));
-                ui.colored_label(
-                    Color32::from_rgb(80, 200, 230),
-                    format!("{inserted} QUANTIZE/DEQUANTIZE inserted (cyan outline)"),
-                );
-                ui.colored_label(
-                    Color32::from_rgb(240, 60, 200),
-                    format!("{only} only in this model (magenta outline)"),
-                );
-            });
+        let (g, l, marks, links): (&Graph, &Layout, Option<&[NodeMatch]>, &[(usize, usize)]) =
+            match twin {
+                Some((s, _, _)) => (&s.graph, &s.layout, Some(&s.marks), &s.links),
+                None => (
+                    &drawn.graph,
+                    &drawn.layout,
+                    matching.map(|m| m.quant.as_slice()),
+                    &[],
+                ),
+            };
+        // Which model, side graph and node a joined index stands for.
+        let side = |i: usize| -> (&Model, &Graph, usize) {
+            match twin {
+                Some((s, fd, f)) if i < s.float_nodes => (f.as_ref(), &fd.graph, i),
+                Some((s, _, _)) => (model.as_ref(), &drawn.graph, i - s.float_nodes),
+                None => (model.as_ref(), &drawn.graph, i),
+            }
+        };
+        self.legend_ui(ui, legend, g, matching, marks);
+        if export_clicked != [false; 2] {
+            self.export(ctx, g, l, values, marks, links, export_clicked);
         }
 
         let (resp, painter) = ui.allocate_painter(ui.available_size(), Sense::click_and_drag());
         let view = resp.rect;
-        if self.fit_pending {
+        if self.fit_pending || self.fitted_for != l.nodes.len() {
             self.fit(view, l);
             self.fit_pending = false;
+            self.fitted_for = l.nodes.len();
         }
         // Search: jump to the current hit.
         if !self.search.trim().is_empty() {
             if self.search_hits.is_empty() {
-                self.search_hits = g.search(model, &self.search);
+                self.search_hits = match twin {
+                    Some((s, fd, f)) => {
+                        let mut h = fd.graph.search(f, &self.search);
+                        h.extend(
+                            drawn
+                                .graph
+                                .search(model, &self.search)
+                                .into_iter()
+                                .map(|i| i + s.float_nodes),
+                        );
+                        h
+                    }
+                    None => g.search(model, &self.search),
+                };
             }
             if !self.search_hits.is_empty() {
                 let hit = self.search_hits[self.search_pos % self.search_hits.len()];
-                if self.selected != Some(hit) {
+                if self.selected != Some(hit) && hit < l.nodes.len() {
                     self.selected = Some(hit);
                     self.focus(view, l, hit);
                 }
@@ -358,7 +380,7 @@ impl GraphPanel {
             if (factor - 1.0).abs() > 1e-4 {
                 if let Some(p) = resp.hover_pos() {
                     let anchor = self.to_graph(view, p);
-                    self.zoom = (self.zoom * factor).clamp(0.02, 4.0);
+                    self.zoom = (self.zoom * factor).clamp(0.01, 4.0);
                     self.offset = Vec2::new(anchor[0], anchor[1]) - (p - view.min) / self.zoom;
                 }
             }
@@ -366,12 +388,24 @@ impl GraphPanel {
         if resp.double_clicked() {
             self.fit(view, l);
         }
-        let hovered = resp
-            .hover_pos()
-            .and_then(|p| l.node_at(self.to_graph(view, p)));
+        let pointer = resp.hover_pos().map(|p| self.to_graph(view, p));
+        let hovered = pointer.and_then(|p| l.node_at(p));
+        // An edge under the pointer (within 5 screen points) when no node is.
+        let hovered_edge = match (hovered, pointer) {
+            (None, Some(p)) => l.edge_at(p, 5.0 / self.zoom),
+            _ => None,
+        };
         if resp.clicked() {
             self.selected = hovered;
-            if let Some(n) = hovered.map(|i| &g.nodes[i]) {
+            // The quantized node a click means: itself, or a float node's twin.
+            let quant_node = hovered.and_then(|i| match twin {
+                Some((s, _, _)) if i < s.float_nodes => match marks.and_then(|m| m.get(i)) {
+                    Some(NodeMatch::Linked { other }) => Some(other - s.float_nodes),
+                    _ => None,
+                },
+                _ => Some(side(i).2),
+            });
+            if let Some(n) = quant_node.map(|i| &drawn.graph.nodes[i]) {
                 if let Some(op) = n.first_op() {
                     action = Some(GraphAction::SelectOp {
                         op,
@@ -383,41 +417,107 @@ impl GraphPanel {
         }
         let painter = painter.with_clip_rect(view);
         painter.rect_filled(view, 0.0, ui.visuals().extreme_bg_color);
-        self.paint(&painter, view, g, l, values, matching);
+        let focus = hovered.or(self.selected);
+        self.paint(
+            &painter,
+            view,
+            g,
+            l,
+            values,
+            marks,
+            links,
+            focus,
+            hovered_edge,
+        );
         if l.width * self.zoom > view.width() || l.height * self.zoom > view.height() {
             self.minimap(&painter, view, l, values);
         }
         if let Some(i) = hovered {
-            resp.on_hover_ui_at_pointer(|ui| node_tooltip(ui, model, g, i, &values[i]));
+            let (m, sg, k) = side(i);
+            resp.on_hover_ui_at_pointer(|ui| node_tooltip(ui, m, sg, k, &values[i]));
+        } else if let Some(e) = hovered_edge {
+            let (m, _, _) = side(g.edges[e].from);
+            let t = g.edges[e].tensor;
+            resp.on_hover_ui_at_pointer(|ui| {
+                ui.strong(&g.edges[e].label);
+                ui.label(tensor_line(m, g.subgraph, t));
+            });
         }
         action
     }
 
-    fn legend_ui(&self, ui: &mut egui::Ui, legend: &Legend, g: &Graph) {
+    /// The float twin laid out (off the UI thread) and joined with this graph; None while it
+    /// is being laid out (the single graph shows meanwhile).
+    fn twin(
+        &mut self,
+        ui: &mut egui::Ui,
+        egui_ctx: &egui::Context,
+        float: &Arc<Model>,
+        partner: usize,
+        drawn: &Arc<Drawn>,
+        m: &Matching,
+    ) -> Option<(Arc<SideBySide>, Arc<Drawn>)> {
+        let fresh = |t: &TwinState| t.partner == partner && Arc::ptr_eq(&t.quant, drawn);
+        if self.twin.as_ref().is_none_or(|t| !fresh(t)) {
+            let f = float.clone();
+            let job = Job::spawn(
+                "laying out the float twin",
+                Some(egui_ctx.clone()),
+                move |_| {
+                    let graph =
+                        graph::build(&f, 0, &BuildOptions::default()).map_err(|e| e.to_string())?;
+                    let layout = layout::layout(&graph, &Metrics::default());
+                    Ok(Drawn { graph, layout })
+                },
+            );
+            self.twin = Some(TwinState {
+                partner,
+                quant: drawn.clone(),
+                job: Some(job),
+                ready: None,
+            });
+        }
+        let t = self.twin.as_mut().expect("just set");
+        if let Some(job) = &mut t.job {
+            match job.poll() {
+                Some(Ok(fd)) => {
+                    let s = side_by_side((&fd.graph, &fd.layout), (&drawn.graph, &drawn.layout), m);
+                    t.ready = Some((Arc::new(s), Arc::new(fd)));
+                    t.job = None;
+                    self.fit_pending = true;
+                }
+                Some(Err(e)) => {
+                    ui.colored_label(Color32::from_rgb(220, 80, 60), format!("float twin: {e}"));
+                    t.job = None;
+                }
+                None => {
+                    job.status_ui(ui);
+                }
+            }
+        }
+        t.ready.clone()
+    }
+
+    fn legend_ui(
+        &self,
+        ui: &mut egui::Ui,
+        legend: &Legend,
+        g: &Graph,
+        m: Option<&Matching>,
+        marks: Option<&[NodeMatch]>,
+    ) {
         ui.horizontal_wrapped(|ui| {
             ui.label(format!("{} nodes, {} edges:", g.nodes.len(), g.edges.len()));
-            for (name, (count, severity)) in &legend.categories {
-                let c = category_colour(name, *severity, self.colour_by);
-                ui.colored_label(c, format!("{name} ({count})"));
+            if let Some(m) = m {
+                ui.label(format!("float twin: {} nodes linked;", m.linked));
             }
-            if let Some((lo, hi)) = legend.range {
-                ui.colored_label(severity_colour(1.0), format!("{lo:.1} dB"));
-                ui.label("to");
-                ui.colored_label(severity_colour(0.0), format!("{hi:.1} dB"));
-            }
-            if legend.missing > 0 {
-                let what = match self.colour_by {
-                    _ if legend.range.is_some() => "",
-                    ColourBy::LayerSqnrLocal | ColourBy::LayerSqnrCumulative => {
-                        " (run Compare first)"
-                    }
-                    ColourBy::WeightSqnr => " (no quantized weights or no weights analysis)",
-                    _ => "",
+            for e in export::legend_entries(self.colour_by, legend, marks) {
+                let text = if e.outline {
+                    format!("{} (outline)", e.text)
+                } else {
+                    e.text
                 };
-                ui.colored_label(
-                    Color32::from_gray(120),
-                    format!("no value ({}){what}", legend.missing),
-                );
+                ui.colored_label(rgb(e.rgb), text);
             }
             if matches!(self.colour_by, ColourBy::Readiness | ColourBy::Readiness16) {
                 ui.weak(format!("as of {}", crate::graph::readiness::REFLECTS));
@@ -425,6 +525,55 @@ impl GraphPanel {
         });
     }
 
+    /// Writes the picture the tab shows (colouring, legend, twin markings) through the
+    /// library's SVG export; the PNG is rasterised off the UI thread.
+    fn export(
+        &self,
+        ctx: &ViewCtx,
+        g: &Graph,
+        l: &Layout,
+        values: &[NodeValue],
+        marks: Option<&[NodeMatch]>,
+        links: &[(usize, usize)],
+        [svg, png]: [bool; 2],
+    ) {
+        let stem = super::export::stem(&format!("{}_graph_{}", ctx.name, g.subgraph));
+        let picture = export::svg(&Picture {
+            graph: g,
+            layout: l,
+            values,
+            colour_by: self.colour_by,
+            matching: marks,
+            links,
+            title: ctx.name.to_string(),
+        });
+        if svg {
+            ctx.status.report(super::export::save(
+                &format!("{stem}.svg"),
+                picture.as_bytes(),
+                true,
+            ));
+        }
+        if png {
+            let status = ctx.status.clone();
+            let repaint = ctx.repaint.cloned();
+            status.set("rendering the PNG...");
+            std::thread::spawn(move || {
+                let r = export::png(&picture, 2.0)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| super::export::save(&format!("{stem}.png"), &bytes, true));
+                status.report(r);
+                if let Some(c) = repaint {
+                    c.request_repaint();
+                }
+            });
+        }
+    }
+
+    /// Draws what is on screen only: edges whose bounding box meets the view, nodes that do.
+    /// At low zoom text is skipped (below 0.35), and below 0.12 edges become straight lines
+    /// without arrowheads and nodes lose their outlines, so a 5,000-node graph stays fast.
+    #[allow(clippy::too_many_arguments)]
     fn paint(
         &self,
         painter: &egui::Painter,
@@ -432,21 +581,66 @@ impl GraphPanel {
         g: &Graph,
         l: &Layout,
         values: &[NodeValue],
-        matching: Option<&Matching>,
+        marks: Option<&[NodeMatch]>,
+        links: &[(usize, usize)],
+        focus: Option<usize>,
+        hovered_edge: Option<usize>,
     ) {
-        let edge_stroke = Stroke::new(1.0, Color32::from_gray(140));
-        for pts in &l.edges {
+        let coarse = self.zoom < 0.12;
+        let in_view = |pts: &[[f32; 2]]| {
+            let (mut lo, mut hi) = (Pos2::new(f32::MAX, f32::MAX), Pos2::new(f32::MIN, f32::MIN));
+            for &p in pts {
+                let q = self.to_screen(view, p);
+                lo = lo.min(q);
+                hi = hi.max(q);
+            }
+            Rect::from_min_max(lo, hi).expand(8.0).intersects(view)
+        };
+        for (e, pts) in l.edges.iter().enumerate() {
+            if pts.len() < 2 || !in_view(pts) {
+                continue;
+            }
+            let (width, grey) = if hovered_edge == Some(e) {
+                (3.0, 230)
+            } else {
+                (1.0, 140)
+            };
+            let stroke = Stroke::new(width, Color32::from_gray(grey));
+            if coarse {
+                let (a, b) = (pts[0], pts[pts.len() - 1]);
+                painter.line_segment([self.to_screen(view, a), self.to_screen(view, b)], stroke);
+                continue;
+            }
             let screen: Vec<Pos2> = pts.iter().map(|&p| self.to_screen(view, p)).collect();
-            painter.add(egui::Shape::line(screen.clone(), edge_stroke));
             if let [.., a, b] = screen.as_slice() {
                 let dir = (*b - *a).normalized() * 6.0 * self.zoom.clamp(0.5, 1.5);
                 let side = Vec2::new(-dir.y, dir.x) * 0.5;
                 painter.add(egui::Shape::convex_polygon(
                     vec![*b, *b - dir + side, *b - dir - side],
-                    Color32::from_gray(140),
+                    Color32::from_gray(grey),
                     Stroke::NONE,
                 ));
             }
+            painter.add(egui::Shape::line(screen, stroke));
+        }
+        // Links between twins: faint, except the focused node's.
+        let partner = focus.and_then(|i| match marks.and_then(|m| m.get(i)) {
+            Some(NodeMatch::Linked { other }) => Some(*other),
+            _ => None,
+        });
+        for &(f, q) in links {
+            let (a, b) = (l.nodes[f], l.nodes[q]);
+            let (pa, pb) = ([a.x + a.w / 2.0, a.y], [b.x - b.w / 2.0, b.y]);
+            if !in_view(&[pa, pb]) {
+                continue;
+            }
+            let strong = focus == Some(f) || focus == Some(q);
+            let stroke = if strong {
+                Stroke::new(2.5, Color32::from_rgb(250, 220, 60))
+            } else {
+                Stroke::new(1.0, Color32::from_rgba_unmultiplied(250, 220, 60, 50))
+            };
+            painter.line_segment([self.to_screen(view, pa), self.to_screen(view, pb)], stroke);
         }
         let show_text = self.zoom > 0.35;
         let font = egui::FontId::monospace(11.0 * self.zoom.min(1.5));
@@ -466,19 +660,19 @@ impl GraphPanel {
             };
             painter.rect_filled(rect, radius, fill);
             let mut stroke = Stroke::new(1.0, Color32::from_gray(30));
-            if let Some(m) = matching {
-                match m.quant.get(i) {
-                    Some(NodeMatch::Inserted) => {
-                        stroke = Stroke::new(2.0, Color32::from_rgb(80, 200, 230))
-                    }
-                    Some(NodeMatch::OnlyHere) => {
-                        stroke = Stroke::new(2.0, Color32::from_rgb(240, 60, 200))
-                    }
-                    _ => {}
-                }
+            match marks.and_then(|m| m.get(i)) {
+                Some(NodeMatch::Inserted) => stroke = Stroke::new(2.0, rgb(export::INSERTED_RGB)),
+                Some(NodeMatch::OnlyHere) => stroke = Stroke::new(2.0, rgb(export::ONLY_HERE_RGB)),
+                _ => {}
+            }
+            if partner == Some(i) {
+                stroke = Stroke::new(3.0, Color32::from_rgb(250, 220, 60));
             }
             if self.selected == Some(i) {
                 stroke = Stroke::new(3.0, Color32::WHITE);
+            }
+            if coarse && stroke.width <= 1.0 {
+                continue;
             }
             painter.rect_stroke(rect, radius, stroke, StrokeKind::Outside);
             if show_text {
@@ -538,30 +732,7 @@ fn node_tooltip(ui: &mut egui::Ui, model: &Model, g: &Graph, i: usize, v: &NodeV
         NodeValue::Number { value, .. } => ui.label(format!("value: {value:.2} dB")),
         NodeValue::Missing => ui.label("value: none"),
     };
-    let tensor_line = |t: usize| {
-        let t = &sg.tensors[t];
-        let q = t
-            .quantization
-            .as_ref()
-            .filter(|q| !q.scales.is_empty())
-            .map(|q| {
-                if q.is_per_channel() {
-                    format!(
-                        ", {} scales (axis {})",
-                        q.scales.len(),
-                        q.quantized_dimension
-                    )
-                } else {
-                    format!(
-                        ", scale {:.6} zero_point {}",
-                        q.scales[0],
-                        q.zero_points.first().copied().unwrap_or(0)
-                    )
-                }
-            })
-            .unwrap_or_default();
-        format!("#{} {} {}{q}", t.index, t.name, graph::tensor_label(t))
-    };
+    let tensor_line = |t: usize| tensor_line(model, g.subgraph, t);
     for w in &n.weights {
         ui.label(format!("weight {}", tensor_line(w.tensor)));
     }
@@ -577,4 +748,34 @@ fn node_tooltip(ui: &mut egui::Ui, model: &Model, g: &Graph, i: usize, v: &NodeV
     for t in inputs {
         ui.label(format!("input {}", tensor_line(t)));
     }
+}
+
+/// `#3 conv/out 1x28x28x8 int8, scale 0.023 zero_point -128` (or the channel count).
+fn tensor_line(model: &Model, subgraph: usize, t: usize) -> String {
+    let Some(t) = model
+        .subgraphs
+        .get(subgraph)
+        .and_then(|sg| sg.tensors.get(t))
+    else {
+        return format!("tensor #{t}");
+    };
+    let q = t
+        .quantization
+        .as_ref()
+        .map(|q| match &q.blockwise {
+            Some(b) => format!(", blockwise {}", b.block_size),
+            None if q.is_per_channel() => format!(
+                ", {} scales (axis {})",
+                q.scales.len(),
+                q.quantized_dimension
+            ),
+            None if !q.scales.is_empty() => format!(
+                ", scale {:.6} zero_point {}",
+                q.scales[0],
+                q.zero_points.first().copied().unwrap_or(0)
+            ),
+            None => String::new(),
+        })
+        .unwrap_or_default();
+    format!("#{} {} {}{q}", t.index, t.name, graph::tensor_label(t))
 }

@@ -1,9 +1,14 @@
-//! `quantscope graph MODEL [--float FLOAT] [--colour-by readiness] [--json|--dot]`: the model as
-//! the Graph tab shows it, with each op's integer readiness, for scripts and for a first look.
+//! `quantscope graph MODEL [--float FLOAT] [--color KIND --image IMG] [--json|--dot]
+//! [--svg OUT.svg] [--png OUT.png]`: the model as the Graph tab shows it, with each op's integer
+//! readiness, its weight SQNR or the per-layer SQNR of a Compare run on an image, for scripts,
+//! CI reports (the SVG/PNG pictures with their legend) and a first look.
 
+use super::preprocess_args::PreprocessArgs;
 use crate::compare::pair_activations;
+use crate::compare::{Comparator, CompareOptions};
 use crate::graph::colour::{self, ColourBy, ColourData, NodeValue};
-use crate::graph::matching::{match_graphs, Matching, NodeMatch};
+use crate::graph::export::{self, Picture};
+use crate::graph::matching::{match_graphs, side_by_side, Matching, NodeMatch};
 use crate::graph::readiness::{self, Verdict};
 use crate::graph::{self, layout, BuildOptions, Graph};
 use crate::model::Model;
@@ -20,6 +25,12 @@ pub enum ColourArg {
     Granularity,
     Readiness,
     Readiness16,
+    /// The lowest SQNR of each op's weights (weights analysis; against --float when given).
+    WeightSqnr,
+    /// Local SQNR of each op's output in a Compare run on --image (the error this op adds).
+    Sqnr,
+    /// Cumulative SQNR of each op's output in a Compare run on --image.
+    SqnrCumulative,
 }
 
 impl From<ColourArg> for ColourBy {
@@ -30,6 +41,9 @@ impl From<ColourArg> for ColourBy {
             ColourArg::Granularity => ColourBy::Granularity,
             ColourArg::Readiness => ColourBy::Readiness,
             ColourArg::Readiness16 => ColourBy::Readiness16,
+            ColourArg::WeightSqnr => ColourBy::WeightSqnr,
+            ColourArg::Sqnr => ColourBy::LayerSqnrLocal,
+            ColourArg::SqnrCumulative => ColourBy::LayerSqnrCumulative,
         }
     }
 }
@@ -44,9 +58,29 @@ pub struct Args {
     /// Fold chains of RESHAPE/TRANSPOSE/SQUEEZE/EXPAND_DIMS into one node.
     #[arg(long)]
     pub collapse_shape_ops: bool,
-    /// What each node's value is.
-    #[arg(long, value_enum, default_value = "readiness")]
-    pub colour_by: ColourArg,
+    /// What each node's value is (default: sqnr with --image, else readiness).
+    #[arg(
+        long,
+        value_enum,
+        visible_alias = "color",
+        alias = "colour",
+        alias = "color-by"
+    )]
+    pub colour_by: Option<ColourArg>,
+    /// Run a Compare on this image (float twin: --float, else the model's own float twin) for
+    /// the sqnr colourings.
+    /// Preprocessing is what `compare` detects from the model without flags.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Write the laid-out graph with its colouring and legend as SVG.
+    #[arg(long, value_name = "OUT.svg")]
+    pub svg: Option<PathBuf>,
+    /// Write the same picture as PNG (rendered by resvg, twice the SVG's size).
+    #[arg(long, value_name = "OUT.png")]
+    pub png: Option<PathBuf>,
+    /// In the SVG/PNG, draw the --float model's graph to the left, matched nodes linked.
+    #[arg(long, requires = "float")]
+    pub side_by_side: bool,
     /// The float twin: link matched nodes, mark inserted QUANTIZE/DEQUANTIZE and unmatched ops.
     #[arg(long)]
     pub float: Option<PathBuf>,
@@ -87,8 +121,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         collapse_shape_ops: args.collapse_shape_ops,
     };
     let g = graph::build(&model, args.subgraph, &opts)?;
-    let by: ColourBy = args.colour_by.into();
-    let values = colour::values(&g, &model, by, &ColourData::default());
+    let by: ColourBy = args
+        .colour_by
+        .unwrap_or(if args.image.is_some() {
+            ColourArg::Sqnr
+        } else {
+            ColourArg::Readiness
+        })
+        .into();
+    let float = args.float.as_ref().map(open).transpose()?;
+    let data = colour_data(&args, by, &model, float.as_ref())?;
+    let values = colour::values(&g, &model, by, &data);
     let ops = &model.subgraphs[args.subgraph].operators;
     let mut readiness = BTreeMap::new();
     for (key, sixteen) in [("int8", false), ("int16x8", true)] {
@@ -101,18 +144,71 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         readiness.insert(key, counts);
     }
-    let matching = match &args.float {
-        Some(f) => {
-            let float = open(f)?;
-            let fg = graph::build(&float, 0, &opts)?;
-            let pairs: Vec<(usize, usize)> = pair_activations(&float, &model)
+    let matching = match &float {
+        Some(float) if args.subgraph == 0 => {
+            let fg = graph::build(float, 0, &opts)?;
+            let pairs: Vec<(usize, usize)> = pair_activations(float, &model)
                 .iter()
                 .map(|p| (p.float, p.quant))
                 .collect();
-            Some(match_graphs((&fg, &float), (&g, &model), &pairs))
+            Some(match_graphs((&fg, float), (&g, &model), &pairs))
         }
-        None => None,
+        _ => None,
     };
+    if args.svg.is_some() || args.png.is_some() {
+        let metrics = layout::Metrics::default();
+        let l = layout::layout(&g, &metrics);
+        let joined = match (&float, &matching, args.side_by_side) {
+            (Some(f), Some(m), true) => {
+                let fg = graph::build(f, 0, &opts)?;
+                let fl = layout::layout(&fg, &metrics);
+                let s = side_by_side((&fg, &fl), (&g, &l), m);
+                let fdata = ColourData::default();
+                let v = s.values(&colour::values(&fg, f, by, &fdata), &values);
+                Some((s, v))
+            }
+            _ => None,
+        };
+        let mut title = file_name(&args.model);
+        if let Some(f) = &args.float {
+            title.push_str(&format!(" vs {}", file_name(f)));
+        }
+        if let (Some(img), true) = (&args.image, by.is_numeric()) {
+            title.push_str(&format!(" on {}", file_name(img)));
+        }
+        let svg = export::svg(&match &joined {
+            Some((s, v)) => Picture {
+                graph: &s.graph,
+                layout: &s.layout,
+                values: v,
+                colour_by: by,
+                matching: Some(&s.marks),
+                links: &s.links,
+                title: format!("{title} (float left)"),
+            },
+            None => Picture {
+                graph: &g,
+                layout: &l,
+                values: &values,
+                colour_by: by,
+                matching: matching.as_ref().map(|m| m.quant.as_slice()),
+                links: &[],
+                title,
+            },
+        });
+        if let Some(p) = &args.svg {
+            std::fs::write(p, &svg).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        if let Some(p) = &args.png {
+            let png = export::png(&svg, 2.0)?;
+            std::fs::write(p, png).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        if !args.json && !args.dot {
+            return Ok(());
+        }
+    }
     if args.dot {
         print!("{}", dot(&g, &values));
         return Ok(());
@@ -136,6 +232,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", text(&report, ops));
     }
     Ok(())
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The numbers the numeric colourings need: the weights analysis (against the float model when
+/// given) for weight SQNR, a Compare run on `--image` for the per-layer SQNR.
+fn colour_data(
+    args: &Args,
+    by: ColourBy,
+    model: &Model,
+    float: Option<&Model>,
+) -> anyhow::Result<ColourData> {
+    let weights = match by {
+        ColourBy::WeightSqnr => Some(crate::quant::analyze(
+            model,
+            float,
+            &crate::quant::Options::default(),
+        )?),
+        _ => None,
+    };
+    let layers = match (by, &args.image) {
+        (ColourBy::LayerSqnrLocal | ColourBy::LayerSqnrCumulative, None) => {
+            anyhow::bail!("--color sqnr needs --image IMG (a Compare run gives the per-layer SQNR)")
+        }
+        (ColourBy::LayerSqnrLocal | ColourBy::LayerSqnrCumulative, Some(img)) => {
+            let (pp, why) = PreprocessArgs::default().resolve(model, float)?;
+            let mut cmp = Comparator::new(float, model, CompareOptions::default())?;
+            let image = crate::preprocess::load_image_with(
+                img,
+                crate::preprocess::ImageLimits::default(),
+                pp.exif,
+            )?;
+            let r = cmp.compare(&image, &img.display().to_string(), &pp, why)?;
+            Some(r.layers)
+        }
+        _ => None,
+    };
+    Ok(ColourData::from_results(
+        weights.as_ref(),
+        layers.as_deref(),
+        args.subgraph,
+    ))
 }
 
 fn value_text(v: &NodeValue) -> String {

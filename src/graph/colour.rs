@@ -173,20 +173,21 @@ pub fn values(graph: &Graph, model: &Model, by: ColourBy, data: &ColourData) -> 
                     _ => NodeValue::Missing,
                 },
                 ColourBy::Granularity => {
+                    // The finest granularity among the op's weights: blockwise, then
+                    // per-channel, then per-tensor. A blockwise tensor keeps `scales` empty.
                     let q = node
                         .weights
                         .iter()
                         .filter_map(|w| sg.tensors[w.tensor].quantization.as_ref())
-                        .map(|q| {
-                            if q.is_per_channel() {
-                                "per-channel"
-                            } else {
-                                "per-tensor"
-                            }
+                        .filter_map(|q| match &q.blockwise {
+                            Some(b) => Some((2, format!("blockwise-{}", b.block_size))),
+                            None if q.is_per_channel() => Some((1, "per-channel".into())),
+                            None if !q.scales.is_empty() => Some((0, "per-tensor".into())),
+                            None => None,
                         })
-                        .max_by_key(|g| *g == "per-channel");
+                        .max_by_key(|(rank, _)| *rank);
                     match (q, node.weights.is_empty()) {
-                        (Some(g), _) => cat(g, 0.0),
+                        (Some((_, g)), _) => cat(g, 0.0),
                         (None, false) => cat("none (float weights)", 0.0),
                         (None, true) => NodeValue::Missing,
                     }
@@ -296,5 +297,68 @@ impl ColourData {
             }
         }
         d
+    }
+}
+
+/// The colour of a category: red-amber-green by severity for readiness, else a fixed palette
+/// keyed by the name (so `layer` is the same blue in every graph, the app and exports alike).
+pub fn category_rgb(name: &str, severity: f32, by: ColourBy) -> [u8; 3] {
+    if matches!(by, ColourBy::Readiness | ColourBy::Readiness16) {
+        return severity_rgb(severity);
+    }
+    const PALETTE: [[u8; 3]; 10] = [
+        [74, 120, 196],
+        [196, 112, 52],
+        [86, 160, 90],
+        [170, 80, 160],
+        [60, 160, 170],
+        [180, 160, 60],
+        [120, 120, 120],
+        [200, 90, 100],
+        [110, 90, 190],
+        [90, 140, 60],
+    ];
+    let h = name
+        .bytes()
+        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+    PALETTE[h as usize % PALETTE.len()]
+}
+
+/// Green (0, fine) through amber to red (1, worst).
+pub fn severity_rgb(s: f32) -> [u8; 3] {
+    let s = s.clamp(0.0, 1.0);
+    let (g, a, r) = (
+        [70.0, 160.0, 80.0],
+        [220.0, 170.0, 50.0],
+        [210.0, 60.0, 50.0],
+    );
+    let mix =
+        |x: [f32; 3], y: [f32; 3], t: f32| [0, 1, 2].map(|k| (x[k] + (y[k] - x[k]) * t) as u8);
+    if s < 0.5 {
+        mix(g, a, s * 2.0)
+    } else {
+        mix(a, r, (s - 0.5) * 2.0)
+    }
+}
+
+/// Grey for a node with no value.
+pub const MISSING_RGB: [u8; 3] = [90, 90, 90];
+
+/// The fill of a node with value `v`.
+pub fn value_rgb(v: &NodeValue, by: ColourBy) -> [u8; 3] {
+    match v {
+        NodeValue::Category { name, severity } => category_rgb(name, *severity, by),
+        NodeValue::Number { severity, .. } => severity_rgb(*severity),
+        NodeValue::Missing => MISSING_RGB,
+    }
+}
+
+/// What a node with no value means under `by`, for the legend.
+pub fn missing_reason(by: ColourBy, legend: &Legend) -> &'static str {
+    match by {
+        _ if legend.range.is_some() => "",
+        ColourBy::LayerSqnrLocal | ColourBy::LayerSqnrCumulative => " (run Compare first)",
+        ColourBy::WeightSqnr => " (no quantized weights or no weights analysis)",
+        _ => "",
     }
 }

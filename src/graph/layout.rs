@@ -177,4 +177,30 @@ impl Layout {
     pub fn node_at(&self, p: [f32; 2]) -> Option<usize> {
         self.nodes.iter().position(|b| b.contains(p))
     }
+
+    /// The edge passing nearest a point, if one passes within `tolerance` (layout units).
+    pub fn edge_at(&self, p: [f32; 2], tolerance: f32) -> Option<usize> {
+        let dist = |a: [f32; 2], b: [f32; 2]| {
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 {
+                (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            ((a[0] + t * dx - p[0]).powi(2) + (a[1] + t * dy - p[1]).powi(2)).sqrt()
+        };
+        self.edges
+            .iter()
+            .enumerate()
+            .filter_map(|(i, pts)| {
+                pts.windows(2)
+                    .map(|w| dist(w[0], w[1]))
+                    .reduce(f32::min)
+                    .map(|d| (i, d))
+            })
+            .filter(|&(_, d)| d <= tolerance)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
 }

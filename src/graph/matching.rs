@@ -1,7 +1,9 @@
 //! Linking the nodes of a float graph and its quantized twin's, from the activation pairs that
 //! `compare::pairing` computes (float tensor, quantized tensor).
 
-use super::{Graph, NodeKind};
+use super::colour::NodeValue;
+use super::layout::{Layout, NodeBox};
+use super::{Edge, Graph, NodeKind};
 use crate::model::Model;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -85,5 +87,92 @@ pub fn match_graphs(
         float: fm,
         quant: qmatch,
         linked,
+    }
+}
+
+/// A float graph and its quantized twin laid out next to each other (float left) as one graph,
+/// so one drawing routine, one hit test and one SVG export serve both: nodes and edges of the
+/// float side first, then the quantized side's, with `marks` saying how each relates to the
+/// other side (links use indices into the joined graph).
+#[derive(Clone, Debug)]
+pub struct SideBySide {
+    pub graph: Graph,
+    pub layout: Layout,
+    /// Nodes `0..float_nodes` are the float model's.
+    pub float_nodes: usize,
+    pub marks: Vec<NodeMatch>,
+    /// (float node, quantized node) of each link.
+    pub links: Vec<(usize, usize)>,
+}
+
+/// Space between the two graphs, in layout units.
+pub const SIDE_GAP: f32 = 160.0;
+
+/// Joins two laid-out graphs and their matching into one picture.
+pub fn side_by_side(
+    float: (&Graph, &Layout),
+    quant: (&Graph, &Layout),
+    m: &Matching,
+) -> SideBySide {
+    let ((fg, fl), (qg, ql)) = (float, quant);
+    let n = fg.nodes.len();
+    let right = fl
+        .nodes
+        .iter()
+        .map(|b| b.x + b.w / 2.0)
+        .chain(fl.edges.iter().flatten().map(|p| p[0]))
+        .fold(fl.width, f32::max);
+    let dx = right + SIDE_GAP;
+    let mut graph = fg.clone();
+    graph.subgraph = qg.subgraph;
+    graph.nodes.extend(qg.nodes.iter().cloned());
+    graph.edges.extend(qg.edges.iter().map(|e| Edge {
+        from: e.from + n,
+        to: e.to + n,
+        ..e.clone()
+    }));
+    let mut layout = fl.clone();
+    layout
+        .nodes
+        .extend(ql.nodes.iter().map(|b| NodeBox { x: b.x + dx, ..*b }));
+    layout.edges.extend(
+        ql.edges
+            .iter()
+            .map(|pts| pts.iter().map(|p| [p[0] + dx, p[1]]).collect()),
+    );
+    layout.width = dx + ql.width;
+    layout.height = fl.height.max(ql.height);
+    let shift = |x: &NodeMatch, by: usize| match *x {
+        NodeMatch::Linked { other } => NodeMatch::Linked { other: other + by },
+        other => other,
+    };
+    let mut marks: Vec<NodeMatch> = m.float.iter().map(|x| shift(x, n)).collect();
+    marks.extend(m.quant.iter().map(|x| shift(x, 0)));
+    let links = (0..n)
+        .filter_map(|f| match marks[f] {
+            NodeMatch::Linked { other } => Some((f, other)),
+            _ => None,
+        })
+        .collect();
+    SideBySide {
+        graph,
+        layout,
+        float_nodes: n,
+        marks,
+        links,
+    }
+}
+
+impl SideBySide {
+    /// The joined values: each side's own, except that a float node without a value takes its
+    /// linked quantized node's number (a Compare run's SQNR belongs to the pair).
+    pub fn values(&self, float: &[NodeValue], quant: &[NodeValue]) -> Vec<NodeValue> {
+        let mut v: Vec<NodeValue> = float.iter().chain(quant).cloned().collect();
+        for &(f, q) in &self.links {
+            if v[f] == NodeValue::Missing && matches!(v[q], NodeValue::Number { .. }) {
+                v[f] = v[q].clone();
+            }
+        }
+        v
     }
 }

@@ -4,6 +4,7 @@
 //! SQNR, per-layer error) is computed here from data the caller passes in, so the GUI only draws.
 
 pub mod colour;
+pub mod export;
 pub mod layout;
 pub mod matching;
 pub mod readiness;
