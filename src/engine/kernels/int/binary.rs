@@ -189,6 +189,3 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     };
     Ok(vec![T::wrap(array(&shape, out)?)])
 }
-
-#[allow(dead_code)]
-fn _t(_: ArrayD<i8>) {}

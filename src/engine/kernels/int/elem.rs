@@ -167,12 +167,19 @@ pub fn prelu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 // 8-bit lookup tables: GELU, EXP, LOG (`LUTPopulate<T>` in float)
 // --------------------------------------------------------------------------------------------
 
-extern "C" {
-    fn erfcf(x: f32) -> f32;
-    fn expf(x: f32) -> f32;
-    fn logf(x: f32) -> f32;
-    fn tanhf(x: f32) -> f32;
-    fn expm1f(x: f32) -> f32;
+/// The C library's `erfcf`, which TFLite's `LUTPopulate` reaches through `std::erfc(float)`.
+///
+/// The tables must be bit-exact with TFLite's, so they use the same libm functions: `f32::exp`,
+/// `ln`, `tanh` and `exp_m1` compile to calls of the C library's `expf`, `logf`, `tanhf` and
+/// `expm1f`, but std has no stable `erfc`, and the `libm` crate (a port of musl's) can differ
+/// from glibc's in the last bit, so this one function is called directly.
+fn erfc(x: f32) -> f32 {
+    extern "C" {
+        fn erfcf(x: f32) -> f32;
+    }
+    // SAFETY: erfcf takes and returns a float by value, touches no memory and no global state
+    // (errno aside), and is defined for every input including NaN and infinities.
+    unsafe { erfcf(x) }
 }
 
 pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
@@ -188,25 +195,19 @@ pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let f: Box<dyn Fn(f32) -> f32> = match name.as_str() {
         "GELU" if approximate => Box::new(|v: f32| {
             let k = (std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2) as f32;
-            0.5f32 * v * (1.0f32 + unsafe { tanhf(k * (v + 0.044715f32 * v * v * v)) })
+            0.5f32 * v * (1.0f32 + (k * (v + 0.044715f32 * v * v * v)).tanh())
         }),
-        "GELU" => Box::new(|v: f32| {
-            0.5f32 * v * unsafe { erfcf(v * (-std::f64::consts::FRAC_1_SQRT_2) as f32) }
-        }),
-        "EXP" => Box::new(|v: f32| unsafe { expf(v) }),
+        "GELU" => {
+            Box::new(|v: f32| 0.5f32 * v * erfc(v * (-std::f64::consts::FRAC_1_SQRT_2) as f32))
+        }
+        "EXP" => Box::new(|v: f32| v.exp()),
         // EluPrepare (int8 only).
-        "ELU" => Box::new(|v: f32| if v < 0.0 { unsafe { expm1f(v) } } else { v }),
+        "ELU" => Box::new(|v: f32| if v < 0.0 { v.exp_m1() } else { v }),
         "LOG" => {
             // LogLUTPrepare: non-positive inputs map to the output's lowest value.
             let (lo, _) = super::type_range(ctx.out_dtype(0));
             let output_min = (lo - out_z) as f32 * out_s;
-            Box::new(move |v: f32| {
-                if v <= 0.0 {
-                    output_min
-                } else {
-                    unsafe { logf(v) }
-                }
-            })
+            Box::new(move |v: f32| if v <= 0.0 { output_min } else { v.ln() })
         }
         other => bail!("quantized {other} has no lookup table"),
     };

@@ -259,13 +259,6 @@ pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
 }
 
-pub fn batch_matmul(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    bail!("hybrid {} is not supported yet", ctx.name())
-}
-
-#[allow(dead_code)]
-fn _t(_: ArrayD<f32>) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
