@@ -7,14 +7,14 @@ use super::*;
 /// What an 8-bit CONV_2D / FULLY_CONNECTED derives once from its weights, bias and the
 /// tensors' quantization.
 pub(super) struct Q8Prep {
-    bias: Vec<i32>,
-    mult: Vec<i32>,
-    shift: Vec<i32>,
+    pub(super) bias: Vec<i32>,
+    pub(super) mult: Vec<i32>,
+    pub(super) shift: Vec<i32>,
     /// Portable path: `[oc][k]` weights as i16 with the filter offset folded in.
-    w16: Vec<i16>,
+    pub(super) w16: Vec<i16>,
     /// VNNI path, per group: packed int8 weights and the bias with the activations' +128
     /// shift taken back out: `bias - (128 + in_zp) * sum(w)`.
-    vnni: Vec<(PackedW, Vec<i32>)>,
+    pub(super) vnni: Vec<(PackedW, Vec<i32>)>,
 }
 
 /// Whether this op runs the VNNI GEMM: int8 activations and weights on a CPU with VNNI.
