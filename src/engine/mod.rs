@@ -23,9 +23,8 @@ pub use error::EngineError;
 pub use single_op::run_op_float;
 pub use value::Value;
 
-use crate::model::{DType, Model, Operator, Tensor};
+use crate::model::{Model, Operator, Tensor};
 use control::sub_indices;
-use ndarray::ArrayD;
 use registry::Prepared;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -18,7 +18,7 @@ use tract_tflite::tflite::Padding;
 mod gemm;
 pub use gemm::*;
 mod im2col;
-pub use im2col::*;
+use im2col::*;
 mod conv2d;
 pub use conv2d::*;
 mod depthwise;

@@ -10,7 +10,7 @@ use super::{array, bail, flat, fused, scales};
 use crate::engine::arith::Activation;
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
-use ndarray::ArrayD;
+
 use rayon::prelude::*;
 
 /// `tensor_utils::SymmetricQuantizeFloats`: returns the scaling factor.

@@ -235,7 +235,7 @@ impl GatherPlan {
         ix: &[usize],
         shape: &[usize],
     ) -> Result<ArrayD<T>, EngineError> {
-        let src = super::int::flat(a);
+        let src = crate::engine::kernels::int::flat(a);
         let n = self.batches * self.outer * self.coords * self.inner;
         let mut out = Vec::with_capacity(n);
         for bt in 0..self.batches {

@@ -62,7 +62,7 @@ pub(super) fn bmm_q<T: QInt>(
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let real = in_s as f64 * w_s as f64 / out_s as f64;
     let (mult, shift) = arith::quantize_multiplier(real);
-    let (lo, hi) = super::type_range(ctx.out_dtype(0));
+    let (lo, hi) = crate::engine::kernels::int::type_range(ctx.out_dtype(0));
     let af = flat(a);
     let bf = flat(b);
     let mut out = Vec::with_capacity(nb * m * n);
