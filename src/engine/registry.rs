@@ -11,7 +11,9 @@
 //! add fixtures (see the README's contributor section).
 
 use super::kernels::int::{self, activ, binary, elem, hybrid, quant};
-use super::kernels::{cast, conv, densify, elementwise as ew, pool, reduce, shape, Kernel};
+use super::kernels::{
+    cast, conv, densify, elementwise as ew, embedding, pool, reduce, shape, Kernel,
+};
 use crate::model::ops::op_facts;
 use crate::model::{DType, Model, Operator, Quantization, Tensor};
 use tract_tflite::tflite::BuiltinOperator as B;
@@ -199,6 +201,25 @@ fn weights_q(s: &Sig) -> bool {
 fn weights_int(s: &Sig) -> bool {
     matches!(s.dt(1), Some(DType::I8 | DType::I4 | DType::U8))
 }
+/// Whether input 1 (the weights) carries blockwise quantization (one scale per block).
+fn weights_blockwise(s: &Sig) -> bool {
+    s.q(1).is_some_and(|q| q.blockwise.is_some())
+}
+/// TFLite's only blockwise kernel (`EvalBlockwise4Bit`) takes int4 weights.
+fn blockwise_int4(s: &Sig) -> bool {
+    weights_blockwise(s) && s.dt(1) == Some(DType::I4)
+}
+fn fc_weights_q(s: &Sig) -> bool {
+    weights_q(s) && !weights_blockwise(s)
+}
+/// int2 too: TFLite unpacks it for FULLY_CONNECTED only; its conv kernels read the packed
+/// bytes as int8 (past the buffer: NaN), so conv refuses it.
+fn fc_weights_int(s: &Sig) -> bool {
+    (weights_int(s) || s.dt(1) == Some(DType::I2)) && !weights_blockwise(s)
+}
+fn fc_weights_f32(s: &Sig) -> bool {
+    weights_f32(s) && !weights_blockwise(s)
+}
 fn weights_f32(s: &Sig) -> bool {
     s.dt(1) == Some(DType::F32)
 }
@@ -356,9 +377,30 @@ pub static ROWS: &[OpRow] = &[
     OpRow {
         code: B::FULLY_CONNECTED,
         routes: &[
-            rw(Int, Q, WQ, int::conv::fully_connected),
-            rw(Hybrid, F32, WI, hybrid::fully_connected),
-            rw(Float, F32, WF, conv::fully_connected),
+            rw(
+                Hybrid,
+                F32,
+                ("blockwise int4 weights", blockwise_int4),
+                int::blockwise::fully_connected,
+            ),
+            rw(
+                Int,
+                Q,
+                ("int8/uint8/int16 weights, not blockwise", fc_weights_q),
+                int::conv::fully_connected,
+            ),
+            rw(
+                Hybrid,
+                F32,
+                ("int8/int4/int2/uint8 weights, not blockwise", fc_weights_int),
+                hybrid::fully_connected,
+            ),
+            rw(
+                Float,
+                F32,
+                ("float32 weights, not blockwise", fc_weights_f32),
+                conv::fully_connected,
+            ),
         ],
     },
     OpRow {
@@ -547,6 +589,7 @@ pub static ROWS: &[OpRow] = &[
         ],
     },
     row(B::DEQUANTIZE, generic!(cast::dequantize)),
+    row(B::EMBEDDING_LOOKUP, generic!(embedding::embedding_lookup)),
 ];
 
 /// Custom ops the engine runs, by name.
