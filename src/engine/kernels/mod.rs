@@ -10,6 +10,7 @@ pub mod int;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
+pub mod tiles;
 
 use super::{EngineError, Value};
 use crate::model::{DType, Model, Operator, Quantization, Tensor};

@@ -151,6 +151,7 @@ pub(super) unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
     // pixel's shift and channel lies in `d.x`, every weight offset in `d.w`, and each store covers
     // channels `c..c + 16` of pixel `ox` in `orow` (the last one masked).
     unsafe {
+        use crate::engine::kernels::tiles::mask16;
         use std::arch::x86_64::*;
         let g = d.g;
         let oc = g.ic;
@@ -171,12 +172,7 @@ pub(super) unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
                 let sh: [isize; 4] = std::array::from_fn(|p| ((ox + p) * g.sw * g.ic) as isize);
                 let mut c = 0;
                 while c < oc {
-                    let valid = (oc - c).min(16);
-                    let mask: __mmask16 = if valid == 16 {
-                        0xffff
-                    } else {
-                        (1 << valid) - 1
-                    };
+                    let mask: __mmask16 = mask16(oc - c);
                     let b0 = match d.bias {
                         Some(bv) => _mm512_maskz_loadu_ps(mask, bv.as_ptr().add(c)),
                         None => _mm512_setzero_ps(),
@@ -204,12 +200,7 @@ pub(super) unsafe fn dw_row_f32_reg(d: &DwF32, row: usize, orow: &mut [f32]) {
             let taps = taps.at(&g, ox);
             let mut c = 0;
             while c < oc {
-                let valid = (oc - c).min(16);
-                let mask: __mmask16 = if valid == 16 {
-                    0xffff
-                } else {
-                    (1 << valid) - 1
-                };
+                let mask: __mmask16 = mask16(oc - c);
                 let mut acc = match d.bias {
                     Some(bv) => _mm512_maskz_loadu_ps(mask, bv.as_ptr().add(c)),
                     None => _mm512_setzero_ps(),

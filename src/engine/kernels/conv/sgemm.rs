@@ -139,6 +139,7 @@ fn gemm_portable(
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{Epilogue, PackedB, NR};
+    use crate::engine::kernels::tiles::{by_height, for_tiles, mask16};
     use std::arch::x86_64::*;
 
     /// An `R x (16 * NB)` tile: `a` points at row 0 of the tile, `b` at panel `j`'s first
@@ -224,72 +225,31 @@ mod avx512 {
             // while every row tile passes over them.
             let block = ((192 * 1024) / (k.max(1) * NR * 4)).max(2) / 2 * 2;
             let (ap, bp, cp) = (a.as_ptr(), b.data.as_ptr(), c.as_mut_ptr());
-            let mut j0 = 0;
-            while j0 < panels {
-                let j1 = (j0 + block).min(panels);
-                let mut r = 0;
-                while r < m {
-                    // The largest tile height that fits the rows left.
-                    let rt = match m - r {
-                        12.. => 12,
-                        8.. => 8,
-                        4.. => 4,
-                        2.. => 2,
-                        _ => 1,
-                    };
-                    let mut j = j0;
-                    while j < j1 {
-                        let nb = (j1 - j).min(2);
-                        let mut bias = [_mm512_setzero_ps(); 2];
-                        let mut mask: __mmask16 = 0xffff;
-                        for (q, v) in bias.iter_mut().enumerate().take(nb) {
-                            let valid = (n - (j + q) * NR).min(NR);
-                            mask = if valid >= NR {
-                                0xffff
-                            } else {
-                                (1u16 << valid) - 1
-                            };
-                            if let Some(bv) = ep.bias {
-                                *v = _mm512_maskz_loadu_ps(mask, bv.as_ptr().add((j + q) * NR));
-                            }
-                        }
-                        let a0 = ap.add(r * lda);
-                        let b0 = bp.add(j * k * NR);
-                        let c0 = cp.add(r * ldc + j * NR);
-                        let bs = k * NR;
-                        macro_rules! go {
-                            ($r:literal) => {
-                                if nb == 2 {
-                                    tile::<$r, 2>(a0, lda, k, b0, bs, c0, ldc, bias, clamp, mask)
-                                } else {
-                                    tile::<$r, 1>(
-                                        a0,
-                                        lda,
-                                        k,
-                                        b0,
-                                        bs,
-                                        c0,
-                                        ldc,
-                                        [bias[0]],
-                                        clamp,
-                                        mask,
-                                    )
-                                }
-                            };
-                        }
-                        match rt {
-                            12 => go!(12),
-                            8 => go!(8),
-                            4 => go!(4),
-                            2 => go!(2),
-                            _ => go!(1),
-                        }
-                        j += nb;
+            for_tiles(m, panels, block, |r, rt, j, nb| {
+                let mut bias = [_mm512_setzero_ps(); 2];
+                let mut mask: __mmask16 = 0xffff;
+                for (q, v) in bias.iter_mut().enumerate().take(nb) {
+                    mask = mask16(n - (j + q) * NR);
+                    if let Some(bv) = ep.bias {
+                        *v = _mm512_maskz_loadu_ps(mask, bv.as_ptr().add((j + q) * NR));
                     }
-                    r += rt;
                 }
-                j0 = j1;
-            }
+                let a0 = ap.add(r * lda);
+                let b0 = bp.add(j * k * NR);
+                let c0 = cp.add(r * ldc + j * NR);
+                let bs = k * NR;
+                macro_rules! go {
+                    ($r:literal) => {
+                        if nb == 2 {
+                            tile::<$r, 2>(a0, lda, k, b0, bs, c0, ldc, bias, clamp, mask)
+                        } else {
+                            let bias = [bias[0]];
+                            tile::<$r, 1>(a0, lda, k, b0, bs, c0, ldc, bias, clamp, mask)
+                        }
+                    };
+                }
+                by_height!(rt, go);
+            });
         }
     }
 }

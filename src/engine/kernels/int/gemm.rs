@@ -368,6 +368,7 @@ mod vnni {
 #[cfg(target_arch = "x86_64")]
 mod vnni_fused {
     use super::{requant16, OutStage, PackedW, Requant};
+    use crate::engine::kernels::tiles::{by_height, for_tiles, mask16};
     use std::arch::x86_64::*;
 
     /// `R` rows of `a` (row stride `lda`) times `NB` 16-channel blocks starting at `w` (the
@@ -453,76 +454,33 @@ mod vnni_fused {
             let ld = |v: &[i32], j: usize, m: __mmask16| {
                 _mm512_maskz_loadu_epi32(m, v.as_ptr().add(j * 16))
             };
-            let mut j0 = 0;
-            while j0 < w.blocks {
-                let j1 = (j0 + per).min(w.blocks);
-                let mut r = 0;
-                while r < rows {
-                    let rt = match rows - r {
-                        12.. => 12,
-                        8.. => 8,
-                        4.. => 4,
-                        2.. => 2,
-                        _ => 1,
-                    };
-                    let mut j = j0;
-                    while j < j1 {
-                        let nb = (j1 - j).min(2);
-                        let mut qv = [(
-                            _mm512_setzero_si512(),
-                            _mm512_setzero_si512(),
-                            _mm512_setzero_si512(),
-                        ); 2];
-                        let mut mask: __mmask16 = 0xffff;
-                        for (t, v) in qv.iter_mut().enumerate().take(nb) {
-                            let valid = (oc - (j + t) * 16).min(16);
-                            mask = if valid >= 16 {
-                                0xffff
-                            } else {
-                                (1u16 << valid) - 1
-                            };
-                            *v = (
-                                ld(q.bias, j + t, mask),
-                                ld(q.mult, j + t, mask),
-                                ld(q.shift, j + t, mask),
-                            );
-                        }
-                        let a0 = ap.add(r * kp);
-                        let w0 = wp.add(j * wstride);
-                        let o0 = op.add(r * ldo + j * 16);
-                        macro_rules! go {
-                            ($r:literal) => {
-                                if nb == 2 {
-                                    tile::<$r, 2>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
-                                } else {
-                                    tile::<$r, 1>(
-                                        a0,
-                                        kp,
-                                        kq,
-                                        w0,
-                                        wstride,
-                                        [qv[0]],
-                                        o,
-                                        o0,
-                                        ldo,
-                                        mask,
-                                    )
-                                }
-                            };
-                        }
-                        match rt {
-                            12 => go!(12),
-                            8 => go!(8),
-                            4 => go!(4),
-                            2 => go!(2),
-                            _ => go!(1),
-                        }
-                        j += nb;
-                    }
-                    r += rt;
+            for_tiles(rows, w.blocks, per, |r, rt, j, nb| {
+                let zero = _mm512_setzero_si512();
+                let mut qv = [(zero, zero, zero); 2];
+                let mut mask: __mmask16 = 0xffff;
+                for (t, v) in qv.iter_mut().enumerate().take(nb) {
+                    mask = mask16(oc - (j + t) * 16);
+                    *v = (
+                        ld(q.bias, j + t, mask),
+                        ld(q.mult, j + t, mask),
+                        ld(q.shift, j + t, mask),
+                    );
                 }
-                j0 = j1;
-            }
+                let a0 = ap.add(r * kp);
+                let w0 = wp.add(j * wstride);
+                let o0 = op.add(r * ldo + j * 16);
+                macro_rules! go {
+                    ($r:literal) => {
+                        if nb == 2 {
+                            tile::<$r, 2>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
+                        } else {
+                            let qv = [qv[0]];
+                            tile::<$r, 1>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
+                        }
+                    };
+                }
+                by_height!(rt, go);
+            });
         }
     }
 }
@@ -590,43 +548,25 @@ fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
         // `w.data` hold `kp * 16` bytes each (asserted), and row `r`'s outputs `col0..col0 + cols` lie inside
         // `c` (`c.len() >= rows * oc`, asserted; `col0 + cols <= oc`).
         unsafe {
+            // `R` rows from row `r` on, through the one- or two-block kernel.
+            macro_rules! rows {
+                ($R:expr) => {{
+                    let ap = a.as_ptr().add(r * kp);
+                    let cp = c.as_mut_ptr().add(r * oc + col0);
+                    if two {
+                        let w1 = w.data[(b + 1) * kp * 16..].as_ptr();
+                        vnni::kernel2::<{ $R }>(ap, kp, w0, w1, kq, cp, oc, cols);
+                    } else {
+                        vnni::kernel1::<{ $R }>(ap, kp, w0, kq, cp, oc, cols);
+                    }
+                    r += $R;
+                }};
+            }
             while r + MR <= rows {
-                let ap = a.as_ptr().add(r * kp);
-                let cp = c.as_mut_ptr().add(r * oc + col0);
-                if two {
-                    vnni::kernel2::<MR>(
-                        ap,
-                        kp,
-                        w0,
-                        w.data[(b + 1) * kp * 16..].as_ptr(),
-                        kq,
-                        cp,
-                        oc,
-                        cols,
-                    );
-                } else {
-                    vnni::kernel1::<MR>(ap, kp, w0, kq, cp, oc, cols);
-                }
-                r += MR;
+                rows!(MR);
             }
             while r < rows {
-                let ap = a.as_ptr().add(r * kp);
-                let cp = c.as_mut_ptr().add(r * oc + col0);
-                if two {
-                    vnni::kernel2::<1>(
-                        ap,
-                        kp,
-                        w0,
-                        w.data[(b + 1) * kp * 16..].as_ptr(),
-                        kq,
-                        cp,
-                        oc,
-                        cols,
-                    );
-                } else {
-                    vnni::kernel1::<1>(ap, kp, w0, kq, cp, oc, cols);
-                }
-                r += 1;
+                rows!(1);
             }
         }
         b += if two { 2 } else { 1 };

@@ -63,6 +63,44 @@ pub(crate) fn clamp_to<T: QInt>(x: i32, lo: i32, hi: i32) -> T {
     T::from_i32(x.max(lo).min(hi))
 }
 
+/// Refuses an op whose output type differs from its input type (the kernels that require it).
+pub(crate) fn same_type_out(ctx: &OpCtx) -> Result<(), EngineError> {
+    if Some(ctx.out_dtype(0)) != ctx.in_dtype(0) {
+        bail!(
+            "{} input with {} output is not supported",
+            ctx.in_dtype(0).map(|d| d.name()).unwrap_or_default(),
+            ctx.out_dtype(0)
+        );
+    }
+    Ok(())
+}
+
+/// An element-wise op on a quantized tensor of one of the types `allowed`, output in the same
+/// type: `per_type(min, max)` (the type's range) gives the map from a stored value (widened to
+/// i32) to the new stored value, which is clamped to the range.
+pub(crate) fn map_q<G: Fn(i32) -> i32>(
+    ctx: &OpCtx,
+    allowed: &[DType],
+    per_type: impl Fn(i32, i32) -> G,
+) -> Result<Value, EngineError> {
+    fn go<T: QInt>(x: &ArrayD<T>, g: impl Fn(i32) -> i32) -> ArrayD<T> {
+        x.mapv(|v| clamp_to::<T>(g(v.to_i32()), T::MIN, T::MAX))
+    }
+    let x = ctx.input(0)?;
+    Ok(match x {
+        Value::I8(a) if allowed.contains(&DType::I8) => Value::I8(go(a, per_type(-128, 127))),
+        Value::U8(a) if allowed.contains(&DType::U8) => Value::U8(go(a, per_type(0, 255))),
+        Value::I16(a) if allowed.contains(&DType::I16) => {
+            Value::I16(go(a, per_type(-32768, 32767)))
+        }
+        other => bail!(
+            "quantized {} on {} is not supported",
+            ctx.name(),
+            other.dtype()
+        ),
+    })
+}
+
 /// Per-tensor (scale, zero point) of a tensor; (0, 0) when it has none.
 pub(crate) fn qparams(t: Option<&Tensor>) -> (f32, i32) {
     match t.and_then(|t| t.quantization.as_ref()) {

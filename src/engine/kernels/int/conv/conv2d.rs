@@ -132,24 +132,13 @@ pub(super) fn conv2d_i16(ctx: &OpCtx, x: &ArrayD<i16>) -> Result<Vec<Value>, Eng
         let ox = r % g.ow;
         for (o, dst) in orow.iter_mut().enumerate() {
             let mut acc: i64 = 0;
-            for ky in 0..kh {
-                let iy = (oy * g.sh + ky * g.dh) as i64 - g.ph as i64;
-                if iy < 0 || iy >= g.ih as i64 {
-                    continue;
+            g.for_taps(oy, ox, |ky, kx, iy, ix| {
+                let src = ((b * g.ih + iy) * g.iw + ix) * g.ic + o / ocg * fic;
+                let wo = o * k + (ky * kw + kx) * fic;
+                for c in 0..fic {
+                    acc += xs[src + c] as i64 * w[wo + c] as i64;
                 }
-                for kx in 0..kw {
-                    let ix = (ox * g.sw + kx * g.dw) as i64 - g.pw as i64;
-                    if ix < 0 || ix >= g.iw as i64 {
-                        continue;
-                    }
-                    let src =
-                        ((b * g.ih + iy as usize) * g.iw + ix as usize) * g.ic + o / ocg * fic;
-                    let wo = o * k + (ky * kw + kx) * fic;
-                    for c in 0..fic {
-                        acc += xs[src + c] as i64 * w[wo + c] as i64;
-                    }
-                }
-            }
+            });
             acc += bias[o];
             let v = mbqm_i64(acc, mult[o], shift[o]) + out_z;
             *dst = clamp_to::<i16>(v, lo, hi);

@@ -57,23 +57,13 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
             let oy = (r / g.ow) % g.oh;
             let ox = r % g.ow;
             let mut acc = vec![0i64; oc];
-            for ky in 0..kh {
-                let iy = (oy * g.sh + ky * g.dh) as i64 - g.ph as i64;
-                if iy < 0 || iy >= g.ih as i64 {
-                    continue;
+            g.for_taps(oy, ox, |ky, kx, iy, ix| {
+                let src = ((b * g.ih + iy) * g.iw + ix) * g.ic;
+                let wr = &w[(ky * kw + kx) * oc..(ky * kw + kx + 1) * oc];
+                for o in 0..oc {
+                    acc[o] += xs[src + o / m] as i64 * wr[o] as i64;
                 }
-                for kx in 0..kw {
-                    let ix = (ox * g.sw + kx * g.dw) as i64 - g.pw as i64;
-                    if ix < 0 || ix >= g.iw as i64 {
-                        continue;
-                    }
-                    let src = ((b * g.ih + iy as usize) * g.iw + ix as usize) * g.ic;
-                    let wr = &w[(ky * kw + kx) * oc..(ky * kw + kx + 1) * oc];
-                    for o in 0..oc {
-                        acc[o] += xs[src + o / m] as i64 * wr[o] as i64;
-                    }
-                }
-            }
+            });
             for o in 0..oc {
                 let v = mbqm_i64(acc[o] + bias[o], mult[o], shift[o]) + out_z;
                 orow[o] = clamp_to::<T>(v, lo, hi);
@@ -307,6 +297,7 @@ pub(super) unsafe fn dw_row_q8_avx512<T: QInt>(
     // the image, so each input offset plus the pixel's shift and channel lies in `d.x`; loads and
     // stores of the last channel group are masked to `oc`.
     unsafe {
+        use crate::engine::kernels::tiles::mask16;
         use std::arch::x86_64::*;
         let (g, oc) = (d.g, d.oc);
         let (b, oy) = (r / g.oh, r % g.oh);
@@ -331,12 +322,7 @@ pub(super) unsafe fn dw_row_q8_avx512<T: QInt>(
             let taps = taps.at(&g, ox);
             let mut c = 0;
             while c < oc {
-                let valid = (oc - c).min(16);
-                let mask: __mmask16 = if valid == 16 {
-                    0xffff
-                } else {
-                    (1 << valid) - 1
-                };
+                let mask: __mmask16 = mask16(oc - c);
                 let mut acc = _mm512_setzero_si512();
                 for &(xo, wo) in taps {
                     let xb = _mm_maskz_loadu_epi8(mask, xp.offset(xo + shift).add(c) as *const _);
