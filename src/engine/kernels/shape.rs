@@ -33,7 +33,13 @@ fn permute_t<T: Clone>(a: ArrayViewD<'_, T>, perm: &[usize]) -> ArrayD<T> {
 
 /// Resolves one -1 in a requested shape.
 fn infer_shape(req: &[i64], total: usize) -> Result<Vec<usize>, EngineError> {
-    let known: i64 = req.iter().filter(|&&d| d >= 0).product();
+    let known = req
+        .iter()
+        .filter(|&&d| d >= 0)
+        .try_fold(1i64, |a, &d| a.checked_mul(d));
+    let Some(known) = known else {
+        bail!("shape {req:?} has more elements than can be counted");
+    };
     let unknown = req.iter().filter(|&&d| d < 0).count();
     if unknown > 1 {
         bail!("shape {req:?} has more than one -1");
