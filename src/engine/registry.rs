@@ -392,7 +392,10 @@ pub static ROWS: &[OpRow] = &[
             rw(
                 Hybrid,
                 F32,
-                ("int8/int4/int2/uint8 weights, not blockwise", fc_weights_int),
+                (
+                    "int8/int4/int2/uint8 weights, not blockwise",
+                    fc_weights_int,
+                ),
                 hybrid::fully_connected,
             ),
             rw(

@@ -4,9 +4,7 @@
 //! L2_NORMALIZATION (`reference_integer_ops::L2Normalization`), LOG_SOFTMAX
 //! (`reference_integer_ops::LogSoftmax`).
 
-use super::{
-    array, bail, clamp_to, flat, fused, map_q, out_range, qparams, same_type_out, QInt,
-};
+use super::{array, bail, clamp_to, flat, fused, map_q, out_range, qparams, same_type_out, QInt};
 use crate::engine::arith::{
     self, fp_mul, fp_rescale, mbqm, rdbpot, sat_rounding_mul_by_pot, srdhm,
 };
@@ -14,7 +12,6 @@ use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
 use crate::model::DType;
 use ndarray::ArrayD;
-
 
 // --------------------------------------------------------------------------------------------
 // HARD_SWISH
@@ -434,7 +431,9 @@ fn l2_rows<T: QInt, O>(x: &ArrayD<T>, in_z: i32, f: impl Fn(i32, i32, i32) -> O)
 /// `reference_ops::L2Normalization` (uint8): unlike the int8 kernel it rescales `128 * diff`
 /// by the inverse norm and adds the fixed output zero point 128 (scale 1/128).
 fn l2_normalization_u8(x: &ArrayD<u8>, in_z: i32) -> Result<ArrayD<u8>, EngineError> {
-    let out = l2_rows(x, in_z, |d, m, s| (128 + mbqm(128 * d, m, s)).clamp(0, 255) as u8);
+    let out = l2_rows(x, in_z, |d, m, s| {
+        (128 + mbqm(128 * d, m, s)).clamp(0, 255) as u8
+    });
     array(x.shape(), out)
 }
 
