@@ -5,6 +5,10 @@
 //! (feature `gui`) sits on top and computes nothing itself: it lays out what [`report`],
 //! [`compare`] and [`quant`] return, and pairs its tabs by [`workspace`].
 
+// Every unsafe operation sits in its own `unsafe` block with a `// SAFETY:` comment, also
+// inside `unsafe fn`s (whose contract is their `# Safety` section).
+#![deny(unsafe_op_in_unsafe_fn)]
+
 #[cfg(feature = "gui")]
 pub mod app;
 pub mod cli;

@@ -568,6 +568,8 @@ fn unsupported_op_is_named_before_running() {
     assert!(Engine::new(&model, EngineOptions::default()).is_ok());
     let mut op = model.subgraphs[0].operators[0].clone();
     op.op = "NOT_AN_OP".into();
+    // The registry is keyed by the builtin code: LSH_PROJECTION has no kernel.
+    op.builtin_code = 15;
     assert_eq!(
         kernels::supported(&op, &model, 0),
         Err("not implemented".to_string())

@@ -3,54 +3,33 @@
 //! [`Engine`] runs subgraph 0 of a [`Model`] op by op in the model's order (plus the subgraphs
 //! it calls through CALL_ONCE / WHILE / IF), keeps resource variables between invocations and
 //! can hand back every intermediate tensor. Kernels live in [`kernels`]: float and
-//! type-generic ones there, integer ones in `kernels::int`.
+//! type-generic ones there, integer ones in `kernels::int`; which op runs on which kernel is
+//! the [`registry`]'s table, resolved once per op when the engine is created. Control flow is
+//! in `control.rs`, one op on its own (per-layer error) in `single_op.rs`.
 
 pub mod arith;
+mod control;
+mod error;
 pub mod kernels;
 pub mod limits;
 pub mod npy;
+mod plan;
+pub mod registry;
 pub mod simd;
+mod single_op;
 mod value;
 
+pub use error::EngineError;
+pub use single_op::run_op_float;
 pub use value::Value;
 
-use crate::model::{DType, Model, Operator, Tensor};
-use ndarray::ArrayD;
+use crate::model::{Model, Operator, Tensor};
+use control::sub_indices;
+use registry::Prepared;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Why a model cannot be prepared or run. Messages name the op (index and name) and tensor.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("the model has operators quantscope cannot run:\n  {}", .0.join("\n  "))]
-    Unsupported(Vec<String>),
-    #[error("subgraph {sg} op {index} {op} (output '{tensor}'): {msg}")]
-    Op {
-        sg: usize,
-        index: usize,
-        op: String,
-        tensor: String,
-        msg: String,
-    },
-    #[error("input {index} ('{name}'): {msg}")]
-    Input {
-        index: usize,
-        name: String,
-        msg: String,
-    },
-    /// A kernel-level problem; the engine wraps it into [`EngineError::Op`] with the op's name.
-    #[error("{0}")]
-    Type(String),
-    #[error("cancelled")]
-    Cancelled,
-}
-
-impl EngineError {
-    pub fn msg(m: impl Into<String>) -> EngineError {
-        EngineError::Type(m.into())
-    }
-}
+use tract_tflite::tflite::BuiltinOperator as B;
 
 /// Which tensors [`Engine::invoke`] hands back besides the outputs.
 #[derive(Clone, Debug, Default)]
@@ -104,263 +83,17 @@ pub struct Engine<'m> {
     folded: Vec<HashSet<usize>>,
     /// Per subgraph, per op: what its kernel derived from constant inputs (packed weights).
     prep: Vec<Vec<kernels::PrepSlot>>,
+    /// Per subgraph, per op: how it runs, resolved once from the registry (`None`: in a
+    /// subgraph the model never reaches).
+    plan: Vec<Vec<Option<Prepared>>>,
 }
 
-/// Ops the engine itself runs (they touch engine state or other subgraphs).
-const CONTROL_OPS: &[&str] = &[
-    "CALL_ONCE",
-    "VAR_HANDLE",
-    "READ_VARIABLE",
-    "ASSIGN_VARIABLE",
-    "WHILE",
-    "IF",
-];
-
-fn sub_indices(model: &Model, sg: usize, op: &Operator) -> Vec<usize> {
-    let Some(fb) = model.fb_operator(sg, op.index) else {
-        return vec![];
-    };
-    match op.op.as_str() {
-        "CALL_ONCE" => fb
-            .builtin_options_as_call_once_options()
-            .map(|o| vec![o.init_subgraph_index() as usize])
-            .unwrap_or_default(),
-        "WHILE" => fb
-            .builtin_options_as_while_options()
-            .map(|o| {
-                vec![
-                    o.cond_subgraph_index() as usize,
-                    o.body_subgraph_index() as usize,
-                ]
-            })
-            .unwrap_or_default(),
-        "IF" => fb
-            .builtin_options_as_if_options()
-            .map(|o| {
-                vec![
-                    o.then_subgraph_index() as usize,
-                    o.else_subgraph_index() as usize,
-                ]
-            })
-            .unwrap_or_default(),
-        _ => vec![],
-    }
-}
-
-/// Quantization parameters the integer kernels can compute with: zero points inside the
-/// stored type's range and finite, non-negative scales. TFLite's kernels assume as much (its
-/// converter never writes anything else); a corrupt file is refused here instead of overflowing
-/// the 32-bit arithmetic later.
-fn check_quantization(t: &Tensor) -> Result<(), String> {
-    let Some(q) = &t.quantization else {
-        return Ok(());
-    };
-    if let Some(s) = q.scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
-        return Err(format!("scale {s} is not a finite non-negative number"));
-    }
-    if q.scales.len() > 1 {
-        // Per-channel: one scale per index of the quantized dimension.
-        let axis = q.quantized_dimension;
-        let dim = usize::try_from(axis)
-            .ok()
-            .and_then(|a| t.shape.get(a))
-            .copied();
-        if dim != Some(q.scales.len() as i32) {
-            return Err(format!(
-                "{} per-channel scales along axis {axis} of shape {:?}",
-                q.scales.len(),
-                t.shape
-            ));
-        }
-        if q.zero_points.len() > 1 && q.zero_points.len() != q.scales.len() {
-            return Err(format!(
-                "{} zero points for {} scales",
-                q.zero_points.len(),
-                q.scales.len()
-            ));
-        }
-    }
-    let range = match t.dtype {
-        DType::I4 => Some((-8, 7)),
-        DType::I8 => Some((-128, 127)),
-        DType::U8 => Some((0, 255)),
-        DType::I16 => Some((-32768, 32767)),
-        _ => None,
-    };
-    if let Some((lo, hi)) = range {
-        if let Some(z) = q.zero_points.iter().find(|z| !(lo..=hi).contains(*z)) {
-            return Err(format!("zero point {z} is outside {}'s range", t.dtype));
-        }
-    }
-    Ok(())
+/// The builtin code of an op (`None` for custom ops).
+fn code(op: &Operator) -> Option<B> {
+    (!op.is_custom).then_some(B(op.builtin_code))
 }
 
 impl<'m> Engine<'m> {
-    /// Checks every op of subgraph 0 and the subgraphs it calls, and decodes constants.
-    pub fn new(model: &'m Model, opts: EngineOptions) -> Result<Engine<'m>, EngineError> {
-        tune_allocator();
-        // Declared shapes first: a corrupt file must not make us allocate terabytes.
-        for s in &model.subgraphs {
-            for t in s.tensors.iter().filter(|t| !t.is_constant) {
-                let shape: Vec<usize> = t.shape.iter().map(|&d| d.max(0) as usize).collect();
-                let elem = t.dtype.storage_bytes(1).unwrap_or(1);
-                limits::check_alloc(
-                    &shape,
-                    elem,
-                    &format!("subgraph {} tensor {} '{}'", s.index, t.index, t.name),
-                )?;
-            }
-            for t in &s.tensors {
-                check_quantization(t).map_err(|m| {
-                    EngineError::msg(format!(
-                        "subgraph {} tensor {} '{}': {m}",
-                        s.index, t.index, t.name
-                    ))
-                })?;
-            }
-        }
-        // Subgraphs reachable from subgraph 0.
-        let mut reach = vec![0usize];
-        let mut seen: HashSet<usize> = HashSet::from([0]);
-        let mut i = 0;
-        while i < reach.len() {
-            let sg = reach[i];
-            i += 1;
-            let Some(s) = model.subgraphs.get(sg) else {
-                return Err(EngineError::msg(format!("subgraph {sg} does not exist")));
-            };
-            for op in &s.operators {
-                for c in sub_indices(model, sg, op) {
-                    if c >= model.subgraphs.len() {
-                        return Err(EngineError::msg(format!(
-                            "subgraph {sg} op {} {} calls subgraph {c}, which does not exist",
-                            op.index, op.op
-                        )));
-                    }
-                    if seen.insert(c) {
-                        reach.push(c);
-                    }
-                }
-            }
-        }
-        let mut problems = Vec::new();
-        for &sg in &reach {
-            for op in &model.subgraphs[sg].operators {
-                if CONTROL_OPS.contains(&op.op.as_str()) {
-                    continue;
-                }
-                if let Err(why) = kernels::supported(op, model, sg) {
-                    let at = if sg == 0 {
-                        format!("op {}", op.index)
-                    } else {
-                        format!("subgraph {sg} op {}", op.index)
-                    };
-                    problems.push(format!("{at} {}: {why}", op.op));
-                }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(EngineError::Unsupported(problems));
-        }
-        let mut consts = Vec::new();
-        let mut last_use = Vec::new();
-        for (sgi, s) in model.subgraphs.iter().enumerate() {
-            let mut c = Vec::with_capacity(s.tensors.len());
-            for t in &s.tensors {
-                let v = if seen.contains(&sgi) && t.is_constant && !t.is_variable {
-                    Some(
-                        kernels::densify::constant_value(model, sgi, t).map_err(|e| {
-                            EngineError::msg(format!(
-                                "subgraph {sgi} tensor {} '{}': {e}",
-                                t.index, t.name
-                            ))
-                        })?,
-                    )
-                } else {
-                    None
-                };
-                c.push(v);
-            }
-            consts.push(c);
-            let mut lu = vec![usize::MAX - 1; s.tensors.len()];
-            let mut used = vec![false; s.tensors.len()];
-            for op in &s.operators {
-                for &t in &op.inputs {
-                    if t >= 0 && (t as usize) < lu.len() {
-                        lu[t as usize] = op.index;
-                        used[t as usize] = true;
-                    }
-                }
-            }
-            for (t, u) in used.iter().enumerate() {
-                if !u {
-                    lu[t] = 0; // never read: may be freed right after it is produced
-                }
-            }
-            for &t in &s.outputs {
-                if t >= 0 {
-                    lu[t as usize] = usize::MAX;
-                }
-            }
-            last_use.push(lu);
-        }
-        // Constant folding: ops whose every input is a constant run once, now.
-        let mut folded = vec![HashSet::new(); model.subgraphs.len()];
-        for &sgi in &reach {
-            let s = &model.subgraphs[sgi];
-            for op in &s.operators {
-                if CONTROL_OPS.contains(&op.op.as_str())
-                    || op.inputs.iter().all(|&t| t < 0)
-                    || op
-                        .outputs
-                        .iter()
-                        .any(|&t| t < 0 || s.tensors[t as usize].is_variable)
-                    || !op
-                        .inputs
-                        .iter()
-                        .all(|&t| t < 0 || consts[sgi][t as usize].is_some())
-                {
-                    continue;
-                }
-                let Some(fb) = model.fb_operator(sgi, op.index) else {
-                    continue;
-                };
-                let c = &consts[sgi];
-                let inputs = op
-                    .inputs
-                    .iter()
-                    .map(|&t| if t < 0 { None } else { c[t as usize].as_ref() })
-                    .collect();
-                let ctx = kernels::OpCtx::new(model, sgi, op, fb, inputs);
-                // A failure here is reported when the op runs for real.
-                if let Ok(outs) = kernels::run_op(&ctx) {
-                    if outs.len() == op.outputs.len() {
-                        for (v, &t) in outs.into_iter().zip(&op.outputs) {
-                            consts[sgi][t as usize] = Some(v);
-                        }
-                        folded[sgi].insert(op.index);
-                    }
-                }
-            }
-        }
-        Ok(Engine {
-            model,
-            opts,
-            consts,
-            last_use,
-            vars: HashMap::new(),
-            var_ids: HashMap::new(),
-            call_once_done: HashSet::new(),
-            var_tensors: HashMap::new(),
-            folded,
-            prep: model
-                .subgraphs
-                .iter()
-                .map(|s| s.operators.iter().map(|_| Default::default()).collect())
-                .collect(),
-        })
-    }
-
     pub fn model(&self) -> &'m Model {
         self.model
     }
@@ -602,97 +335,14 @@ impl<'m> Engine<'m> {
     ) -> Result<Vec<Value>, EngineError> {
         let model = self.model;
         let s = &model.subgraphs[sg];
-        let get = |i: usize| -> Result<Value, EngineError> {
-            let t = *op
-                .inputs
-                .get(i)
-                .ok_or_else(|| EngineError::msg(format!("missing input {i}")))?;
-            if t < 0 {
-                return Err(EngineError::msg(format!("input {i} is absent")));
-            }
-            env[t as usize]
-                .as_ref()
-                .or(self.consts[sg][t as usize].as_ref())
-                .cloned()
-                .ok_or_else(|| {
-                    EngineError::msg(format!(
-                        "input {i} (tensor {t} '{}') has no value",
-                        s.tensors[t as usize].name
-                    ))
-                })
-        };
         let fb = model
             .fb_operator(sg, op.index)
             .ok_or_else(|| EngineError::msg("operator missing in the flatbuffer"))?;
-        match op.op.as_str() {
-            "VAR_HANDLE" => {
-                let o = fb.builtin_options_as_var_handle_options();
-                let key = (
-                    o.and_then(|o| o.container()).unwrap_or("").to_string(),
-                    o.and_then(|o| o.shared_name()).unwrap_or("").to_string(),
-                );
-                let next = self.var_ids.len() as i32;
-                let id = *self.var_ids.entry(key).or_insert(next);
-                return Ok(vec![Value::Resource(id)]);
-            }
-            "READ_VARIABLE" => {
-                let Value::Resource(id) = get(0)? else {
-                    return Err(EngineError::msg("input 0 is not a resource handle"));
-                };
-                let v = self.vars.get(&id).cloned().ok_or_else(|| {
-                    EngineError::msg(format!("resource variable {id} read before assignment"))
-                })?;
-                return Ok(vec![v]);
-            }
-            "ASSIGN_VARIABLE" => {
-                let Value::Resource(id) = get(0)? else {
-                    return Err(EngineError::msg("input 0 is not a resource handle"));
-                };
-                let v = get(1)?;
-                self.vars.insert(id, v);
-                return Ok(vec![]);
-            }
-            "CALL_ONCE" => {
-                let sub = sub_indices(model, sg, op)[0];
-                if self.call_once_done.insert(sub) {
-                    self.run_subgraph(sub, vec![], None)?;
-                }
-                return Ok(vec![]);
-            }
-            "IF" => {
-                let subs = sub_indices(model, sg, op);
-                let cond = get(0)?;
-                let c = cond.to_i64_vec()?.first().copied().unwrap_or(0) != 0;
-                let args = (1..op.inputs.len())
-                    .map(get)
-                    .collect::<Result<Vec<_>, _>>()?;
-                return self.run_subgraph(if c { subs[0] } else { subs[1] }, args, None);
-            }
-            "WHILE" => {
-                let subs = sub_indices(model, sg, op);
-                let mut vals = (0..op.inputs.len())
-                    .map(get)
-                    .collect::<Result<Vec<_>, _>>()?;
-                loop {
-                    if self.cancelled() {
-                        return Err(EngineError::Cancelled);
-                    }
-                    let c = self.run_subgraph(subs[0], vals.clone(), None)?;
-                    let go = c
-                        .first()
-                        .map(|v| v.to_i64_vec())
-                        .transpose()?
-                        .and_then(|v| v.first().copied())
-                        .unwrap_or(0)
-                        != 0;
-                    if !go {
-                        return Ok(vals);
-                    }
-                    vals = self.run_subgraph(subs[1], vals, None)?;
-                }
-            }
-            _ => {}
-        }
+        let route = match self.plan[sg].get(op.index).copied().flatten() {
+            Some(Prepared::Kernel(route)) => route,
+            Some(Prepared::Control) => return self.run_control(sg, op, fb, env),
+            None => return Err(EngineError::msg("op was not prepared")),
+        };
         let consts = &self.consts[sg];
         let inputs: Vec<Option<&Value>> = op
             .inputs
@@ -722,68 +372,8 @@ impl<'m> Engine<'m> {
             .fold(0u64, |m, (i, _)| m | 1 << i);
         let mut ctx = kernels::OpCtx::new(model, sg, op, fb, inputs);
         ctx.prep = self.prep[sg].get(op.index).map(|p| (p, const_mask));
-        kernels::run_op(&ctx)
+        kernels::run_kernel(route.kernel, &ctx)
     }
-}
-
-/// Runs op `op_index` of subgraph `sg` with its FLOAT kernel on float inputs (one per present
-/// input of the op, in order; -1 inputs are skipped). Inputs whose tensor is a non-quantized
-/// integer or bool (shapes, axes, indices) are converted back to their type, or taken from the
-/// model when constant. Used for per-layer local error (constants dequantized by the caller).
-pub fn run_op_float(
-    model: &Model,
-    sg: usize,
-    op_index: usize,
-    inputs: &[ArrayD<f32>],
-) -> Result<Vec<ArrayD<f32>>, EngineError> {
-    let s = model
-        .subgraphs
-        .get(sg)
-        .ok_or_else(|| EngineError::msg(format!("no subgraph {sg}")))?;
-    let op = s
-        .operators
-        .get(op_index)
-        .ok_or_else(|| EngineError::msg(format!("no op {op_index} in subgraph {sg}")))?;
-    let fb = model
-        .fb_operator(sg, op_index)
-        .ok_or_else(|| EngineError::msg("operator missing in the flatbuffer"))?;
-    let mut vals: Vec<Option<Value>> = Vec::new();
-    let mut it = inputs.iter();
-    for &t in &op.inputs {
-        if t < 0 {
-            vals.push(None);
-            continue;
-        }
-        let meta = &s.tensors[t as usize];
-        let a = it.next().ok_or_else(|| {
-            EngineError::msg(format!("op {op_index} {}: too few inputs given", op.op))
-        })?;
-        let is_index_like = !meta.dtype.is_float() && meta.quantization.is_none();
-        let v = if is_index_like {
-            match model.tensor_data(sg, t as usize) {
-                Some(b) => {
-                    let shape: Vec<usize> = meta.shape.iter().map(|&d| d.max(0) as usize).collect();
-                    Value::from_constant(b, meta.dtype, &shape)?
-                }
-                None => kernels::cast::cast_f32_to(a, meta.dtype)?,
-            }
-        } else {
-            Value::F32(a.clone())
-        };
-        vals.push(Some(v));
-    }
-    let ctx = kernels::OpCtx::new(model, sg, op, fb, vals.iter().map(|v| v.as_ref()).collect());
-    let outs = kernels::run_float(&ctx).map_err(|e| match e {
-        EngineError::Type(msg) => EngineError::Op {
-            sg,
-            index: op_index,
-            op: op.op.clone(),
-            tensor: String::new(),
-            msg,
-        },
-        o => o,
-    })?;
-    outs.into_iter().map(|v| v.to_f32_lossy()).collect()
 }
 
 /// glibc returns every large (>128 KB) free to the OS, so each op's output buffer costs fresh
@@ -813,6 +403,3 @@ pub fn input_meta(model: &Model) -> Vec<&Tensor> {
     let sg = &model.subgraphs[0];
     sg.inputs.iter().map(|&t| &sg.tensors[t as usize]).collect()
 }
-
-#[allow(dead_code)]
-fn _dtype_used(_: DType) {}

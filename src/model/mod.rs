@@ -7,7 +7,7 @@ pub mod associated;
 mod blockwise;
 mod dtype;
 pub mod metadata;
-mod ops;
+pub mod ops;
 mod reader;
 mod summary;
 pub mod synthetic;

@@ -113,3 +113,62 @@ pub fn fused_activation(op: &tflite::Operator<'_>) -> Option<ActivationFunctionT
     );
     None
 }
+
+/// Facts about an operator that both running it ([`crate::engine`]) and judging its numbers
+/// ([`crate::quant`]) need, keyed by the same typed code as the engine's kernel registry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpFacts {
+    /// Input slots `(activation input, weights, bias)` of ops that multiply their input by
+    /// weights and add a bias (TFLite's rule bias scale = input scale × weight scale applies).
+    pub weight_slots: Option<(usize, usize, usize)>,
+    /// A slot read as a weight matrix without that bias rule (BATCH_MATMUL's second operand,
+    /// EMBEDDING_LOOKUP's table).
+    pub plain_weights: Option<usize>,
+    /// The channel axis TFLite's int8 scheme requires for per-channel weights.
+    pub weight_axis: Option<usize>,
+    /// Run by the engine itself (touches other subgraphs or resource state), not by a kernel.
+    pub control_flow: bool,
+}
+
+/// The facts of builtin op `code` (all `None`/`false` for ops without weights or control flow).
+pub fn facts(code: BuiltinOperator) -> OpFacts {
+    use BuiltinOperator as B;
+    let weights = |a, w, b, axis| OpFacts {
+        weight_slots: Some((a, w, b)),
+        weight_axis: Some(axis),
+        ..OpFacts::default()
+    };
+    match code {
+        B::CONV_2D | B::FULLY_CONNECTED => weights(0, 1, 2, 0),
+        B::DEPTHWISE_CONV_2D => weights(0, 1, 2, 3),
+        B::CONV_3D => weights(0, 1, 2, 4),
+        B::TRANSPOSE_CONV => weights(2, 1, 3, 0),
+        B::BATCH_MATMUL | B::EMBEDDING_LOOKUP => OpFacts {
+            plain_weights: Some(1),
+            ..OpFacts::default()
+        },
+        B::CALL_ONCE | B::VAR_HANDLE | B::READ_VARIABLE | B::ASSIGN_VARIABLE | B::WHILE | B::IF => {
+            OpFacts {
+                control_flow: true,
+                ..OpFacts::default()
+            }
+        }
+        _ => OpFacts::default(),
+    }
+}
+
+/// The facts of a model operator: custom ops have none, whatever their name.
+pub fn op_facts(op: &super::Operator) -> OpFacts {
+    if op.is_custom {
+        return OpFacts::default();
+    }
+    facts(BuiltinOperator(op.builtin_code))
+}
+
+/// The builtin code named `name` (`CONV_2D`), for callers that hold only a name.
+pub fn builtin_code_of(name: &str) -> Option<BuiltinOperator> {
+    BuiltinOperator::ENUM_VALUES
+        .iter()
+        .copied()
+        .find(|c| c.variant_name() == Some(name))
+}

@@ -4,6 +4,7 @@
 //! the DEQUANTIZE's output, so `k-th CONV_2D's weights` means the same in every variant of a
 //! network.
 
+use crate::model::ops::{self, OpFacts};
 use crate::model::Subgraph;
 use serde::Serialize;
 
@@ -42,33 +43,28 @@ impl Use {
     }
 }
 
-/// Input slots `(activation input, weights, bias)` of the ops that have weights.
+/// Input slots `(activation input, weights, bias)` of the ops that have weights (the op facts
+/// live in [`crate::model::ops::facts`]; this reads them for callers holding only a name).
 pub fn weight_slots(op: &str) -> Option<(usize, usize, usize)> {
-    Some(match op {
-        "CONV_2D" | "DEPTHWISE_CONV_2D" | "FULLY_CONNECTED" | "CONV_3D" => (0, 1, 2),
-        "TRANSPOSE_CONV" => (2, 1, 3),
-        _ => return None,
-    })
+    facts_of(op).weight_slots
 }
 
 /// The channel axis TFLite's int8 scheme requires for per-channel weights of `op`.
 pub fn expected_weight_axis(op: &str) -> Option<usize> {
-    Some(match op {
-        "CONV_2D" | "FULLY_CONNECTED" | "TRANSPOSE_CONV" => 0,
-        "DEPTHWISE_CONV_2D" => 3,
-        "CONV_3D" => 4,
-        _ => return None,
-    })
+    facts_of(op).weight_axis
 }
 
-pub fn role_kind(op: &str, slot: usize) -> RoleKind {
-    match weight_slots(op) {
-        Some((_, w, _)) if w == slot => RoleKind::Weights,
-        Some((_, _, b)) if b == slot => RoleKind::Bias,
-        _ => match (op, slot) {
-            ("BATCH_MATMUL", 1) | ("EMBEDDING_LOOKUP", 1) => RoleKind::Weights,
-            _ => RoleKind::Other,
-        },
+fn facts_of(op: &str) -> OpFacts {
+    ops::builtin_code_of(op).map(ops::facts).unwrap_or_default()
+}
+
+/// What input `slot` of an op with these facts is.
+pub fn role_kind(facts: &OpFacts, slot: usize) -> RoleKind {
+    match (facts.weight_slots, facts.plain_weights) {
+        (Some((_, w, _)), _) if w == slot => RoleKind::Weights,
+        (Some((_, _, b)), _) if b == slot => RoleKind::Bias,
+        (_, Some(w)) if w == slot => RoleKind::Weights,
+        _ => RoleKind::Other,
     }
 }
 
@@ -89,6 +85,7 @@ pub fn uses(sg: &Subgraph) -> Vec<Vec<Use>> {
                 }
             }
         }
+        let facts = ops::op_facts(op);
         for (slot, &t) in op.inputs.iter().enumerate() {
             if t < 0 || t as usize >= nt {
                 continue;
@@ -98,7 +95,7 @@ pub fn uses(sg: &Subgraph) -> Vec<Vec<Use>> {
                 op: op.op.clone(),
                 occurrence,
                 slot,
-                kind: role_kind(&op.op, slot),
+                kind: role_kind(&facts, slot),
             });
         }
     }

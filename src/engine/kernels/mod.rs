@@ -10,6 +10,7 @@ pub mod int;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
+pub mod tiles;
 
 use super::{EngineError, Value};
 use crate::model::{DType, Model, Operator, Quantization, Tensor};
@@ -190,234 +191,18 @@ pub fn norm_axis(axis: i64, rank: usize) -> Result<usize, EngineError> {
     Ok(a as usize)
 }
 
-/// The float/generic kernel for an op name.
-pub fn float_kernel(name: &str) -> Option<Kernel> {
-    use elementwise as e;
-    Some(match name {
-        "CONV_2D" => conv::conv2d,
-        "DEPTHWISE_CONV_2D" => conv::depthwise_conv2d,
-        "TRANSPOSE_CONV" => conv::transpose_conv,
-        "Convolution2DTransposeBias" => conv::conv2d_transpose_bias,
-        "FULLY_CONNECTED" => conv::fully_connected,
-        "BATCH_MATMUL" => conv::batch_matmul,
-        "ADD" | "SUB" | "MUL" | "DIV" | "SQUARED_DIFFERENCE" | "MAXIMUM" | "MINIMUM" | "POW"
-        | "FLOOR_DIV" | "FLOOR_MOD" => e::binary,
-        "NEG" | "ABS" | "SQRT" | "RSQRT" | "SQUARE" | "EXP" | "LOG" | "SIN" | "COS" | "FLOOR"
-        | "CEIL" | "ROUND" | "SIGN" | "RELU" | "RELU6" | "RELU_N1_TO_1" | "RELU_0_TO_1"
-        | "LEAKY_RELU" | "HARD_SWISH" | "LOGISTIC" | "TANH" | "GELU" | "ELU" => e::unary,
-        "PRELU" => e::prelu,
-        "SOFTMAX" => e::softmax,
-        "LOG_SOFTMAX" => e::log_softmax,
-        "L2_NORMALIZATION" => e::l2_normalization,
-        "EQUAL" | "NOT_EQUAL" | "LESS" | "LESS_EQUAL" | "GREATER" | "GREATER_EQUAL" => e::compare,
-        "LOGICAL_AND" | "LOGICAL_OR" | "LOGICAL_NOT" => e::logical,
-        "SELECT" | "SELECT_V2" => e::select,
-        "AVERAGE_POOL_2D" => pool::avg_pool,
-        "MAX_POOL_2D" => pool::max_pool,
-        "MEAN" | "SUM" | "REDUCE_MAX" | "REDUCE_MIN" | "REDUCE_PROD" | "REDUCE_ANY"
-        | "REDUCE_ALL" => reduce::reduce,
-        "ARG_MAX" | "ARG_MIN" => reduce::arg_max_min,
-        "RESHAPE" | "SQUEEZE" | "EXPAND_DIMS" => shape::reshape_like,
-        "TRANSPOSE" => shape::transpose,
-        "CONCATENATION" => shape::concatenation,
-        "PACK" => shape::pack,
-        "UNPACK" => shape::unpack,
-        "SPLIT" | "SPLIT_V" => shape::split,
-        "SLICE" => shape::slice,
-        "STRIDED_SLICE" => shape::strided_slice,
-        "GATHER" => shape::gather,
-        "PAD" | "PADV2" => shape::pad,
-        "MIRROR_PAD" => shape::mirror_pad,
-        "TILE" => shape::tile,
-        "BROADCAST_TO" => shape::broadcast_to,
-        "DEPTH_TO_SPACE" => shape::depth_to_space,
-        "SPACE_TO_DEPTH" => shape::space_to_depth,
-        "REVERSE_V2" => shape::reverse,
-        "RESIZE_NEAREST_NEIGHBOR" => shape::resize_nearest,
-        "RESIZE_BILINEAR" => shape::resize_bilinear,
-        "ZEROS_LIKE" => shape::zeros_like,
-        "DENSIFY" => densify::densify,
-        "CAST" => cast::cast,
-        "SHAPE" => cast::shape,
-        "FILL" => cast::fill,
-        "RANGE" => cast::range,
-        "QUANTIZE" => cast::quantize,
-        "DEQUANTIZE" => cast::dequantize,
-        "EMBEDDING_LOOKUP" => embedding::embedding_lookup,
-        _ => return None,
-    })
-}
-
-/// Ops whose float kernel is generic over element type (pure data movement, selection,
-/// comparisons): they also serve integer tensors as long as no requantization is needed.
-const GENERIC: &[&str] = &[
-    "RESHAPE",
-    "SQUEEZE",
-    "EXPAND_DIMS",
-    "TRANSPOSE",
-    "PACK",
-    "UNPACK",
-    "SPLIT",
-    "SPLIT_V",
-    "SLICE",
-    "STRIDED_SLICE",
-    "GATHER",
-    "PAD",
-    "PADV2",
-    "MIRROR_PAD",
-    "TILE",
-    "BROADCAST_TO",
-    "DEPTH_TO_SPACE",
-    "SPACE_TO_DEPTH",
-    "REVERSE_V2",
-    "RESIZE_NEAREST_NEIGHBOR",
-    "CAST",
-    "SHAPE",
-    "FILL",
-    "RANGE",
-    "SELECT",
-    "SELECT_V2",
-    "EQUAL",
-    "NOT_EQUAL",
-    "LESS",
-    "LESS_EQUAL",
-    "GREATER",
-    "GREATER_EQUAL",
-    "LOGICAL_AND",
-    "LOGICAL_OR",
-    "LOGICAL_NOT",
-    "ARG_MAX",
-    "ARG_MIN",
-    "DEQUANTIZE",
-    "EMBEDDING_LOOKUP",
-    "ZEROS_LIKE",
-    "DENSIFY",
-    "REDUCE_ANY",
-    "REDUCE_ALL",
-];
-
-fn same_quant(a: Option<&Quantization>, b: Option<&Quantization>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.scales == b.scales && a.zero_points == b.zero_points,
-        _ => false,
-    }
-}
-
-/// Whether an op can run, checked before anything runs. `Err` says why not.
+/// Whether an op can run, checked before anything runs. `Err` says why not. The answer comes
+/// from [`crate::engine::registry`], the table that runs the op.
 pub fn supported(op: &Operator, model: &Model, sg: usize) -> Result<(), String> {
-    if int::supported(op, model, sg) {
-        return Ok(());
-    }
-    let name = op.op.as_str();
-    if float_kernel(name).is_none() {
-        return Err(if op.is_custom {
-            format!("custom op '{name}' is not implemented")
-        } else {
-            "not implemented".to_string()
-        });
-    }
-    let s = &model.subgraphs[sg];
-    let t = |i: usize| -> Option<&Tensor> {
-        op.inputs
-            .get(i)
-            .filter(|&&x| x >= 0)
-            .map(|&x| &s.tensors[x as usize])
-    };
-    let dt = |i: usize| t(i).map(|t| t.dtype);
-    let out = op
-        .outputs
-        .first()
-        .filter(|&&x| x >= 0)
-        .map(|&x| &s.tensors[x as usize]);
-    if GENERIC.contains(&name) {
-        return Ok(());
-    }
-    let x = dt(0).unwrap_or(DType::F32);
-    let need_int = || Err(format!("{x} input needs an integer kernel (not available)"));
-    match name {
-        "QUANTIZE" => {
-            if matches!(x, DType::F32 | DType::F16) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{x} -> {} requantization needs an integer kernel (not available)",
-                    out.map(|o| o.dtype.name()).unwrap_or_default()
-                ))
-            }
-        }
-        "CONCATENATION" | "MAX_POOL_2D" | "REDUCE_MAX" | "REDUCE_MIN" => {
-            let oq = out.and_then(|o| o.quantization.as_ref());
-            let all_same = op
-                .inputs
-                .iter()
-                .enumerate()
-                .filter(|&(_, &i)| i >= 0)
-                .all(|(k, _)| {
-                    k > 0 && name != "CONCATENATION"
-                        || same_quant(t(k).and_then(|t| t.quantization.as_ref()), oq)
-                });
-            if x == DType::F32 || all_same {
-                Ok(())
-            } else {
-                Err("inputs and output have different quantization: needs an integer kernel (not available)".into())
-            }
-        }
-        "ADD" | "SUB" | "MUL" | "DIV" | "MAXIMUM" | "MINIMUM" | "FLOOR_DIV" | "FLOOR_MOD"
-        | "SQUARED_DIFFERENCE" | "POW" | "NEG" | "ABS" | "SQUARE" | "SIGN" => {
-            let quantized = t(0).is_some_and(|t| t.quantization.is_some() && !t.dtype.is_float());
-            if matches!(x, DType::F32 | DType::I32 | DType::I64) && !quantized {
-                Ok(())
-            } else {
-                need_int()
-            }
-        }
-        "CONV_2D" | "DEPTHWISE_CONV_2D" | "FULLY_CONNECTED" | "BATCH_MATMUL" | "TRANSPOSE_CONV" => {
-            let w = if name == "TRANSPOSE_CONV" {
-                dt(1)
-            } else {
-                dt(1)
-            };
-            let (xi, wi) = if name == "TRANSPOSE_CONV" {
-                (dt(2), dt(1))
-            } else {
-                (Some(x), w)
-            };
-            if xi == Some(DType::F32) && wi == Some(DType::F32) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} input with {} weights needs an integer/hybrid kernel (not available)",
-                    xi.map(|d| d.name()).unwrap_or_default(),
-                    wi.map(|d| d.name()).unwrap_or_default()
-                ))
-            }
-        }
-        _ => {
-            if x == DType::F32 {
-                Ok(())
-            } else {
-                need_int()
-            }
-        }
-    }
+    super::registry::supported(model, sg, op)
 }
 
-/// Runs an op: the integer kernels first, then the float/generic ones.
+/// Runs `kernel` on `ctx`.
 ///
 /// A kernel that panics on input it should have refused (a bug; the fuzzers hunt for these) is
 /// reported as this op's error rather than taking the caller down with it.
-pub fn run_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    let run = || {
-        if int::blockwise::handles(ctx) {
-            return int::blockwise::fully_connected(ctx);
-        }
-        if let Some(r) = int::dispatch(ctx) {
-            return r;
-        }
-        run_float(ctx)
-    };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
+pub fn run_kernel(kernel: Kernel, ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel(ctx))).unwrap_or_else(|p| {
         let what = p
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -432,8 +217,8 @@ pub fn run_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 
 /// Runs an op's float/generic kernel (never the integer ones).
 pub fn run_float(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    match float_kernel(ctx.name()) {
-        Some(k) => k(ctx),
-        None => bail!("no kernel for {}", ctx.name()),
+    match super::registry::float_kernel(ctx.op) {
+        Some(k) => run_kernel(k, ctx),
+        None => bail!("no float kernel for {}", ctx.name()),
     }
 }

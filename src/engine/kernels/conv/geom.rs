@@ -127,6 +127,22 @@ impl ConvGeom {
         let ix = (ox * self.sw + kx * self.dw) as isize - self.pw as isize;
         (ix >= 0 && ix < self.iw as isize).then_some(ix as usize)
     }
+
+    /// Calls `f(ky, kx, iy, ix)` for every kernel tap of output pixel `(oy, ox)` that reads
+    /// inside the input (taps in the padding are skipped), rows outer, columns inner.
+    #[inline(always)]
+    pub fn for_taps(&self, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+        for ky in 0..self.kh {
+            let Some(iy) = self.in_row(oy, ky) else {
+                continue;
+            };
+            for kx in 0..self.kw {
+                if let Some(ix) = self.in_col(ox, kx) {
+                    f(ky, kx, iy, ix);
+                }
+            }
+        }
+    }
 }
 
 /// The taps of one depthwise output row `oy` of batch `b`: per tap, the input offset relative

@@ -71,6 +71,8 @@ pub fn gemm(
     gemm_portable(a, lda, m, b, ep, c, ldc)
 }
 
+/// # Safety
+/// The CPU must support AVX2 and FMA (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2(
@@ -137,11 +139,18 @@ fn gemm_portable(
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{Epilogue, PackedB, NR};
+    use crate::engine::kernels::tiles::{by_height, for_tiles, mask16};
     use std::arch::x86_64::*;
 
     /// An `R x (16 * NB)` tile: `a` points at row 0 of the tile, `b` at panel `j`'s first
     /// row (the next panel starts `bstride` floats later), `c` at the tile's first output.
     /// `mask` selects the valid columns of the last panel.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F (the caller's target feature). `a` must be readable at
+    /// `i * lda + p` and `b` for 16 floats at `j * bstride + p * 16`, and `c` writable for 16 floats at
+    /// `i * ldc + j * 16` (the last panel only in the lanes `mask` selects), for `i < R`, `j < NB`,
+    /// `p < k`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const R: usize, const NB: usize>(
@@ -156,35 +165,43 @@ mod avx512 {
         clamp: Option<(__m512, __m512)>,
         mask: __mmask16,
     ) {
-        let mut acc = [[_mm512_setzero_ps(); NB]; R];
-        for p in 0..k {
-            let mut bv = [_mm512_setzero_ps(); NB];
-            for (j, v) in bv.iter_mut().enumerate() {
-                *v = _mm512_loadu_ps(b.add(j * bstride + p * NR));
+        // SAFETY: this function's contract (see `# Safety`): the caller passes pointers valid for
+        // every row, panel and k the loops touch, and AVX-512F is enabled.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); NB]; R];
+            for p in 0..k {
+                let mut bv = [_mm512_setzero_ps(); NB];
+                for (j, v) in bv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(b.add(j * bstride + p * NR));
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(i * lda + p));
+                    for j in 0..NB {
+                        row[j] = _mm512_fmadd_ps(av, bv[j], row[j]);
+                    }
+                }
             }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(i * lda + p));
+            for (i, row) in acc.iter().enumerate() {
                 for j in 0..NB {
-                    row[j] = _mm512_fmadd_ps(av, bv[j], row[j]);
-                }
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for j in 0..NB {
-                let mut v = _mm512_add_ps(row[j], bias[j]);
-                if let Some((lo, hi)) = clamp {
-                    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-                }
-                let dst = c.add(i * ldc + j * NR);
-                if j + 1 == NB {
-                    _mm512_mask_storeu_ps(dst, mask, v);
-                } else {
-                    _mm512_storeu_ps(dst, v);
+                    let mut v = _mm512_add_ps(row[j], bias[j]);
+                    if let Some((lo, hi)) = clamp {
+                        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+                    }
+                    let dst = c.add(i * ldc + j * NR);
+                    if j + 1 == NB {
+                        _mm512_mask_storeu_ps(dst, mask, v);
+                    } else {
+                        _mm512_storeu_ps(dst, v);
+                    }
                 }
             }
         }
     }
 
+    /// # Safety
+    /// The CPU must support AVX-512F, and the slices must have the sizes the safe
+    /// [`gemm`](super::gemm) asserts: `c` at least `(m - 1) * ldc + b.n`, `a` at least
+    /// `(m - 1) * lda + b.k` (when `b.k > 0`), the bias (if any) at least `b.n`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn gemm(
         a: &[f32],
@@ -195,69 +212,44 @@ mod avx512 {
         c: &mut [f32],
         ldc: usize,
     ) {
-        let (k, n) = (b.k, b.n);
-        let panels = n.div_ceil(NR);
-        let clamp = ep
-            .clamp
-            .map(|(lo, hi)| (_mm512_set1_ps(lo), _mm512_set1_ps(hi)));
-        // Panels per column block: the block's weights (k x 16 floats per panel) stay in L2
-        // while every row tile passes over them.
-        let block = ((192 * 1024) / (k.max(1) * NR * 4)).max(2) / 2 * 2;
-        let (ap, bp, cp) = (a.as_ptr(), b.data.as_ptr(), c.as_mut_ptr());
-        let mut j0 = 0;
-        while j0 < panels {
-            let j1 = (j0 + block).min(panels);
-            let mut r = 0;
-            while r < m {
-                // The largest tile height that fits the rows left.
-                let rt = match m - r {
-                    12.. => 12,
-                    8.. => 8,
-                    4.. => 4,
-                    2.. => 2,
-                    _ => 1,
-                };
-                let mut j = j0;
-                while j < j1 {
-                    let nb = (j1 - j).min(2);
-                    let mut bias = [_mm512_setzero_ps(); 2];
-                    let mut mask: __mmask16 = 0xffff;
-                    for (q, v) in bias.iter_mut().enumerate().take(nb) {
-                        let valid = (n - (j + q) * NR).min(NR);
-                        mask = if valid >= NR {
-                            0xffff
-                        } else {
-                            (1u16 << valid) - 1
-                        };
-                        if let Some(bv) = ep.bias {
-                            *v = _mm512_maskz_loadu_ps(mask, bv.as_ptr().add((j + q) * NR));
-                        }
+        // SAFETY: AVX-512F is enabled (this function's contract); the slice sizes asserted by the safe
+        // `gemm` keep every tile inside `a`, `b.data` and `c`: row tiles stop at `m`, panel pairs at
+        // `panels`, the last panel's columns are masked to `n`.
+        unsafe {
+            let (k, n) = (b.k, b.n);
+            let panels = n.div_ceil(NR);
+            let clamp = ep
+                .clamp
+                .map(|(lo, hi)| (_mm512_set1_ps(lo), _mm512_set1_ps(hi)));
+            // Panels per column block: the block's weights (k x 16 floats per panel) stay in L2
+            // while every row tile passes over them.
+            let block = ((192 * 1024) / (k.max(1) * NR * 4)).max(2) / 2 * 2;
+            let (ap, bp, cp) = (a.as_ptr(), b.data.as_ptr(), c.as_mut_ptr());
+            for_tiles(m, panels, block, |r, rt, j, nb| {
+                let mut bias = [_mm512_setzero_ps(); 2];
+                let mut mask: __mmask16 = 0xffff;
+                for (q, v) in bias.iter_mut().enumerate().take(nb) {
+                    mask = mask16(n - (j + q) * NR);
+                    if let Some(bv) = ep.bias {
+                        *v = _mm512_maskz_loadu_ps(mask, bv.as_ptr().add((j + q) * NR));
                     }
-                    let a0 = ap.add(r * lda);
-                    let b0 = bp.add(j * k * NR);
-                    let c0 = cp.add(r * ldc + j * NR);
-                    let bs = k * NR;
-                    macro_rules! go {
-                        ($r:literal) => {
-                            if nb == 2 {
-                                tile::<$r, 2>(a0, lda, k, b0, bs, c0, ldc, bias, clamp, mask)
-                            } else {
-                                tile::<$r, 1>(a0, lda, k, b0, bs, c0, ldc, [bias[0]], clamp, mask)
-                            }
-                        };
-                    }
-                    match rt {
-                        12 => go!(12),
-                        8 => go!(8),
-                        4 => go!(4),
-                        2 => go!(2),
-                        _ => go!(1),
-                    }
-                    j += nb;
                 }
-                r += rt;
-            }
-            j0 = j1;
+                let a0 = ap.add(r * lda);
+                let b0 = bp.add(j * k * NR);
+                let c0 = cp.add(r * ldc + j * NR);
+                let bs = k * NR;
+                macro_rules! go {
+                    ($r:literal) => {
+                        if nb == 2 {
+                            tile::<$r, 2>(a0, lda, k, b0, bs, c0, ldc, bias, clamp, mask)
+                        } else {
+                            let bias = [bias[0]];
+                            tile::<$r, 1>(a0, lda, k, b0, bs, c0, ldc, bias, clamp, mask)
+                        }
+                    };
+                }
+                by_height!(rt, go);
+            });
         }
     }
 }

@@ -1,22 +1,12 @@
 //! Quantized activations: SOFTMAX, the LUT ops LOGISTIC and TANH, the RELU family and
 //! LEAKY_RELU (LOG_SOFTMAX, HARD_SWISH, PRELU, GELU, L2_NORMALIZATION: see `elem`).
 
-use super::{array, bail, clamp_to, flat, qparams, QInt};
+use super::{array, bail, clamp_to, flat, map_q, qparams, same_type_out, QInt};
 use crate::engine::arith::{self, mbqm, rdbpot, srdhm};
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
+use crate::model::DType;
 use ndarray::ArrayD;
-
-fn same_type_out(ctx: &OpCtx) -> Result<(), EngineError> {
-    if Some(ctx.out_dtype(0)) != ctx.in_dtype(0) {
-        bail!(
-            "{} input with {} output is not supported",
-            ctx.in_dtype(0).map(|d| d.name()).unwrap_or_default(),
-            ctx.out_dtype(0)
-        );
-    }
-    Ok(())
-}
 
 // --------------------------------------------------------------------------------------------
 // SOFTMAX
@@ -426,37 +416,17 @@ pub fn relu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         "RELU_N1_TO_1" => (-1.0, 1.0),
         _ => (0.0, 1.0),
     };
-    fn run<T: QInt>(
-        x: &ArrayD<T>,
-        in_z: i32,
-        out_s: f32,
-        out_z: i32,
-        mult: i32,
-        shift: i32,
-        amin: f32,
-        amax: f32,
-    ) -> ArrayD<T> {
-        let lo = T::MIN.max(out_z + (amin / out_s).round() as i32);
+    let y = map_q(ctx, &[DType::I8, DType::U8, DType::I16], |min, max| {
+        let lo = min.max(out_z + (amin / out_s).round() as i32);
         let hi = if amax == f32::INFINITY {
-            T::MAX
+            max
         } else {
-            T::MAX.min(out_z + (amax / out_s).round() as i32)
+            max.min(out_z + (amax / out_s).round() as i32)
         };
-        x.mapv(|v| {
-            let c = out_z + mbqm(v.to_i32() - in_z, mult, shift);
-            clamp_to::<T>(c, lo, hi)
-        })
-    }
-    Ok(vec![match ctx.input(0)? {
-        Value::I8(x) => Value::I8(run(x, in_z, out_s, out_z, mult, shift, amin, amax)),
-        Value::U8(x) => Value::U8(run(x, in_z, out_s, out_z, mult, shift, amin, amax)),
-        Value::I16(x) => Value::I16(run(x, in_z, out_s, out_z, mult, shift, amin, amax)),
-        other => bail!(
-            "quantized {} on {} is not supported",
-            ctx.name(),
-            other.dtype()
-        ),
-    }])
+        // Clamped to [lo, hi] (lo > hi gives hi) before the type's range, as TFLite does.
+        move |v| (out_z + mbqm(v - in_z, mult, shift)).max(lo).min(hi)
+    })?;
+    Ok(vec![y])
 }
 
 pub fn leaky_relu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
@@ -471,31 +441,17 @@ pub fn leaky_relu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     // LeakyReluPrepare: both multipliers are computed in float, then widened.
     let (ma, sa) = arith::quantize_multiplier((in_s * alpha / out_s) as f64);
     let (mi, si) = arith::quantize_multiplier((in_s / out_s) as f64);
-    fn run<T: QInt>(
-        x: &ArrayD<T>,
-        in_z: i32,
-        out_z: i32,
-        ma: i32,
-        sa: i32,
-        mi: i32,
-        si: i32,
-    ) -> ArrayD<T> {
-        x.mapv(|v| {
-            let iv = v.to_i32() - in_z;
-            let o = if iv >= 0 {
+    let y = map_q(ctx, &[DType::I8, DType::U8, DType::I16], |_, _| {
+        move |v| {
+            let iv = v - in_z;
+            if iv >= 0 {
                 out_z + mbqm(iv, mi, si)
             } else {
                 out_z + mbqm(iv, ma, sa)
-            };
-            clamp_to::<T>(o, T::MIN, T::MAX)
-        })
-    }
-    Ok(vec![match ctx.input(0)? {
-        Value::I8(x) => Value::I8(run(x, in_z, out_z, ma, sa, mi, si)),
-        Value::U8(x) => Value::U8(run(x, in_z, out_z, ma, sa, mi, si)),
-        Value::I16(x) => Value::I16(run(x, in_z, out_z, ma, sa, mi, si)),
-        other => bail!("quantized LEAKY_RELU on {} is not supported", other.dtype()),
-    }])
+            }
+        }
+    })?;
+    Ok(vec![y])
 }
 
 #[cfg(test)]

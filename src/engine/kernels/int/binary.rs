@@ -6,7 +6,6 @@ use super::{array, bail, clamp_to, flat, fused, out_range, qparams, QInt};
 use crate::engine::arith::{self, mbqm, mbqm_smaller_than_one_exp as mbqm_s};
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
-use ndarray::ArrayD;
 
 /// Broadcast shape and, per output element, the flat indices into each operand.
 fn broadcast(
@@ -189,6 +188,3 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     };
     Ok(vec![T::wrap(array(&shape, out)?)])
 }
-
-#[allow(dead_code)]
-fn _t(_: ArrayD<i8>) {}

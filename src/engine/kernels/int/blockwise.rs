@@ -68,11 +68,7 @@ pub(crate) fn block_scales<'a>(
     Ok((&bw.scales, per_row))
 }
 
-/// Ops this file runs: FULLY_CONNECTED with a blockwise weight (float input).
-pub(crate) fn handles(ctx: &OpCtx) -> bool {
-    ctx.name() == "FULLY_CONNECTED" && blockwise_of(ctx, 1).is_some()
-}
-
+/// FULLY_CONNECTED with blockwise int4 weights and float input (the registry routes it here).
 pub(crate) fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let bw = blockwise_of(ctx, 1).expect("routed on blockwise weights");
     if ctx.in_dtype(1) != Some(DType::I4) {

@@ -4,24 +4,14 @@
 //! L2_NORMALIZATION (`reference_integer_ops::L2Normalization`), LOG_SOFTMAX
 //! (`reference_integer_ops::LogSoftmax`).
 
-use super::{array, bail, clamp_to, flat, fused, out_range, qparams, QInt};
+use super::{array, bail, clamp_to, flat, fused, map_q, out_range, qparams, same_type_out, QInt};
 use crate::engine::arith::{
     self, fp_mul, fp_rescale, mbqm, rdbpot, sat_rounding_mul_by_pot, srdhm,
 };
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
+use crate::model::DType;
 use ndarray::ArrayD;
-
-fn same_type_out(ctx: &OpCtx) -> Result<(), EngineError> {
-    if Some(ctx.out_dtype(0)) != ctx.in_dtype(0) {
-        bail!(
-            "{} input with {} output is not supported",
-            ctx.in_dtype(0).map(|d| d.name()).unwrap_or_default(),
-            ctx.out_dtype(0)
-        );
-    }
-    Ok(())
-}
 
 // --------------------------------------------------------------------------------------------
 // HARD_SWISH
@@ -72,17 +62,9 @@ pub fn hard_swish(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         bail!("HARD_SWISH output multiplier exponent {oe} > 0");
     }
     let (om16, rm16) = (downscale_multiplier(om), downscale_multiplier(rm));
-    fn run<T: QInt>(
-        x: &ArrayD<T>,
-        in_z: i32,
-        out_z: i32,
-        om16: i16,
-        oe: i32,
-        rm16: i16,
-        re: i32,
-    ) -> ArrayD<T> {
-        x.mapv(|v| {
-            let input_value = (v.to_i32() - in_z) as i16;
+    let y = map_q(ctx, &[DType::I8, DType::U8], |_, _| {
+        move |v| {
+            let input_value = (v - in_z) as i16;
             let hires = input_value.wrapping_mul(1 << 7);
             let preshift_out = srdhm16(hires, om16);
             let mut reluish = hires;
@@ -98,16 +80,10 @@ pub fn hard_swish(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             }
             let reluish = ((reluish as i32 + (1 << 15)) >> 1) as i16;
             let preshift = sdhm16(reluish, preshift_out);
-            let out = (rdbpot(preshift as i32, -oe) as i16).wrapping_add(out_z as i16);
-            let out = (out as i32).min(T::MAX).max(T::MIN);
-            T::from_i32(out)
-        })
-    }
-    Ok(vec![match ctx.input(0)? {
-        Value::I8(x) => Value::I8(run(x, in_z, out_z, om16, oe, rm16, re)),
-        Value::U8(x) => Value::U8(run(x, in_z, out_z, om16, oe, rm16, re)),
-        other => bail!("quantized HARD_SWISH on {} is not supported", other.dtype()),
-    }])
+            (rdbpot(preshift as i32, -oe) as i16).wrapping_add(out_z as i16) as i32
+        }
+    })?;
+    Ok(vec![y])
 }
 
 // --------------------------------------------------------------------------------------------
@@ -167,12 +143,19 @@ pub fn prelu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 // 8-bit lookup tables: GELU, EXP, LOG (`LUTPopulate<T>` in float)
 // --------------------------------------------------------------------------------------------
 
-extern "C" {
-    fn erfcf(x: f32) -> f32;
-    fn expf(x: f32) -> f32;
-    fn logf(x: f32) -> f32;
-    fn tanhf(x: f32) -> f32;
-    fn expm1f(x: f32) -> f32;
+/// The C library's `erfcf`, which TFLite's `LUTPopulate` reaches through `std::erfc(float)`.
+///
+/// The tables must be bit-exact with TFLite's, so they use the same libm functions: `f32::exp`,
+/// `ln`, `tanh` and `exp_m1` compile to calls of the C library's `expf`, `logf`, `tanhf` and
+/// `expm1f`, but std has no stable `erfc`, and the `libm` crate (a port of musl's) can differ
+/// from glibc's in the last bit, so this one function is called directly.
+fn erfc(x: f32) -> f32 {
+    extern "C" {
+        fn erfcf(x: f32) -> f32;
+    }
+    // SAFETY: erfcf takes and returns a float by value, touches no memory and no global state
+    // (errno aside), and is defined for every input including NaN and infinities.
+    unsafe { erfcf(x) }
 }
 
 pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
@@ -188,25 +171,19 @@ pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let f: Box<dyn Fn(f32) -> f32> = match name.as_str() {
         "GELU" if approximate => Box::new(|v: f32| {
             let k = (std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2) as f32;
-            0.5f32 * v * (1.0f32 + unsafe { tanhf(k * (v + 0.044715f32 * v * v * v)) })
+            0.5f32 * v * (1.0f32 + (k * (v + 0.044715f32 * v * v * v)).tanh())
         }),
-        "GELU" => Box::new(|v: f32| {
-            0.5f32 * v * unsafe { erfcf(v * (-std::f64::consts::FRAC_1_SQRT_2) as f32) }
-        }),
-        "EXP" => Box::new(|v: f32| unsafe { expf(v) }),
+        "GELU" => {
+            Box::new(|v: f32| 0.5f32 * v * erfc(v * (-std::f64::consts::FRAC_1_SQRT_2) as f32))
+        }
+        "EXP" => Box::new(|v: f32| v.exp()),
         // EluPrepare (int8 only).
-        "ELU" => Box::new(|v: f32| if v < 0.0 { unsafe { expm1f(v) } } else { v }),
+        "ELU" => Box::new(|v: f32| if v < 0.0 { v.exp_m1() } else { v }),
         "LOG" => {
             // LogLUTPrepare: non-positive inputs map to the output's lowest value.
             let (lo, _) = super::type_range(ctx.out_dtype(0));
             let output_min = (lo - out_z) as f32 * out_s;
-            Box::new(move |v: f32| {
-                if v <= 0.0 {
-                    output_min
-                } else {
-                    unsafe { logf(v) }
-                }
-            })
+            Box::new(move |v: f32| if v <= 0.0 { output_min } else { v.ln() })
         }
         other => bail!("quantized {other} has no lookup table"),
     };
@@ -428,40 +405,35 @@ pub fn l2_normalization(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         ),
     };
     const OUTPUT_SCALE: i32 = 7;
+    let out = l2_rows(x, in_z, |d, m, s| {
+        mbqm(d, m, s + OUTPUT_SCALE).clamp(-128, 127) as i8
+    });
+    Ok(vec![Value::I8(array(x.shape(), out)?)])
+}
+
+/// Each innermost row's squared norm (of `v - in_z`, wrapping in i32 like TFLite) turned into
+/// an inverse-sqrt multiplier `(m, s)`, then `f(v - in_z, m, s)` for every value of the row.
+fn l2_rows<T: QInt, O>(x: &ArrayD<T>, in_z: i32, f: impl Fn(i32, i32, i32) -> O) -> Vec<O> {
     let depth = *x.shape().last().unwrap_or(&1);
     let xs = flat(x);
     let mut out = Vec::with_capacity(xs.len());
     for row in xs.chunks(depth.max(1)) {
         let acc: i32 = row
             .iter()
-            .map(|&v| (v as i32 - in_z) * (v as i32 - in_z))
+            .map(|&v| (v.to_i32() - in_z) * (v.to_i32() - in_z))
             .fold(0i32, |a, b| a.wrapping_add(b));
         let (m, s) = inv_sqrt_multiplier_exp(acc);
-        for &v in row {
-            let o = mbqm(v as i32 - in_z, m, s + OUTPUT_SCALE);
-            out.push(o.clamp(-128, 127) as i8);
-        }
+        out.extend(row.iter().map(|&v| f(v.to_i32() - in_z, m, s)));
     }
-    Ok(vec![Value::I8(array(x.shape(), out)?)])
+    out
 }
 
 /// `reference_ops::L2Normalization` (uint8): unlike the int8 kernel it rescales `128 * diff`
 /// by the inverse norm and adds the fixed output zero point 128 (scale 1/128).
 fn l2_normalization_u8(x: &ArrayD<u8>, in_z: i32) -> Result<ArrayD<u8>, EngineError> {
-    let depth = *x.shape().last().unwrap_or(&1);
-    let xs = flat(x);
-    let mut out = Vec::with_capacity(xs.len());
-    for row in xs.chunks(depth.max(1)) {
-        let acc: i32 = row
-            .iter()
-            .map(|&v| (v as i32 - in_z) * (v as i32 - in_z))
-            .fold(0i32, |a, b| a.wrapping_add(b));
-        let (m, s) = inv_sqrt_multiplier_exp(acc);
-        for &v in row {
-            let o = 128 + mbqm(128 * (v as i32 - in_z), m, s);
-            out.push(o.clamp(0, 255) as u8);
-        }
-    }
+    let out = l2_rows(x, in_z, |d, m, s| {
+        (128 + mbqm(128 * d, m, s)).clamp(0, 255) as u8
+    });
     array(x.shape(), out)
 }
 

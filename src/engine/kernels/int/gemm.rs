@@ -53,6 +53,8 @@ fn requant_row_generic<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
     }
 }
 
+/// # Safety
+/// The CPU must support AVX2 (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn requant_row_avx2<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
@@ -70,6 +72,9 @@ pub(crate) struct OutStage {
 
 /// 16 lanes of `clamp(MultiplyByQuantizedMultiplier(a + b, m, s) + off)`, bit-exact with the
 /// scalar [`requant_row_generic`].
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL/DQ: call it only from functions that enable them.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) unsafe fn requant16(
@@ -79,88 +84,106 @@ pub(crate) unsafe fn requant16(
     s: std::arch::x86_64::__m512i,
     o: OutStage,
 ) -> std::arch::x86_64::__m512i {
-    use std::arch::x86_64::*;
-    let zero = _mm512_setzero_si512();
-    let one = _mm512_set1_epi32(1);
-    let half = _mm512_set1_epi64(1 << 30);
-    let left = _mm512_max_epi32(s, zero);
-    let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
-    let x = _mm512_sllv_epi32(_mm512_add_epi32(a, b), left);
-    // SaturatingRoundingDoublingHighMul = (x * m + 2^30) >> 31 (arithmetic), per lane.
-    let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), half), 31);
-    let odd = _mm512_srai_epi64(
-        _mm512_add_epi64(
-            _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)),
-            half,
-        ),
-        31,
-    );
-    let h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    // RoundingDivideByPOT with per-lane exponents.
-    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-    let rem = _mm512_and_si512(h, mask);
-    let neg = _mm512_cmplt_epi32_mask(h, zero);
-    let thr = _mm512_mask_add_epi32(
-        _mm512_srai_epi32(mask, 1),
-        neg,
-        _mm512_srai_epi32(mask, 1),
-        one,
-    );
-    let up = _mm512_cmpgt_epi32_mask(rem, thr);
-    let r = _mm512_mask_add_epi32(
-        _mm512_srav_epi32(h, right),
-        up,
-        _mm512_srav_epi32(h, right),
-        one,
-    );
-    _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, o.off), o.lo), o.hi)
+    // SAFETY: the caller enables AVX-512F/BW/VL/DQ (this function's contract); the intrinsics
+    // only compute on registers.
+    unsafe {
+        use std::arch::x86_64::*;
+        let zero = _mm512_setzero_si512();
+        let one = _mm512_set1_epi32(1);
+        let half = _mm512_set1_epi64(1 << 30);
+        let left = _mm512_max_epi32(s, zero);
+        let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
+        let x = _mm512_sllv_epi32(_mm512_add_epi32(a, b), left);
+        // SaturatingRoundingDoublingHighMul = (x * m + 2^30) >> 31 (arithmetic), per lane.
+        let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), half), 31);
+        let odd = _mm512_srai_epi64(
+            _mm512_add_epi64(
+                _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)),
+                half,
+            ),
+            31,
+        );
+        let h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+        // RoundingDivideByPOT with per-lane exponents.
+        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+        let rem = _mm512_and_si512(h, mask);
+        let neg = _mm512_cmplt_epi32_mask(h, zero);
+        let thr = _mm512_mask_add_epi32(
+            _mm512_srai_epi32(mask, 1),
+            neg,
+            _mm512_srai_epi32(mask, 1),
+            one,
+        );
+        let up = _mm512_cmpgt_epi32_mask(rem, thr);
+        let r = _mm512_mask_add_epi32(
+            _mm512_srav_epi32(h, right),
+            up,
+            _mm512_srav_epi32(h, right),
+            one,
+        );
+        _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, o.off), o.lo), o.hi)
+    }
 }
 
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn requant_row_avx512<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
-    use std::arch::x86_64::*;
-    let n = out.len();
-    if std::mem::size_of::<T>() != 1 || n < 16 {
-        return requant_row_generic(acc, q, out);
-    }
-    assert!(acc.len() >= n && q.bias.len() >= n && q.mult.len() >= n && q.shift.len() >= n);
-    let o = OutStage {
-        off: _mm512_set1_epi32(q.out_off),
-        lo: _mm512_set1_epi32(q.lo),
-        hi: _mm512_set1_epi32(q.hi),
-    };
-    let dst = out.as_mut_ptr() as *mut u8;
-    let mut i = 0;
-    loop {
-        if i + 16 > n {
-            // Last partial vector: redo the tail overlapping the previous one.
-            if i == n {
-                break;
-            }
-            i = n - 16;
+    // SAFETY: AVX-512F/BW/VL/DQ are enabled (this function's contract); `i + 16 <= n` on every
+    // load and store, and `acc`, `q.bias`, `q.mult`, `q.shift` hold at least `n` values (asserted).
+    unsafe {
+        use std::arch::x86_64::*;
+        let n = out.len();
+        if std::mem::size_of::<T>() != 1 || n < 16 {
+            return requant_row_generic(acc, q, out);
         }
-        let ld = |p: *const i32| _mm512_loadu_si512(p.add(i) as *const _);
-        let v = requant16(
-            ld(acc.as_ptr()),
-            ld(q.bias.as_ptr()),
-            ld(q.mult.as_ptr()),
-            ld(q.shift.as_ptr()),
-            o,
-        );
-        _mm_storeu_si128(dst.add(i) as *mut __m128i, _mm512_cvtepi32_epi8(v));
-        i += 16;
+        assert!(acc.len() >= n && q.bias.len() >= n && q.mult.len() >= n && q.shift.len() >= n);
+        let o = OutStage {
+            off: _mm512_set1_epi32(q.out_off),
+            lo: _mm512_set1_epi32(q.lo),
+            hi: _mm512_set1_epi32(q.hi),
+        };
+        let dst = out.as_mut_ptr() as *mut u8;
+        let mut i = 0;
+        loop {
+            if i + 16 > n {
+                // Last partial vector: redo the tail overlapping the previous one.
+                if i == n {
+                    break;
+                }
+                i = n - 16;
+            }
+            let ld = |p: *const i32| _mm512_loadu_si512(p.add(i) as *const _);
+            let v = requant16(
+                ld(acc.as_ptr()),
+                ld(q.bias.as_ptr()),
+                ld(q.mult.as_ptr()),
+                ld(q.shift.as_ptr()),
+                o,
+            );
+            _mm_storeu_si128(dst.add(i) as *mut __m128i, _mm512_cvtepi32_epi8(v));
+            i += 16;
+        }
     }
 }
 
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn requant_rows_avx512<T: QInt>(acc: &[i32], n: usize, q: &Requant, out: &mut [T]) {
-    for (a, o) in acc.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-        requant_row_avx512(a, q, o);
+    // SAFETY: the features `requant_row_avx512` needs are enabled here (this function's
+    // contract).
+    unsafe {
+        for (a, o) in acc.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            requant_row_avx512(a, q, o);
+        }
     }
 }
 
+/// # Safety
+/// The CPU must support AVX2 (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn requant_rows_avx2<T: QInt>(acc: &[i32], n: usize, q: &Requant, out: &mut [T]) {
@@ -196,9 +219,11 @@ pub(crate) fn requant_row<T: QInt>(acc: &[i32], q: &Requant, out: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx512() {
+            // SAFETY: the CPU has the AVX-512 subsets the function enables.
             return unsafe { requant_row_avx512(acc, q, out) };
         }
         if crate::engine::simd::avx2() {
+            // SAFETY: the CPU has AVX2.
             return unsafe { requant_row_avx2(acc, q, out) };
         }
     }
@@ -254,6 +279,11 @@ mod vnni {
 
     /// `MR` rows of `a` (u8, row stride `lda`) times two 16-channel blocks (`w0`, `w1`, each
     /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, 32 columns; `cols` valid).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
+    /// for `r < MR`, `q < kq`; `w0` and `w1` for `kq * 64` bytes; `c` writable for `min(cols, 32)`
+    /// i32s at `r * ldc` for `r < MR`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub unsafe fn kernel2<const MR: usize>(
         a: *const u8,
@@ -265,32 +295,42 @@ mod vnni {
         ldc: usize,
         cols: usize,
     ) {
-        let mut acc0 = [_mm512_setzero_si512(); MR];
-        let mut acc1 = [_mm512_setzero_si512(); MR];
-        for q in 0..kq {
-            let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
-            let b1 = _mm512_loadu_si512(w1.add(q * 64) as *const _);
-            for r in 0..MR {
-                let av = _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
-                acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
-                acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row and k
+        // group the loops touch, AVX-512F/BW/VNNI enabled; the stores write `min(cols, 32)` values.
+        unsafe {
+            let mut acc0 = [_mm512_setzero_si512(); MR];
+            let mut acc1 = [_mm512_setzero_si512(); MR];
+            for q in 0..kq {
+                let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
+                let b1 = _mm512_loadu_si512(w1.add(q * 64) as *const _);
+                for r in 0..MR {
+                    let av =
+                        _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
+                    acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
+                    acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+                }
             }
-        }
-        for r in 0..MR {
-            let dst = c.add(r * ldc);
-            if cols >= 32 {
-                _mm512_storeu_si512(dst as *mut _, acc0[r]);
-                _mm512_storeu_si512(dst.add(16) as *mut _, acc1[r]);
-            } else {
-                let mut tmp = [0i32; 32];
-                _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
-                _mm512_storeu_si512(tmp.as_mut_ptr().add(16) as *mut _, acc1[r]);
-                std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+            for r in 0..MR {
+                let dst = c.add(r * ldc);
+                if cols >= 32 {
+                    _mm512_storeu_si512(dst as *mut _, acc0[r]);
+                    _mm512_storeu_si512(dst.add(16) as *mut _, acc1[r]);
+                } else {
+                    let mut tmp = [0i32; 32];
+                    _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
+                    _mm512_storeu_si512(tmp.as_mut_ptr().add(16) as *mut _, acc1[r]);
+                    std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+                }
             }
         }
     }
 
     /// One 16-channel block.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
+    /// for `r < MR`, `q < kq`; `w0` for `kq * 64` bytes; `c` writable for `min(cols, 16)` i32s at
+    /// `r * ldc` for `r < MR`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub unsafe fn kernel1<const MR: usize>(
         a: *const u8,
@@ -301,19 +341,24 @@ mod vnni {
         ldc: usize,
         cols: usize,
     ) {
-        let mut acc0 = [_mm512_setzero_si512(); MR];
-        for q in 0..kq {
-            let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
-            for r in 0..MR {
-                let av = _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
-                acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
+        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row and k
+        // group the loops touch, AVX-512F/BW/VNNI enabled; the stores write `min(cols, 16)` values.
+        unsafe {
+            let mut acc0 = [_mm512_setzero_si512(); MR];
+            for q in 0..kq {
+                let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
+                for r in 0..MR {
+                    let av =
+                        _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
+                    acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
+                }
             }
-        }
-        for r in 0..MR {
-            let dst = c.add(r * ldc);
-            let mut tmp = [0i32; 16];
-            _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
-            std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols.min(16));
+            for r in 0..MR {
+                let dst = c.add(r * ldc);
+                let mut tmp = [0i32; 16];
+                _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
+                std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols.min(16));
+            }
         }
     }
 }
@@ -323,11 +368,18 @@ mod vnni {
 #[cfg(target_arch = "x86_64")]
 mod vnni_fused {
     use super::{requant16, OutStage, PackedW, Requant};
+    use crate::engine::kernels::tiles::{by_height, for_tiles, mask16};
     use std::arch::x86_64::*;
 
     /// `R` rows of `a` (row stride `lda`) times `NB` 16-channel blocks starting at `w` (the
     /// next block `wstride` bytes later); `q` points at the blocks' first channel, `mask`
     /// selects the valid channels of the last block.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F/BW/VL/DQ/VNNI (the caller's target features). `a` must be
+    /// readable for 4 bytes at `i * lda + p * 4`, `w` for 64 bytes at `j * wstride + p * 64`, and
+    /// `out` writable for 16 bytes at `i * ldo + j * 16` (the last block only in the lanes `mask`
+    /// selects), for `i < R`, `j < NB`, `p < kq`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const R: usize, const NB: usize>(
@@ -342,29 +394,39 @@ mod vnni_fused {
         ldo: usize,
         mask: __mmask16,
     ) {
-        let mut acc = [[_mm512_setzero_si512(); NB]; R];
-        for p in 0..kq {
-            let mut bv = [_mm512_setzero_si512(); NB];
-            for (j, v) in bv.iter_mut().enumerate() {
-                *v = _mm512_loadu_si512(w.add(j * wstride + p * 64) as *const _);
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_epi32((a.add(i * lda + p * 4) as *const i32).read_unaligned());
-                for j in 0..NB {
-                    row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
+        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row, block and k
+        // group the loops touch, the last block's stores masked; the features are enabled.
+        unsafe {
+            let mut acc = [[_mm512_setzero_si512(); NB]; R];
+            for p in 0..kq {
+                let mut bv = [_mm512_setzero_si512(); NB];
+                for (j, v) in bv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(w.add(j * wstride + p * 64) as *const _);
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av =
+                        _mm512_set1_epi32((a.add(i * lda + p * 4) as *const i32).read_unaligned());
+                    for j in 0..NB {
+                        row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
+                    }
                 }
             }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for j in 0..NB {
-                let (b, m, s) = q[j];
-                let v = _mm512_cvtepi32_epi8(requant16(row[j], b, m, s, o));
-                let k = if j + 1 == NB { mask } else { 0xffff };
-                _mm_mask_storeu_epi8(out.add(i * ldo + j * 16) as *mut _, k, v);
+            for (i, row) in acc.iter().enumerate() {
+                for j in 0..NB {
+                    let (b, m, s) = q[j];
+                    let v = _mm512_cvtepi32_epi8(requant16(row[j], b, m, s, o));
+                    let k = if j + 1 == NB { mask } else { 0xffff };
+                    _mm_mask_storeu_epi8(out.add(i * ldo + j * 16) as *mut _, k, v);
+                }
             }
         }
     }
 
+    /// # Safety
+    /// The CPU must support AVX-512F/BW/VL/DQ/VNNI, and the sizes must be those
+    /// [`vnni_gemm_into`] asserts: `a` at least `rows * w.kp`, `out` at least
+    /// `(rows - 1) * ldo + w.oc`, `q`'s vectors at least `w.oc`, `w.data` `w.blocks` blocks of
+    /// `w.kp * 16` bytes.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
     pub unsafe fn gemm(
         a: &[u8],
@@ -374,77 +436,51 @@ mod vnni_fused {
         out: &mut [i8],
         ldo: usize,
     ) {
-        let (kp, oc) = (w.kp, w.oc);
-        let kq = kp / 4;
-        let o = OutStage {
-            off: _mm512_set1_epi32(q.out_off),
-            lo: _mm512_set1_epi32(q.lo),
-            hi: _mm512_set1_epi32(q.hi),
-        };
-        // Blocks per column pass: their weights (kp x 16 bytes each) stay in L2.
-        let per = ((256 * 1024) / (kp.max(4) * 16)).max(2) / 2 * 2;
-        let wstride = kp * 16;
-        let (ap, wp, op) = (a.as_ptr(), w.data.as_ptr(), out.as_mut_ptr());
-        let ld =
-            |v: &[i32], j: usize, m: __mmask16| _mm512_maskz_loadu_epi32(m, v.as_ptr().add(j * 16));
-        let mut j0 = 0;
-        while j0 < w.blocks {
-            let j1 = (j0 + per).min(w.blocks);
-            let mut r = 0;
-            while r < rows {
-                let rt = match rows - r {
-                    12.. => 12,
-                    8.. => 8,
-                    4.. => 4,
-                    2.. => 2,
-                    _ => 1,
-                };
-                let mut j = j0;
-                while j < j1 {
-                    let nb = (j1 - j).min(2);
-                    let mut qv = [(
-                        _mm512_setzero_si512(),
-                        _mm512_setzero_si512(),
-                        _mm512_setzero_si512(),
-                    ); 2];
-                    let mut mask: __mmask16 = 0xffff;
-                    for (t, v) in qv.iter_mut().enumerate().take(nb) {
-                        let valid = (oc - (j + t) * 16).min(16);
-                        mask = if valid >= 16 {
-                            0xffff
-                        } else {
-                            (1u16 << valid) - 1
-                        };
-                        *v = (
-                            ld(q.bias, j + t, mask),
-                            ld(q.mult, j + t, mask),
-                            ld(q.shift, j + t, mask),
-                        );
-                    }
-                    let a0 = ap.add(r * kp);
-                    let w0 = wp.add(j * wstride);
-                    let o0 = op.add(r * ldo + j * 16);
-                    macro_rules! go {
-                        ($r:literal) => {
-                            if nb == 2 {
-                                tile::<$r, 2>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
-                            } else {
-                                tile::<$r, 1>(a0, kp, kq, w0, wstride, [qv[0]], o, o0, ldo, mask)
-                            }
-                        };
-                    }
-                    match rt {
-                        12 => go!(12),
-                        8 => go!(8),
-                        4 => go!(4),
-                        2 => go!(2),
-                        _ => go!(1),
-                    }
-                    j += nb;
+        // SAFETY: the features are enabled and the sizes are those `vnni_gemm_into` asserts (this
+        // function's contract): row tiles stop at `rows`, block pairs at `w.blocks`, the last block's
+        // requantization loads and stores are masked to `w.oc`.
+        unsafe {
+            let (kp, oc) = (w.kp, w.oc);
+            let kq = kp / 4;
+            let o = OutStage {
+                off: _mm512_set1_epi32(q.out_off),
+                lo: _mm512_set1_epi32(q.lo),
+                hi: _mm512_set1_epi32(q.hi),
+            };
+            // Blocks per column pass: their weights (kp x 16 bytes each) stay in L2.
+            let per = ((256 * 1024) / (kp.max(4) * 16)).max(2) / 2 * 2;
+            let wstride = kp * 16;
+            let (ap, wp, op) = (a.as_ptr(), w.data.as_ptr(), out.as_mut_ptr());
+            let ld = |v: &[i32], j: usize, m: __mmask16| {
+                _mm512_maskz_loadu_epi32(m, v.as_ptr().add(j * 16))
+            };
+            for_tiles(rows, w.blocks, per, |r, rt, j, nb| {
+                let zero = _mm512_setzero_si512();
+                let mut qv = [(zero, zero, zero); 2];
+                let mut mask: __mmask16 = 0xffff;
+                for (t, v) in qv.iter_mut().enumerate().take(nb) {
+                    mask = mask16(oc - (j + t) * 16);
+                    *v = (
+                        ld(q.bias, j + t, mask),
+                        ld(q.mult, j + t, mask),
+                        ld(q.shift, j + t, mask),
+                    );
                 }
-                r += rt;
-            }
-            j0 = j1;
+                let a0 = ap.add(r * kp);
+                let w0 = wp.add(j * wstride);
+                let o0 = op.add(r * ldo + j * 16);
+                macro_rules! go {
+                    ($r:literal) => {
+                        if nb == 2 {
+                            tile::<$r, 2>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
+                        } else {
+                            let qv = [qv[0]];
+                            tile::<$r, 1>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
+                        }
+                    };
+                }
+                by_height!(rt, go);
+            });
         }
     }
 }
@@ -497,7 +533,9 @@ fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
     const MR: usize = 6;
     let (kp, oc) = (w.kp, w.oc);
     let kq = kp / 4;
+    assert!(has_vnni());
     assert!(a.len() >= rows * kp && c.len() >= rows * oc);
+    assert!(w.data.len() >= w.blocks * kp * 16 && w.blocks * 16 >= oc);
     let mut b = 0;
     while b < w.blocks {
         let two = b + 1 < w.blocks;
@@ -505,44 +543,30 @@ fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
         let cols = (oc - col0).min(if two { 32 } else { 16 });
         let w0 = w.data[b * kp * 16..].as_ptr();
         let mut r = 0;
+        // SAFETY: has_vnni() holds (asserted); rows r..r + MR (or r..r + 1) of
+        // `a` lie inside it (`a.len() >= rows * kp`, asserted), the blocks b and b + 1 of
+        // `w.data` hold `kp * 16` bytes each (asserted), and row `r`'s outputs `col0..col0 + cols` lie inside
+        // `c` (`c.len() >= rows * oc`, asserted; `col0 + cols <= oc`).
         unsafe {
+            // `R` rows from row `r` on, through the one- or two-block kernel.
+            macro_rules! rows {
+                ($R:expr) => {{
+                    let ap = a.as_ptr().add(r * kp);
+                    let cp = c.as_mut_ptr().add(r * oc + col0);
+                    if two {
+                        let w1 = w.data[(b + 1) * kp * 16..].as_ptr();
+                        vnni::kernel2::<{ $R }>(ap, kp, w0, w1, kq, cp, oc, cols);
+                    } else {
+                        vnni::kernel1::<{ $R }>(ap, kp, w0, kq, cp, oc, cols);
+                    }
+                    r += $R;
+                }};
+            }
             while r + MR <= rows {
-                let ap = a.as_ptr().add(r * kp);
-                let cp = c.as_mut_ptr().add(r * oc + col0);
-                if two {
-                    vnni::kernel2::<MR>(
-                        ap,
-                        kp,
-                        w0,
-                        w.data[(b + 1) * kp * 16..].as_ptr(),
-                        kq,
-                        cp,
-                        oc,
-                        cols,
-                    );
-                } else {
-                    vnni::kernel1::<MR>(ap, kp, w0, kq, cp, oc, cols);
-                }
-                r += MR;
+                rows!(MR);
             }
             while r < rows {
-                let ap = a.as_ptr().add(r * kp);
-                let cp = c.as_mut_ptr().add(r * oc + col0);
-                if two {
-                    vnni::kernel2::<1>(
-                        ap,
-                        kp,
-                        w0,
-                        w.data[(b + 1) * kp * 16..].as_ptr(),
-                        kq,
-                        cp,
-                        oc,
-                        cols,
-                    );
-                } else {
-                    vnni::kernel1::<1>(ap, kp, w0, kq, cp, oc, cols);
-                }
-                r += 1;
+                rows!(1);
             }
         }
         b += if two { 2 } else { 1 };

@@ -10,7 +10,7 @@ use super::{array, bail, flat, fused, scales};
 use crate::engine::arith::Activation;
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
-use ndarray::ArrayD;
+
 use rayon::prelude::*;
 
 /// `tensor_utils::SymmetricQuantizeFloats`: returns the scaling factor.
@@ -235,21 +235,10 @@ pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             for ox in 0..g.ow {
                 for o in 0..oc {
                     let mut acc = 0i32;
-                    for ky in 0..kh {
-                        let iy = (oy * g.sh + ky * g.dh) as i64 - g.ph as i64;
-                        if iy < 0 || iy >= g.ih as i64 {
-                            continue;
-                        }
-                        for kx in 0..kw {
-                            let ix = (ox * g.sw + kx * g.dw) as i64 - g.pw as i64;
-                            if ix < 0 || ix >= g.iw as i64 {
-                                continue;
-                            }
-                            let xv =
-                                q[(iy as usize * g.iw + ix as usize) * g.ic + o / m] as i32 - zp;
-                            acc += xv * w[(ky * kw + kx) * oc + o] as i32;
-                        }
-                    }
+                    g.for_taps(oy, ox, |ky, kx, iy, ix| {
+                        let xv = q[(iy * g.iw + ix) * g.ic + o / m] as i32 - zp;
+                        acc += xv * w[(ky * kw + kx) * oc + o] as i32;
+                    });
                     out[((b * g.oh + oy) * g.ow + ox) * oc + o] =
                         finish(acc, s * sc[o], bias[o], act);
                 }
@@ -258,13 +247,6 @@ pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     }
     Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
 }
-
-pub fn batch_matmul(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    bail!("hybrid {} is not supported yet", ctx.name())
-}
-
-#[allow(dead_code)]
-fn _t(_: ArrayD<f32>) {}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,369 @@
+//! Quantized DEPTHWISE_CONV_2D: whole output rows accumulated in i32, requantized at once.
+
+#[allow(unused_imports)]
+use super::*;
+
+// --------------------------------------------------------------------------------------------
+// DEPTHWISE_CONV_2D
+// --------------------------------------------------------------------------------------------
+
+pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    match ctx.input(0)? {
+        Value::I8(x) => depthwise_q::<i8>(ctx, x),
+        Value::U8(x) => depthwise_q::<u8>(ctx, x),
+        Value::I16(x) => depthwise_q::<i16>(ctx, x),
+        other => bail!(
+            "DEPTHWISE_CONV_2D on {} input is not supported",
+            other.dtype()
+        ),
+    }
+}
+
+pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
+    let wide = std::mem::size_of::<T>() == 2;
+    check_out_dtype(ctx, ctx.in_dtype(0).unwrap())?;
+    let ws = ctx.input(1)?.shape().to_vec();
+    if ws.len() != 4 {
+        bail!("expected 4-D filter, got {ws:?}");
+    }
+    let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
+    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
+    let mult_opt = ctx
+        .fb
+        .builtin_options_as_depthwise_conv_2_doptions()
+        .map(|o| o.depth_multiplier())
+        .unwrap_or(1);
+    let m = if g.ic == 0 { 1 } else { oc / g.ic };
+    if m * g.ic != oc || (mult_opt > 0 && mult_opt as usize != m && oc != g.ic * mult_opt as usize)
+    {
+        bail!(
+            "filter depth {oc} is not a multiple of input depth {}",
+            g.ic
+        );
+    }
+    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
+    let (lo, hi) = out_range(ctx, fused(ctx), 0);
+    let xin = flat(x);
+    let mut out = vec![T::default(); g.n * g.oh * g.ow * oc];
+    if wide {
+        let (w, _) = weights_i16(ctx, 1)?;
+        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+        let bias = bias_i64(ctx, 2, oc)?;
+        // int16x8: i64 accumulators.
+        let xs: Vec<i32> = xin.iter().map(|&v| v.to_i32() - in_z).collect();
+        out.par_chunks_mut(oc).enumerate().for_each(|(r, orow)| {
+            let b = r / (g.oh * g.ow);
+            let oy = (r / g.ow) % g.oh;
+            let ox = r % g.ow;
+            let mut acc = vec![0i64; oc];
+            g.for_taps(oy, ox, |ky, kx, iy, ix| {
+                let src = ((b * g.ih + iy) * g.iw + ix) * g.ic;
+                let wr = &w[(ky * kw + kx) * oc..(ky * kw + kx + 1) * oc];
+                for o in 0..oc {
+                    acc[o] += xs[src + o / m] as i64 * wr[o] as i64;
+                }
+            });
+            for o in 0..oc {
+                let v = mbqm_i64(acc[o] + bias[o], mult[o], shift[o]) + out_z;
+                orow[o] = clamp_to::<T>(v, lo, hi);
+            }
+        });
+        return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
+    }
+    let p = ctx.prepared(&[1, 2], || {
+        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+        let bias = bias_i64(ctx, 2, oc)?;
+        if bias.len() < oc {
+            bail!("bias has {} values, expected {oc}", bias.len());
+        }
+        Ok(DwPrep {
+            w: weights_i16(ctx, 1)?.0.iter().map(|&v| v as i32).collect(),
+            bias: bias.iter().map(|&b| b as i32).collect(),
+            mult,
+            shift,
+        })
+    })?;
+    let q = Requant {
+        bias: &p.bias,
+        mult: &p.mult,
+        shift: &p.shift,
+        out_off: out_z,
+        lo,
+        hi,
+    };
+    let d = DwArgs {
+        x: &xin,
+        in_off: -in_z,
+        w: &p.w,
+        g: &g,
+        oc,
+        m,
+    };
+    // One output row (all ox) per task.
+    out.par_chunks_mut(g.ow * oc)
+        .enumerate()
+        .for_each_init(Vec::new, |acc, (r, orow)| {
+            dw_row_dispatch(&d, &q, r, orow, acc)
+        });
+    Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)])
+}
+
+/// Depthwise weights widened to i32 (`[kh * kw][oc]`, filter offset folded in) and the bias.
+pub(super) struct DwPrep {
+    w: Vec<i32>,
+    bias: Vec<i32>,
+    mult: Vec<i32>,
+    shift: Vec<i32>,
+}
+
+pub(super) struct DwArgs<'a, T> {
+    x: &'a [T],
+    in_off: i32,
+    w: &'a [i32],
+    g: &'a ConvGeom,
+    oc: usize,
+    m: usize,
+}
+
+/// `acc[i] += (x[i] + off) * w[i]` in 16-wide chunks the compiler turns into whole vectors.
+#[inline(always)]
+pub(super) fn mul_acc_q<T: QInt>(acc: &mut [i32], x: &[T], off: i32, w: &[i32]) {
+    let n = acc.len();
+    let (x, w) = (&x[..n], &w[..n]);
+    let mut ac = acc.chunks_exact_mut(16);
+    let mut xc = x.chunks_exact(16);
+    let mut wc = w.chunks_exact(16);
+    for ((a, xv), wv) in (&mut ac).zip(&mut xc).zip(&mut wc) {
+        let a: &mut [i32; 16] = a.try_into().unwrap();
+        let xv: &[T; 16] = xv.try_into().unwrap();
+        let wv: &[i32; 16] = wv.try_into().unwrap();
+        for i in 0..16 {
+            // Wrapping like the vector paths (and TFLite's int32 accumulators).
+            a[i] = a[i].wrapping_add(xv[i].to_i32().wrapping_add(off).wrapping_mul(wv[i]));
+        }
+    }
+    for ((a, xv), &wv) in ac
+        .into_remainder()
+        .iter_mut()
+        .zip(xc.remainder())
+        .zip(wc.remainder())
+    {
+        *a = a.wrapping_add(xv.to_i32().wrapping_add(off).wrapping_mul(wv));
+    }
+}
+
+/// [`mul_acc_q`] with AVX-512 for 8-bit activations: 16 lanes widened to i32 per step.
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+pub(super) unsafe fn mul_acc_q_avx512<T: QInt>(acc: &mut [i32], x: &[T], off: i32, w: &[i32]) {
+    // SAFETY: AVX-512F/BW/VL are enabled (this function's contract); every offset is below
+    // `n`, and `x` and `w` hold at least `n` values (checked above).
+    unsafe {
+        use std::arch::x86_64::*;
+        let n = acc.len();
+        if std::mem::size_of::<T>() != 1 || x.len() < n || w.len() < n {
+            return mul_acc_q(acc, x, off, w);
+        }
+        let signed = T::MIN < 0;
+        let offv = _mm512_set1_epi32(off);
+        let (ap, xp, wp) = (acc.as_mut_ptr(), x.as_ptr() as *const u8, w.as_ptr());
+        let mut i = 0;
+        while i + 16 <= n {
+            let xb = _mm_loadu_si128(xp.add(i) as *const __m128i);
+            let xv = if signed {
+                _mm512_cvtepi8_epi32(xb)
+            } else {
+                _mm512_cvtepu8_epi32(xb)
+            };
+            let prod = _mm512_mullo_epi32(
+                _mm512_add_epi32(xv, offv),
+                _mm512_loadu_si512(wp.add(i) as *const _),
+            );
+            let a = _mm512_loadu_si512(ap.add(i) as *const _);
+            _mm512_storeu_si512(ap.add(i) as *mut _, _mm512_add_epi32(a, prod));
+            i += 16;
+        }
+        if i < n {
+            mul_acc_q(&mut acc[i..], &x[i..n], off, &w[i..n]);
+        }
+    }
+}
+
+/// One output row of an 8-bit depthwise convolution: i32 accumulators for the whole row,
+/// each tap adding to the run of pixels it reaches, then one requantization pass. `WIDE`:
+/// the caller has AVX-512.
+#[inline(always)]
+pub(super) fn dw_row<T: QInt, const WIDE: bool>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
+    let (g, oc, m) = (d.g, d.oc, d.m);
+    let (b, oy) = (r / g.oh, r % g.oh);
+    acc.clear();
+    acc.resize(g.ow * oc, 0);
+    let mut xg = vec![T::default(); if m == 1 { 0 } else { oc }];
+    let step = |a: &mut [i32], x: &[T], w: &[i32]| {
+        #[cfg(target_arch = "x86_64")]
+        if WIDE {
+            // SAFETY: WIDE is only set by `dw_row_avx512`, which requires AVX-512.
+            return unsafe { mul_acc_q_avx512(a, x, d.in_off, w) };
+        }
+        mul_acc_q(a, x, d.in_off, w)
+    };
+    for ky in 0..g.kh {
+        let Some(iy) = g.in_row(oy, ky) else {
+            continue;
+        };
+        let xrow = &d.x[(b * g.ih + iy) * g.iw * g.ic..(b * g.ih + iy + 1) * g.iw * g.ic];
+        for kx in 0..g.kw {
+            let wr = &d.w[(ky * g.kw + kx) * oc..(ky * g.kw + kx + 1) * oc];
+            let (lo, hi) = g.valid_ox(kx);
+            for ox in lo..hi {
+                let ix = ox * g.sw + kx * g.dw - g.pw;
+                let px = &xrow[ix * g.ic..(ix + 1) * g.ic];
+                let a = &mut acc[ox * oc..(ox + 1) * oc];
+                if m == 1 {
+                    step(a, px, wr);
+                } else {
+                    for (o, v) in xg.iter_mut().enumerate() {
+                        *v = px[o / m];
+                    }
+                    step(a, &xg, wr);
+                }
+            }
+        }
+    }
+    requant_rows(acc, oc, q, orow);
+}
+
+/// # Safety
+/// The CPU must support AVX2 (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn dw_row_avx2<T: QInt>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
+    dw_row::<T, false>(d, q, r, orow, acc)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(super) unsafe fn dw_row_avx512<T: QInt>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
+    // SAFETY: the features `dw_row_q8_avx512` needs are enabled here (this function's contract).
+    unsafe {
+        if d.m == 1 && std::mem::size_of::<T>() == 1 {
+            return dw_row_q8_avx512(d, q, r, orow);
+        }
+        dw_row::<T, true>(d, q, r, orow, acc)
+    }
+}
+
+/// Depth multiplier 1, 8-bit: for each pixel and 16 channels, the taps accumulate in one
+/// register and the result is requantized and stored straight away. Interior pixels share one
+/// list of tap offsets (shifted by the pixel's column).
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(super) unsafe fn dw_row_q8_avx512<T: QInt>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+) {
+    // SAFETY: AVX-512F/BW/VL/DQ are enabled (this function's contract). The asserts above
+    // bound `orow`, `d.w`, `d.x` and the requantization vectors; `DwTaps` yields only taps inside
+    // the image, so each input offset plus the pixel's shift and channel lies in `d.x`; loads and
+    // stores of the last channel group are masked to `oc`.
+    unsafe {
+        use crate::engine::kernels::tiles::mask16;
+        use std::arch::x86_64::*;
+        let (g, oc) = (d.g, d.oc);
+        let (b, oy) = (r / g.oh, r % g.oh);
+        assert!(g.ic == oc && orow.len() >= g.ow * oc && d.w.len() >= g.kh * g.kw * oc);
+        assert!(d.x.len() >= g.n * g.ih * g.iw * g.ic);
+        assert!(q.bias.len() >= oc && q.mult.len() >= oc && q.shift.len() >= oc);
+        let signed = T::MIN < 0;
+        let (xp, wp, dst) = (
+            d.x.as_ptr() as *const u8,
+            d.w.as_ptr(),
+            orow.as_mut_ptr() as *mut u8,
+        );
+        let offv = _mm512_set1_epi32(d.in_off);
+        let o = gemm::OutStage {
+            off: _mm512_set1_epi32(q.out_off),
+            lo: _mm512_set1_epi32(q.lo),
+            hi: _mm512_set1_epi32(q.hi),
+        };
+        let mut taps = DwTaps::new(&g, b, oy, oc);
+        for ox in 0..g.ow {
+            let shift = (ox * g.sw * g.ic) as isize;
+            let taps = taps.at(&g, ox);
+            let mut c = 0;
+            while c < oc {
+                let mask: __mmask16 = mask16(oc - c);
+                let mut acc = _mm512_setzero_si512();
+                for &(xo, wo) in taps {
+                    let xb = _mm_maskz_loadu_epi8(mask, xp.offset(xo + shift).add(c) as *const _);
+                    let xv = if signed {
+                        _mm512_cvtepi8_epi32(xb)
+                    } else {
+                        _mm512_cvtepu8_epi32(xb)
+                    };
+                    let wv = _mm512_maskz_loadu_epi32(mask, wp.add(wo + c));
+                    acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_add_epi32(xv, offv), wv));
+                }
+                let ld = |v: &[i32]| _mm512_maskz_loadu_epi32(mask, v.as_ptr().add(c));
+                let v = gemm::requant16(acc, ld(q.bias), ld(q.mult), ld(q.shift), o);
+                _mm_mask_storeu_epi8(
+                    dst.add(ox * oc + c) as *mut _,
+                    mask,
+                    _mm512_cvtepi32_epi8(v),
+                );
+                c += 16;
+            }
+        }
+    }
+}
+
+pub(super) fn dw_row_dispatch<T: QInt>(
+    d: &DwArgs<T>,
+    q: &Requant,
+    r: usize,
+    orow: &mut [T],
+    acc: &mut Vec<i32>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if gemm::has_avx512() {
+            // SAFETY: the CPU has the AVX-512 subsets the function enables.
+            return unsafe { dw_row_avx512(d, q, r, orow, acc) };
+        }
+        if crate::engine::simd::avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { dw_row_avx2(d, q, r, orow, acc) };
+        }
+    }
+    dw_row::<T, false>(d, q, r, orow, acc)
+}

@@ -1,0 +1,98 @@
+//! im2col for the integer convolutions: u8 rows for the VNNI GEMM, offset-folded i16 rows
+//! for the portable one.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// im2col into u8 rows for the VNNI GEMM: `xu` is the input shifted to u8 (`x + 128`), input
+/// channels `c0..c0 + fic` are read, taps outside the image take `pad` (the input zero point,
+/// shifted), columns are padded to `kp` with zeros.
+pub(super) fn im2col_u8(
+    xu: &[u8],
+    g: &ConvGeom,
+    c0: usize,
+    fic: usize,
+    kp: usize,
+    pad: u8,
+) -> Vec<u8> {
+    let rows = g.pixels();
+    let mut a = vec![0u8; rows * kp];
+    if rows == 0 {
+        return a;
+    }
+    a.par_chunks_mut(g.ow * kp)
+        .enumerate()
+        .for_each(|(r, dst)| {
+            let b = r / g.oh;
+            let oy = r % g.oh;
+            for ox in 0..g.ow {
+                let d = &mut dst[ox * kp..];
+                for ky in 0..g.kh {
+                    let iy = g.in_row(oy, ky);
+                    for kx in 0..g.kw {
+                        let off = (ky * g.kw + kx) * fic;
+                        let d = &mut d[off..off + fic];
+                        match (iy, g.in_col(ox, kx)) {
+                            (Some(iy), Some(ix)) => {
+                                let src = ((b * g.ih + iy) * g.iw + ix) * g.ic + c0;
+                                d.copy_from_slice(&xu[src..src + fic]);
+                            }
+                            _ => d.fill(pad),
+                        }
+                    }
+                }
+            }
+        });
+    a
+}
+
+/// Rows of `x` (+128 as u8) padded to `kp` columns.
+pub(super) fn rows_u8(x: &[i8], rows: usize, k: usize, kp: usize) -> Vec<u8> {
+    if k == kp {
+        return x.iter().map(|&v| (v as u8) ^ 0x80).collect();
+    }
+    let mut a = vec![0u8; rows * kp];
+    for r in 0..rows {
+        for (d, &v) in a[r * kp..r * kp + k].iter_mut().zip(&x[r * k..(r + 1) * k]) {
+            *d = (v as u8) ^ 0x80;
+        }
+    }
+    a
+}
+
+/// im2col of an offset-folded NHWC input: one row per output pixel, `kh*kw*ic_used` columns in
+/// the filter's (ky, kx, c) order; taps outside the image are 0.
+pub(crate) fn im2col(x: &[i16], g: &ConvGeom, ic_used: usize) -> Vec<i16> {
+    im2col_group(x, g, 0, ic_used)
+}
+
+/// im2col reading input channels `c0..c0 + fic` (one group of a grouped convolution).
+pub(super) fn im2col_group(x: &[i16], g: &ConvGeom, c0: usize, fic: usize) -> Vec<i16> {
+    let k = g.kh * g.kw * fic;
+    let rows = g.pixels();
+    let mut a = vec![0i16; rows * k];
+    if rows == 0 || k == 0 {
+        return a;
+    }
+    a.par_chunks_mut(g.ow * k).enumerate().for_each(|(r, dst)| {
+        let b = r / g.oh;
+        let oy = r % g.oh;
+        for ox in 0..g.ow {
+            let d = &mut dst[ox * k..(ox + 1) * k];
+            for ky in 0..g.kh {
+                let Some(iy) = g.in_row(oy, ky) else {
+                    continue;
+                };
+                for kx in 0..g.kw {
+                    let Some(ix) = g.in_col(ox, kx) else {
+                        continue;
+                    };
+                    let src = ((b * g.ih + iy) * g.iw + ix) * g.ic + c0;
+                    let off = (ky * g.kw + kx) * fic;
+                    d[off..off + fic].copy_from_slice(&x[src..src + fic]);
+                }
+            }
+        }
+    });
+    a
+}

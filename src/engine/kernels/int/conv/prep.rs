@@ -1,0 +1,66 @@
+//! What an 8-bit CONV_2D / FULLY_CONNECTED derives once from its weights, bias and the
+//! tensors' quantization.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// What an 8-bit CONV_2D / FULLY_CONNECTED derives once from its weights, bias and the
+/// tensors' quantization.
+pub(super) struct Q8Prep {
+    pub(super) bias: Vec<i32>,
+    pub(super) mult: Vec<i32>,
+    pub(super) shift: Vec<i32>,
+    /// Portable path: `[oc][k]` weights as i16 with the filter offset folded in.
+    pub(super) w16: Vec<i16>,
+    /// VNNI path, per group: packed int8 weights and the bias with the activations' +128
+    /// shift taken back out: `bias - (128 + in_zp) * sum(w)`.
+    pub(super) vnni: Vec<(PackedW, Vec<i32>)>,
+}
+
+/// Whether this op runs the VNNI GEMM: int8 activations and weights on a CPU with VNNI.
+pub(super) fn use_vnni(ctx: &OpCtx) -> bool {
+    matches!(
+        (ctx.opt_input(0), ctx.opt_input(1)),
+        (Some(Value::I8(_)), Some(Value::I8(_)))
+    ) && gemm::has_vnni()
+}
+
+pub(super) fn q8_prep(
+    ctx: &OpCtx,
+    oc: usize,
+    k: usize,
+    groups: usize,
+    vnni: bool,
+) -> Result<Q8Prep, EngineError> {
+    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (out_s, _) = qparams(Some(ctx.output_meta[0]));
+    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+    let bias: Vec<i32> = bias_i64(ctx, 2, oc)?.iter().map(|&b| b as i32).collect();
+    if bias.len() < oc {
+        bail!("bias has {} values, expected {oc}", bias.len());
+    }
+    let mut p = Q8Prep {
+        bias,
+        mult,
+        shift,
+        w16: Vec::new(),
+        vnni: Vec::new(),
+    };
+    match ctx.opt_input(1) {
+        Some(Value::I8(wa)) if vnni => {
+            let wf = flat(wa);
+            let per = oc / groups;
+            for gi in 0..groups {
+                let pw = gemm::pack_weights(&wf[gi * per * k..(gi + 1) * per * k], per, k);
+                let b2 = (0..per)
+                    .map(|o| {
+                        p.bias[gi * per + o].wrapping_sub((128 + in_z).wrapping_mul(pw.sums[o]))
+                    })
+                    .collect();
+                p.vnni.push((pw, b2));
+            }
+        }
+        _ => p.w16 = weights_i16(ctx, 1)?.0,
+    }
+    Ok(p)
+}
