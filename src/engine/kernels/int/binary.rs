@@ -127,11 +127,21 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         "ADD" | "SUB" => {
             let left_shift = if wide { 15 } else { 20 };
             let twice_max = (2.0f32 * s1.max(s2)) as f64;
+            let out_real = twice_max / ((1i32 << left_shift) as f32 * so) as f64;
+            // TFLite's Prepare checks each multiplier is below one (TFLITE_CHECK_LT); absurd
+            // scales (a fuzzer finding: an infinite one) are refused here instead of aborting.
+            for (what, r) in [
+                ("input 1", s1 as f64 / twice_max),
+                ("input 2", s2 as f64 / twice_max),
+                ("output", out_real),
+            ] {
+                if !(r.is_finite() && r < 1.0) {
+                    bail!("quantized {name}: the {what} scale gives a rescale multiplier of {r}, not below 1 (scales in1 {s1}, in2 {s2}, out {so})");
+                }
+            }
             let (m1, sh1) = arith::quantize_multiplier_smaller_than_one_exp(s1 as f64 / twice_max);
             let (m2, sh2) = arith::quantize_multiplier_smaller_than_one_exp(s2 as f64 / twice_max);
-            let (mo, sho) = arith::quantize_multiplier_smaller_than_one_exp(
-                twice_max / ((1i32 << left_shift) as f32 * so) as f64,
-            );
+            let (mo, sho) = arith::quantize_multiplier_smaller_than_one_exp(out_real);
             let sub = name == "SUB";
             ia.iter()
                 .zip(&ib)
