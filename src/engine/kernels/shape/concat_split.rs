@@ -7,6 +7,15 @@ pub(super) fn concat_t<T: Clone>(
     arrs: &[&ArrayD<T>],
     axis: usize,
 ) -> Result<ArrayD<T>, EngineError> {
+    // ndarray asserts (panics) on inputs of other ranks: say so instead (a fuzzer finding).
+    let rank = arrs.first().map_or(0, |a| a.ndim());
+    if let Some(a) = arrs.iter().find(|a| a.ndim() != rank || axis >= a.ndim()) {
+        return Err(EngineError::msg(format!(
+            "concatenation: inputs of shapes {:?} and {:?} along axis {axis}",
+            arrs[0].shape(),
+            a.shape()
+        )));
+    }
     let views: Vec<_> = arrs.iter().map(|a| a.view()).collect();
     ndarray::concatenate(Axis(axis), &views)
         .map_err(|e| EngineError::msg(format!("concatenation: {e}")))
