@@ -293,19 +293,7 @@ fn blocks_ui(ui: &mut egui::Ui, id: &str, stem: &str, b: &BlockAnalysis, status:
         b.int_range.0,
         b.int_range.1
     ));
-    ui.label(format!(
-        "block scale min {:.4e}  median {:.4e}  max {:.4e}  mean {:.4e}; {} blocks with saturated values{}",
-        b.scale_min,
-        b.scale_median,
-        b.scale_max,
-        b.scale_mean,
-        b.blocks_saturated,
-        if b.has_errors() {
-            format!(", {} with clipped values", b.blocks_clipped)
-        } else {
-            String::new()
-        }
-    ));
+    ui.label(b.scale_summary(4));
     let mid = egui::Id::unique((id, "block_metric"));
     let mut metric: BlockMetric = ui.data(|d| d.get_temp(mid)).unwrap_or_default();
     ui.horizontal(|ui| {

@@ -197,20 +197,7 @@ fn render_blocks(o: &mut String, t: &TensorAnalysis, b: &BlockAnalysis) {
         b.int_range.0,
         b.int_range.1
     );
-    let _ = writeln!(
-        o,
-        "  block scale min {:.6e} median {:.6e} max {:.6e} mean {:.6e}; {} blocks with saturated values{}",
-        b.scale_min,
-        b.scale_median,
-        b.scale_max,
-        b.scale_mean,
-        b.blocks_saturated,
-        if b.has_errors() {
-            format!(", {} with clipped values", b.blocks_clipped)
-        } else {
-            String::new()
-        }
-    );
+    let _ = writeln!(o, "  {}", b.scale_summary(6));
     let _ = writeln!(
         o,
         "  worst blocks by {}:",

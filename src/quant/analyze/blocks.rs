@@ -125,6 +125,24 @@ impl BlockAnalysis {
     pub fn has_errors(&self) -> bool {
         !self.sqnr_db.is_empty()
     }
+
+    /// The block-scale summary line the CLI and the app both print (`prec` digits after the
+    /// point of each scale).
+    pub fn scale_summary(&self, prec: usize) -> String {
+        format!(
+            "block scale min {:.prec$e} median {:.prec$e} max {:.prec$e} mean {:.prec$e}; {} blocks with saturated values{}",
+            self.scale_min,
+            self.scale_median,
+            self.scale_max,
+            self.scale_mean,
+            self.blocks_saturated,
+            if self.has_errors() {
+                format!(", {} with clipped values", self.blocks_clipped)
+            } else {
+                String::new()
+            }
+        )
+    }
 }
 
 /// Everything the tensor-level fields need, plus the per-block view.
