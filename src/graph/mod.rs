@@ -161,7 +161,7 @@ fn op_groups(sg: &Subgraph, collapse: bool) -> Vec<Vec<usize>> {
     if !collapse {
         return sg.operators.iter().map(|op| vec![op.index]).collect();
     }
-    let producer = producers(sg);
+    let producer = crate::compare::producers(sg);
     let mut readers = HashMap::<usize, usize>::new();
     for op in &sg.operators {
         for &t in op.inputs.iter().filter(|&&t| t >= 0) {
@@ -192,19 +192,6 @@ fn op_groups(sg: &Subgraph, collapse: bool) -> Vec<Vec<usize>> {
         }
     }
     groups
-}
-
-/// The op producing each activation tensor.
-pub fn producers(sg: &Subgraph) -> HashMap<usize, usize> {
-    sg.operators
-        .iter()
-        .flat_map(|op| {
-            op.outputs
-                .iter()
-                .filter(|&&t| t >= 0)
-                .map(move |&t| (t as usize, op.index))
-        })
-        .collect()
 }
 
 fn op_node(sg: &Subgraph, ops: Vec<usize>) -> Node {
