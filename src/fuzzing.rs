@@ -24,6 +24,39 @@ pub fn model_bytes(data: &[u8]) {
             }
         }
         model_graph(&m);
+        model_weights(&m);
+    }
+}
+
+/// What `weights` computes, per-block analysis of blockwise tensors included: alone, against
+/// the model itself as its float twin, and simulated per-channel int8 and int4 blockwise-32.
+fn model_weights(m: &Model) {
+    use crate::quant::analyze::{analyze, Options};
+    use crate::quant::simulate::{Bits, Scheme};
+    let blockwise = Scheme {
+        bits: Bits::Int4,
+        block_size: Some(32),
+        ..Scheme::default()
+    };
+    let runs = [
+        (None, None),
+        (Some(m), None),
+        (None, Some(Scheme::default())),
+        (None, Some(blockwise)),
+    ];
+    for (float, simulate) in runs {
+        let opts = Options {
+            simulate,
+            channel_histograms: true,
+        };
+        if let Ok(r) = analyze(m, float, &opts) {
+            let _ = serde_json::to_string(&r);
+            for t in &r.tensors {
+                if let Some(b) = &t.blocks {
+                    let _ = b.scale_summary(3);
+                }
+            }
+        }
     }
 }
 
