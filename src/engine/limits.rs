@@ -20,7 +20,12 @@ pub fn check_alloc(shape: &[usize], elem_bytes: usize, what: &str) -> Result<(),
     let bytes = shape
         .iter()
         .try_fold(elem_bytes.max(1), |acc, &d| acc.checked_mul(d));
-    match bytes {
+    // ndarray also needs the product of the non-zero lengths to fit in isize, even when a
+    // zero length makes the tensor empty.
+    let nonzero = shape.iter().try_fold(1isize, |acc, &d| {
+        acc.checked_mul(isize::try_from(d.max(1)).ok()?)
+    });
+    match bytes.filter(|_| nonzero.is_some()) {
         None => Err(EngineError::msg(format!(
             "{what}: shape {shape:?} overflows the element count"
         ))),

@@ -162,9 +162,7 @@ fn constant_values(
         .and_then(|b| bytes.get(b.offset..b.offset.checked_add(b.len)?))
         .ok_or_else(|| format!("tensor {index}: buffer outside the file"))?;
     let n = t
-        .shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?))
+        .element_count()
         .ok_or_else(|| format!("tensor {index}: bad shape {:?}", t.shape))?;
     let width = match t.dtype {
         DType::F16 | DType::BF16 | DType::I16 => 2,

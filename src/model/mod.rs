@@ -76,6 +76,14 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// Number of elements the shape declares; None for a negative (unknown) dimension or a
+    /// product that overflows (a corrupt file).
+    pub fn element_count(&self) -> Option<usize> {
+        self.shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?))
+    }
+
     /// Bytes the tensor holds: the stored bytes of a constant; for an activation the size of
     /// one value at batch 1 (unknown dimensions counted as 1), before any arena sharing.
     /// 0 when the shape overflows (a corrupt file) or the dtype has no fixed size.
@@ -89,6 +97,13 @@ impl Tensor {
             .try_fold(1usize, |a, &d| a.checked_mul(d.max(1) as usize));
         n.and_then(|n| self.dtype.storage_bytes(n)).unwrap_or(0)
     }
+}
+
+/// The dequantized value `scale (q - zero_point)`. The difference is taken in f64 (exact for
+/// the integers of any real tensor): a corrupt file's zero point may be any i64.
+#[inline]
+pub fn dequantize(scale: f64, q: i64, zero_point: i64) -> f64 {
+    scale * (q as f64 - zero_point as f64)
 }
 
 /// Affine quantization: real = scale * (q - zero_point), per tensor or per channel along

@@ -5,7 +5,7 @@ use super::{
     ChannelOrder, Exif, Filter, Layout, Preprocess, PreprocessError, ResizeLib, ResizeMode,
     ValueRange,
 };
-use crate::model::{DType, Model};
+use crate::model::{dequantize, DType, Model};
 use ndarray::ArrayD;
 
 /// The image input of a model.
@@ -85,7 +85,8 @@ impl InputSpec {
     pub fn representable_range(&self) -> Option<(f32, f32)> {
         let (s, z) = self.quant?;
         let (lo, hi) = self.dtype.int_range()?;
-        Some((s * (lo - z) as f32, s * (hi - z) as f32))
+        let s = f64::from(s);
+        Some((dequantize(s, lo, z) as f32, dequantize(s, hi, z) as f32))
     }
 }
 

@@ -75,14 +75,16 @@ impl ErrorAcc {
     }
 }
 
+pub use crate::model::dequantize;
+
 /// Clip thresholds of a channel: a reference value `x` is *clipped* when
 /// `x < s (qmin - z) - s/2` or `x > s (qmax - z) + s/2`, i.e. rounding it would have needed an
 /// integer outside `[qmin, qmax]`. `(qmin, qmax)` is the quantization range
 /// ([`quant_range`](super::quant_range)).
 pub fn clip_thresholds(s: f64, z: i64, qmin: i64, qmax: i64) -> (f64, f64) {
     (
-        s * (qmin - z) as f64 - 0.5 * s,
-        s * (qmax - z) as f64 + 0.5 * s,
+        dequantize(s, qmin, z) - 0.5 * s,
+        dequantize(s, qmax, z) + 0.5 * s,
     )
 }
 

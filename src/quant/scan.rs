@@ -191,9 +191,10 @@ impl Layout {
             inner: n.max(1),
         }
     }
-    /// Channels along `axis` of `shape`; `None` if the axis is out of range.
+    /// Channels along `axis` of `shape`; `None` if the axis is out of range or the element
+    /// count overflows.
     pub fn along(shape: &[usize], axis: usize) -> Option<Layout> {
-        let n = shape.iter().product();
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
         let channels = *shape.get(axis)?;
         let inner = shape[axis + 1..].iter().product::<usize>().max(1);
         Some(Layout {

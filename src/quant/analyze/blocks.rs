@@ -32,7 +32,7 @@ impl BlockGrid {
         }
         Some(BlockGrid {
             size: block_size,
-            rows: outer.iter().product(),
+            rows: outer.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?,
             per_row: cols / block_size,
         })
     }
@@ -226,7 +226,7 @@ pub(super) fn real_histogram(
                     &mut q,
                 );
                 for &qi in &q {
-                    if let Some(k) = binner.bin(s * (qi - z) as f64) {
+                    if let Some(k) = binner.bin(dequantize(s, qi, z)) {
                         c[k] += 1;
                     }
                 }
@@ -291,7 +291,7 @@ pub(super) fn block_pass(
                         o.int_min = o.int_min.min(qi);
                         o.int_max = o.int_max.max(qi);
                         o.saturated += (qi <= range.0 || qi >= range.1) as u64;
-                        *d = s * (qi - z) as f64;
+                        *d = dequantize(s, qi, z);
                     }
                     o.real = Moments::of_slice(&deq);
                     if let Some(xs) = xs {

@@ -25,7 +25,7 @@ pub use report::{
 use tensor::*;
 
 use super::checks::{self, Check, Severity};
-use super::metrics::{clip_thresholds, ErrorAcc, ErrorMetrics};
+use super::metrics::{clip_thresholds, dequantize, ErrorAcc, ErrorMetrics};
 use super::pairing::{self, PairedBy, Pairing, Unmatched};
 use super::roles::{self, RoleKind, Use};
 use super::scan::{scan, Floats, Ints, Layout, Narrow, Wide, BLOCK};
@@ -241,9 +241,7 @@ fn rollup(
             .iter()
             .flat_map(|g| g.tensors.iter().filter(|t| t.is_constant))
             .map(|t| {
-                let n = usize_shape(&t.shape)
-                    .map(|s| s.iter().product::<usize>())
-                    .unwrap_or(0) as u64;
+                let n = t.element_count().unwrap_or(0) as u64;
                 (t.dtype, n, t.buffer_bytes as u64)
             })
             .collect()

@@ -320,7 +320,7 @@ pub(super) fn int_passes(
                 let (lo, hi) = clips[c];
                 let e = &mut acc.err[c];
                 for (&v, &x) in q.iter().zip(xs) {
-                    e.push(x, s * (v - z) as f64, lo, hi);
+                    e.push(x, dequantize(s, v, z), lo, hi);
                 }
             }
         },
@@ -411,7 +411,7 @@ pub(super) fn int_passes(
             let (s, z) = (p.s[seg.c], p.z[seg.c]);
             for &v in q {
                 ic[ib.bin(v)] += 1;
-                if let Some(k) = rb.bin(s * (v - z) as f64) {
+                if let Some(k) = rb.bin(dequantize(s, v, z)) {
                     rc[k] += 1;
                 }
             }

@@ -31,10 +31,12 @@ pub(super) fn skip_reason(t: &Tensor, data: &[u8]) -> Option<String> {
             },
         );
     }
-    let Some(shape) = usize_shape(&t.shape) else {
-        return Some(format!("shape {:?} has negative dimensions", t.shape));
+    let Some(n) = t.element_count() else {
+        return Some(format!(
+            "shape {:?} has negative dimensions or too many elements",
+            t.shape
+        ));
     };
-    let n: usize = shape.iter().product();
     if n == 0 {
         return Some("empty tensor".into());
     }
