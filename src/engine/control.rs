@@ -6,35 +6,38 @@ use crate::model::{Model, Operator};
 use tract_tflite::tflite::{self, BuiltinOperator as B};
 
 /// The subgraphs a control-flow op calls (CALL_ONCE: init; WHILE: cond, body; IF: then, else).
-pub(super) fn sub_indices(model: &Model, sg: usize, op: &Operator) -> Vec<usize> {
-    let Some(fb) = model.fb_operator(sg, op.index) else {
-        return vec![];
-    };
-    match code(op) {
+pub(super) fn sub_indices(
+    model: &Model,
+    sg: usize,
+    op: &Operator,
+) -> Result<Vec<usize>, EngineError> {
+    let fb = model.fb_operator(sg, op.index);
+    let subs = match code(op) {
         Some(B::CALL_ONCE) => fb
-            .builtin_options_as_call_once_options()
-            .map(|o| vec![o.init_subgraph_index() as usize])
-            .unwrap_or_default(),
+            .and_then(|f| f.builtin_options_as_call_once_options())
+            .map(|o| vec![o.init_subgraph_index() as usize]),
         Some(B::WHILE) => fb
-            .builtin_options_as_while_options()
+            .and_then(|f| f.builtin_options_as_while_options())
             .map(|o| {
                 vec![
                     o.cond_subgraph_index() as usize,
                     o.body_subgraph_index() as usize,
                 ]
-            })
-            .unwrap_or_default(),
-        Some(B::IF) => fb
-            .builtin_options_as_if_options()
-            .map(|o| {
-                vec![
-                    o.then_subgraph_index() as usize,
-                    o.else_subgraph_index() as usize,
-                ]
-            })
-            .unwrap_or_default(),
-        _ => vec![],
-    }
+            }),
+        Some(B::IF) => fb.and_then(|f| f.builtin_options_as_if_options()).map(|o| {
+            vec![
+                o.then_subgraph_index() as usize,
+                o.else_subgraph_index() as usize,
+            ]
+        }),
+        _ => return Ok(vec![]),
+    };
+    subs.ok_or_else(|| {
+        EngineError::msg(format!(
+            "subgraph {sg} op {} {}: its options naming the subgraphs it calls are missing",
+            op.index, op.op
+        ))
+    })
 }
 
 impl Engine<'_> {
@@ -96,14 +99,14 @@ impl Engine<'_> {
                 return Ok(vec![]);
             }
             Some(B::CALL_ONCE) => {
-                let sub = sub_indices(model, sg, op)[0];
+                let sub = sub_indices(model, sg, op)?[0];
                 if self.call_once_done.insert(sub) {
                     self.run_subgraph(sub, vec![], None)?;
                 }
                 return Ok(vec![]);
             }
             Some(B::IF) => {
-                let subs = sub_indices(model, sg, op);
+                let subs = sub_indices(model, sg, op)?;
                 let cond = get(0)?;
                 let c = cond.to_i64_vec()?.first().copied().unwrap_or(0) != 0;
                 let args = (1..op.inputs.len())
@@ -112,7 +115,7 @@ impl Engine<'_> {
                 return self.run_subgraph(if c { subs[0] } else { subs[1] }, args, None);
             }
             Some(B::WHILE) => {
-                let subs = sub_indices(model, sg, op);
+                let subs = sub_indices(model, sg, op)?;
                 let mut vals = (0..op.inputs.len())
                     .map(get)
                     .collect::<Result<Vec<_>, _>>()?;

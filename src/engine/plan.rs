@@ -90,7 +90,7 @@ impl<'m> Engine<'m> {
                 return Err(EngineError::msg(format!("subgraph {sg} does not exist")));
             };
             for op in &s.operators {
-                for c in sub_indices(model, sg, op) {
+                for c in sub_indices(model, sg, op)? {
                     if c >= model.subgraphs.len() {
                         return Err(EngineError::msg(format!(
                             "subgraph {sg} op {} {} calls subgraph {c}, which does not exist",

@@ -338,7 +338,8 @@ impl IntBinner {
     }
     pub fn edges(&self) -> Vec<f64> {
         (0..=self.bins)
-            .map(|k| self.min as f64 + (k as i64 * self.width) as f64)
+            // In f64: the span of an i64 tensor's values can overflow k * width in i64.
+            .map(|k| self.min as f64 + k as f64 * self.width as f64)
             .collect()
     }
 }
