@@ -88,12 +88,19 @@ fn softmax_q8<I: QInt, O: QInt>(
         }
         let (shifted_scale, num_bits_over_unit) =
             arith::get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
+        let exponent = num_bits_over_unit + 31 - out_bits;
+        if !(0..=31).contains(&exponent) {
+            // TFLite's kernel would shift by a negative amount here (undefined behaviour).
+            bail!(
+                "SOFTMAX: beta {beta} x input scale {in_scale:e} over a row of {depth} values gives a sum of exponentials ({sum_of_exps}) the fixed-point kernel cannot divide by"
+            );
+        }
         for &v in row {
             let diff = v.to_i32() - max_in_row;
             if diff >= diff_min {
                 let rescaled = arith::mbqm_greater_than_one(diff, mult, left_shift);
                 let e = arith::exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS);
-                let unsat = rdbpot(srdhm(shifted_scale, e), num_bits_over_unit + 31 - out_bits);
+                let unsat = rdbpot(srdhm(shifted_scale, e), exponent);
                 let shifted = unsat + O::MIN;
                 out.push(clamp_to::<O>(shifted, O::MIN, O::MAX));
             } else {
