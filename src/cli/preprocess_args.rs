@@ -7,16 +7,54 @@ use crate::preprocess::{
 };
 use anyhow::bail;
 
+/// The flags' value names and what they stand for: clap offers exactly these names.
+const RESIZE: [(&str, ResizeMode); 3] = [
+    ("stretch", ResizeMode::Stretch),
+    ("center-crop", ResizeMode::CenterCrop),
+    ("letterbox", ResizeMode::Letterbox),
+];
+const FILTERS: [(&str, Filter); 6] = [
+    ("nearest", Filter::Nearest),
+    ("bilinear", Filter::Bilinear),
+    ("bicubic", Filter::Bicubic),
+    ("area", Filter::Area),
+    ("box", Filter::Area),
+    ("lanczos", Filter::Lanczos),
+];
+const EXIF: [(&str, Exif); 2] = [("apply", Exif::Apply), ("ignore", Exif::Ignore)];
+const CHANNELS: [(&str, ChannelOrder); 2] =
+    [("rgb", ChannelOrder::Rgb), ("bgr", ChannelOrder::Bgr)];
+const LAYOUTS: [(&str, Layout); 2] = [("nhwc", Layout::Nhwc), ("nchw", Layout::Nchw)];
+const RANGES: [(&str, ValueRange); 4] = [
+    ("0-255", ValueRange::Raw),
+    ("0-1", ValueRange::Unit),
+    ("-1-1", ValueRange::Signed),
+    ("imagenet", ValueRange::ImageNet),
+];
+
+fn names<T, const N: usize>(table: &[(&'static str, T); N]) -> [&'static str; N] {
+    std::array::from_fn(|i| table[i].0)
+}
+
+/// What a flag's value stands for in `table`.
+fn named<T: Clone>(value: &Option<String>, table: &[(&str, T)]) -> Option<T> {
+    let value = value.as_deref()?;
+    table
+        .iter()
+        .find(|(n, _)| *n == value)
+        .map(|(_, v)| v.clone())
+}
+
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PreprocessArgs {
     /// stretch | center-crop | letterbox
-    #[arg(long, value_parser = ["stretch", "center-crop", "letterbox"])]
+    #[arg(long, value_parser = names(&RESIZE))]
     pub resize: Option<String>,
     /// Side of the centred crop as a fraction of the largest crop (with --resize center-crop).
     #[arg(long)]
     pub crop_fraction: Option<f32>,
     /// nearest | bilinear | bicubic | area (box) | lanczos (bicubic/lanczos need --resize-lib)
-    #[arg(long, value_parser = ["nearest", "bilinear", "bicubic", "area", "box", "lanczos"])]
+    #[arg(long, value_parser = names(&FILTERS))]
     pub filter: Option<String>,
     /// Whose resampler to reproduce: quantscope | pillow | opencv | tf | torchvision.
     #[arg(long, value_parser = ["quantscope", "pillow", "opencv", "tf", "torchvision"])]
@@ -30,7 +68,7 @@ pub struct PreprocessArgs {
     #[arg(long)]
     pub shorter_side: Option<u32>,
     /// EXIF orientation: apply (OpenCV imread) | ignore (PIL.Image.open, tf.io.decode_jpeg).
-    #[arg(long, value_parser = ["apply", "ignore"])]
+    #[arg(long, value_parser = names(&EXIF))]
     pub exif: Option<String>,
     /// A named pipeline that sets every step: torchvision-imagenet | efficientnet-lite |
     /// keras-mobilenet | tf-hub-efficientnet | opencv-stretch. Other flags override its steps.
@@ -41,13 +79,13 @@ pub struct PreprocessArgs {
     #[arg(long, value_name = "FILE.npy")]
     pub match_input: Option<std::path::PathBuf>,
     /// rgb | bgr
-    #[arg(long, value_parser = ["rgb", "bgr"])]
+    #[arg(long, value_parser = names(&CHANNELS))]
     pub channels: Option<String>,
     /// nhwc | nchw
-    #[arg(long, value_parser = ["nhwc", "nchw"])]
+    #[arg(long, value_parser = names(&LAYOUTS))]
     pub layout: Option<String>,
     /// 0-255 | 0-1 | -1-1 | imagenet
-    #[arg(long, allow_hyphen_values = true, value_parser = ["0-255", "0-1", "-1-1", "imagenet"])]
+    #[arg(long, allow_hyphen_values = true, value_parser = names(&RANGES))]
     pub range: Option<String>,
     /// Mean(s) on 0..255 pixels: value = (pixel - mean) / std. One value or three (R,G,B).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
@@ -70,93 +108,82 @@ impl PreprocessArgs {
                 why.push(format!("pipeline {name}: {step}"));
             }
         }
-        let mut set = |what: &str, v: &dyn std::fmt::Debug| {
-            why.push(format!("{what} {v:?} set on the command line"))
-        };
-        if let Some(r) = &self.resize {
-            pp.resize = match r.as_str() {
-                "stretch" => ResizeMode::Stretch,
-                "center-crop" => ResizeMode::CenterCrop,
-                _ => ResizeMode::Letterbox,
-            };
-            set("resize", &pp.resize);
-        }
+        take(
+            &mut why,
+            "resize",
+            named(&self.resize, &RESIZE),
+            &mut pp.resize,
+        );
         if let Some(f) = self.crop_fraction {
             if !(f > 0.0 && f <= 1.0) {
                 bail!("--crop-fraction must be in (0, 1], got {f}");
             }
-            pp.crop_fraction = f;
-            set("crop fraction", &f);
         }
-        if let Some(f) = &self.filter {
-            pp.filter = match f.as_str() {
-                "nearest" => Filter::Nearest,
-                "bilinear" => Filter::Bilinear,
-                "bicubic" => Filter::Bicubic,
-                "lanczos" => Filter::Lanczos,
-                _ => Filter::Area,
-            };
-            set("filter", &pp.filter);
-        }
-        if let Some(l) = &self.resize_lib {
-            pp.resize_lib = ResizeLib::parse(l).unwrap_or_default();
-            set("resize library", &pp.resize_lib);
-        }
-        if let Some(r) = &self.crop_rule {
-            pp.crop_rule = CropRule::parse(r);
-            set("crop rule", &pp.crop_rule);
-        }
+        take(
+            &mut why,
+            "crop fraction",
+            self.crop_fraction,
+            &mut pp.crop_fraction,
+        );
+        take(
+            &mut why,
+            "filter",
+            named(&self.filter, &FILTERS),
+            &mut pp.filter,
+        );
+        let lib = (self.resize_lib.as_deref()).map(|l| ResizeLib::parse(l).unwrap_or_default());
+        take(&mut why, "resize library", lib, &mut pp.resize_lib);
+        let rule = self.crop_rule.as_deref().map(CropRule::parse);
+        take(&mut why, "crop rule", rule, &mut pp.crop_rule);
         if let Some(n) = self.shorter_side {
             if n == 0 {
                 bail!("--shorter-side must be positive");
             }
             pp.shorter_side = Some(n);
-            set("shorter side", &n);
+            why.push(format!("shorter side {n:?} set on the command line"));
         }
-        if let Some(e) = &self.exif {
-            pp.exif = if e == "ignore" {
-                Exif::Ignore
-            } else {
-                Exif::Apply
-            };
-            set("EXIF orientation", &pp.exif);
-        }
+        take(
+            &mut why,
+            "EXIF orientation",
+            named(&self.exif, &EXIF),
+            &mut pp.exif,
+        );
         // Refuse a filter the library lacks here, before any image is read.
         pp.resize_lib.filter_name(pp.filter)?;
-        if let Some(c) = &self.channels {
-            pp.channels = if c == "bgr" {
-                ChannelOrder::Bgr
-            } else {
-                ChannelOrder::Rgb
-            };
-            set("channel order", &pp.channels);
-        }
-        if let Some(l) = &self.layout {
-            pp.layout = if l == "nchw" {
-                Layout::Nchw
-            } else {
-                Layout::Nhwc
-            };
-            set("layout", &pp.layout);
-        }
-        if let Some(r) = &self.range {
-            pp.range = match r.as_str() {
-                "0-255" => ValueRange::Raw,
-                "0-1" => ValueRange::Unit,
-                "-1-1" => ValueRange::Signed,
-                _ => ValueRange::ImageNet,
-            };
-            set("value range", &pp.range.label());
-        }
-        match (&self.mean, &self.std) {
-            (Some(m), Some(s)) => {
-                pp.range = ValueRange::custom(m, s)?;
-                set("mean/std", &pp.range.label());
-            }
-            (None, None) => {}
+        take(
+            &mut why,
+            "channel order",
+            named(&self.channels, &CHANNELS),
+            &mut pp.channels,
+        );
+        take(
+            &mut why,
+            "layout",
+            named(&self.layout, &LAYOUTS),
+            &mut pp.layout,
+        );
+        let range = named(&self.range, &RANGES);
+        let custom = match (&self.mean, &self.std) {
+            (Some(m), Some(s)) => Some(ValueRange::custom(m, s)?),
+            (None, None) => None,
             _ => bail!("--mean and --std go together"),
+        };
+        // Ranges are named by their label; --mean/--std win over --range.
+        for (what, r) in [("value range", range), ("mean/std", custom)] {
+            if let Some(r) = r {
+                why.push(format!("{what} {:?} set on the command line", r.label()));
+                pp.range = r;
+            }
         }
         Ok((pp, why))
+    }
+}
+
+/// Takes a flag's `value` into `slot` when it was given, and says so in `why`.
+fn take<T: std::fmt::Debug>(why: &mut Vec<String>, what: &str, value: Option<T>, slot: &mut T) {
+    if let Some(v) = value {
+        *slot = v;
+        why.push(format!("{what} {slot:?} set on the command line"));
     }
 }
 

@@ -6,8 +6,6 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp", "gif"];
-
 /// One evaluation item: an image, or the `.npy` files of one multi-input sample.
 #[derive(Clone, Debug)]
 pub struct EvalInput {
@@ -105,7 +103,7 @@ pub fn list_inputs(
         bail!("{} is not a folder", root.display());
     }
     let mut items: Vec<EvalInput> = match kind {
-        InputKind::Images => walk(root, IMAGE_EXTS)?
+        InputKind::Images => walk(root, &crate::preprocess::IMAGE_EXTENSIONS)?
             .into_iter()
             .map(|p| EvalInput {
                 name: rel_name(root, &p),

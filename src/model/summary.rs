@@ -147,9 +147,13 @@ fn bits_name(m: &BTreeMap<DType, usize>) -> String {
         .join(", ")
 }
 
-/// The dtype with the most tensors.
-fn main_dtype(m: &BTreeMap<DType, usize>) -> Option<DType> {
-    m.iter().max_by_key(|(_, &n)| n).map(|(&d, _)| d)
+/// The `[int8, int4, int2]` kind of one family picked by the dtype with the most tensors.
+fn by_width(m: &BTreeMap<DType, usize>, [int8, int4, int2]: [ModelKind; 3]) -> ModelKind {
+    match m.iter().max_by_key(|(_, &n)| n).map(|(&d, _)| d) {
+        Some(DType::I4 | DType::U4) => int4,
+        Some(DType::I2) => int2,
+        _ => int8,
+    }
 }
 
 pub(super) fn summarize(model: &Model) -> Summary {
@@ -381,18 +385,18 @@ pub(super) fn summarize(model: &Model) -> Summary {
             "mixed: integer and float16 weights".to_string(),
         )
     } else if n_dr > 0 {
-        let k = match main_dtype(&weights.dynamic) {
-            Some(DType::I4 | DType::U4) => ModelKind::DynamicRangeInt4,
-            Some(DType::I2) => ModelKind::DynamicRangeInt2,
-            _ => ModelKind::DynamicRangeInt8,
-        };
+        use ModelKind::{DynamicRangeInt2, DynamicRangeInt4, DynamicRangeInt8};
+        let k = by_width(
+            &weights.dynamic,
+            [DynamicRangeInt8, DynamicRangeInt4, DynamicRangeInt2],
+        );
         (k, format!("{} (hybrid kernels)", k.label()))
     } else if n_wo > 0 {
-        let k = match main_dtype(&weights.weight_only) {
-            Some(DType::I4 | DType::U4) => ModelKind::WeightOnlyInt4,
-            Some(DType::I2) => ModelKind::WeightOnlyInt2,
-            _ => ModelKind::WeightOnlyInt8,
-        };
+        use ModelKind::{WeightOnlyInt2, WeightOnlyInt4, WeightOnlyInt8};
+        let k = by_width(
+            &weights.weight_only,
+            [WeightOnlyInt8, WeightOnlyInt4, WeightOnlyInt2],
+        );
         (k, format!("{} (DEQUANTIZE to float)", k.label()))
     } else if f16_consts > 0 {
         evidence.push(format!(

@@ -89,6 +89,56 @@ fn distance(ours: &[f32], user: &[f32], units_per_level: f32) -> Distance {
     }
 }
 
+/// A step of a pipeline: its name, how it reads, and how to take it from another pipeline.
+type Step = (
+    &'static str,
+    fn(&Preprocess) -> String,
+    fn(&mut Preprocess, &Preprocess),
+);
+
+/// The steps `match` swaps one at a time from the current pipeline into the best match, in
+/// pipeline order.
+const STEPS: [Step; 5] = [
+    (
+        "resize library and filter",
+        |p| format!("{} {:?}", p.resize_lib.name(), p.filter),
+        |p, from| {
+            p.resize_lib = from.resize_lib;
+            p.filter = from.filter;
+        },
+    ),
+    (
+        "crop",
+        |p| {
+            format!(
+                "{:?} fraction {} rule {:?} shorter side {:?}",
+                p.resize, p.crop_fraction, p.crop_rule, p.shorter_side
+            )
+        },
+        |p, from| {
+            p.resize = from.resize;
+            p.crop_fraction = from.crop_fraction;
+            p.crop_rule = from.crop_rule;
+            p.shorter_side = from.shorter_side;
+        },
+    ),
+    (
+        "channel order",
+        |p| format!("{:?}", p.channels),
+        |p, from| p.channels = from.channels,
+    ),
+    (
+        "value range",
+        |p| p.range.label(),
+        |p, from| p.range = from.range.clone(),
+    ),
+    (
+        "EXIF orientation",
+        |p| format!("{:?}", p.exif),
+        |p, from| p.exif = from.exif,
+    ),
+];
+
 pub fn label(pp: &Preprocess) -> String {
     let geo = match pp.resize {
         ResizeMode::Stretch => "stretch".to_string(),
@@ -248,74 +298,20 @@ pub fn match_tensor(
     let best = all[0].preprocess.clone();
     let cur = eval(current)?;
     let mut steps = Vec::new();
-    let mut step =
-        |name: &str, m: String, c: String, pp: Preprocess| -> Result<(), PreprocessError> {
-            if m != c {
-                steps.push(StepDifference {
-                    step: name.into(),
-                    matched: m,
-                    current: c,
-                    distance: eval(&pp)?.distance,
-                    preprocess: pp,
-                });
-            }
-            Ok(())
-        };
-    step(
-        "resize library and filter",
-        format!("{} {:?}", best.resize_lib.name(), best.filter),
-        format!("{} {:?}", current.resize_lib.name(), current.filter),
-        Preprocess {
-            resize_lib: current.resize_lib,
-            filter: current.filter,
-            ..best.clone()
-        },
-    )?;
-    let crop = |p: &Preprocess| {
-        format!(
-            "{:?} fraction {} rule {:?} shorter side {:?}",
-            p.resize, p.crop_fraction, p.crop_rule, p.shorter_side
-        )
-    };
-    step(
-        "crop",
-        crop(&best),
-        crop(current),
-        Preprocess {
-            resize: current.resize,
-            crop_fraction: current.crop_fraction,
-            crop_rule: current.crop_rule,
-            shorter_side: current.shorter_side,
-            ..best.clone()
-        },
-    )?;
-    step(
-        "channel order",
-        format!("{:?}", best.channels),
-        format!("{:?}", current.channels),
-        Preprocess {
-            channels: current.channels,
-            ..best.clone()
-        },
-    )?;
-    step(
-        "value range",
-        best.range.label(),
-        current.range.label(),
-        Preprocess {
-            range: current.range.clone(),
-            ..best.clone()
-        },
-    )?;
-    step(
-        "EXIF orientation",
-        format!("{:?}", best.exif),
-        format!("{:?}", current.exif),
-        Preprocess {
-            exif: current.exif,
-            ..best.clone()
-        },
-    )?;
+    for (name, describe, take) in STEPS {
+        let (matched, current_text) = (describe(&best), describe(current));
+        if matched != current_text {
+            let mut pp = best.clone();
+            take(&mut pp, current);
+            steps.push(StepDifference {
+                step: name.into(),
+                matched,
+                current: current_text,
+                distance: eval(&pp)?.distance,
+                preprocess: pp,
+            });
+        }
+    }
     let reproduced = all[0].distance.max_pixel_levels <= 0.5 + 1e-3;
     Ok(MatchReport {
         ranked: all,

@@ -148,48 +148,30 @@ fn axis_weights(
 mod tests {
     use super::*;
 
+    /// A one-row plane resized over its whole width to `out_w` pixels.
+    fn resize_row(row: &[f32], out_w: usize, filter: Filter) -> Vec<f32> {
+        let w = row.len();
+        resize_plane(row, w, 1, (0.0, 0.0, w as f32, 1.0), out_w, 1, filter)
+    }
+
     #[test]
     fn area_halves_average_pairs() {
         // 4x1 -> 2x1: area averages (1,3) and (5,7).
-        let out = resize_plane(
-            &[1.0, 3.0, 5.0, 7.0],
-            4,
-            1,
-            (0.0, 0.0, 4.0, 1.0),
-            2,
-            1,
-            Filter::Area,
-        );
+        let out = resize_row(&[1.0, 3.0, 5.0, 7.0], 2, Filter::Area);
         assert_eq!(out, vec![2.0, 6.0]);
     }
 
     #[test]
     fn bilinear_half_pixel_upscale() {
         // 2x1 -> 4x1: centres at 0.25 px steps: s = (d+0.5)/2 - 0.5 = -0.25, 0.25, 0.75, 1.25.
-        let out = resize_plane(
-            &[0.0, 8.0],
-            2,
-            1,
-            (0.0, 0.0, 2.0, 1.0),
-            4,
-            1,
-            Filter::Bilinear,
-        );
+        let out = resize_row(&[0.0, 8.0], 4, Filter::Bilinear);
         assert_eq!(out, vec![0.0, 2.0, 6.0, 8.0]);
     }
 
     #[test]
     fn nearest_picks_covering_pixel() {
-        let out = resize_plane(
-            &[0.0, 1.0, 2.0, 3.0],
-            4,
-            1,
-            (0.0, 0.0, 4.0, 1.0),
-            2,
-            1,
-            Filter::Nearest,
-        );
         // Centres 1.0 and 3.0 -> pixels 1 and 3.
+        let out = resize_row(&[0.0, 1.0, 2.0, 3.0], 2, Filter::Nearest);
         assert_eq!(out, vec![1.0, 3.0]);
     }
 }

@@ -96,32 +96,50 @@ impl<'a> Narrow<'a> {
     }
 }
 
-/// Stored integers wider than 8 bits.
-#[derive(Clone, Copy, Debug)]
-pub enum Wide<'a> {
-    I16(&'a [u8]),
-    I32(&'a [u8]),
-    I64(&'a [u8]),
+/// A stored tensor's bytes tagged with one of a few little-endian dtypes, decoded element range
+/// by element range into one wide type: the variants are named after their `DType`.
+macro_rules! le_elements {
+    ($(#[$doc:meta])* $name:ident -> $out:ty { $($dtype:ident => $decode:expr),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub enum $name<'a> {
+            $($dtype(&'a [u8]),)+
+        }
+
+        impl<'a> $name<'a> {
+            pub fn new(dtype: DType, bytes: &'a [u8]) -> Option<$name<'a>> {
+                Some(match dtype {
+                    $(DType::$dtype => $name::$dtype(bytes),)+
+                    _ => return None,
+                })
+            }
+            #[inline]
+            pub fn decode(&self, r: Range<usize>, out: &mut [$out]) {
+                match self {
+                    $($name::$dtype(b) => decode_le(b, r, out, $decode),)+
+                }
+            }
+        }
+    };
 }
 
-impl<'a> Wide<'a> {
-    pub fn new(dtype: DType, bytes: &'a [u8]) -> Option<Wide<'a>> {
-        Some(match dtype {
-            DType::I16 => Wide::I16(bytes),
-            DType::I32 => Wide::I32(bytes),
-            DType::I64 => Wide::I64(bytes),
-            _ => return None,
-        })
+le_elements!(
+    /// Stored integers wider than 8 bits.
+    Wide -> i64 {
+        I16 => |c| i16::from_le_bytes(c) as i64,
+        I32 => |c| i32::from_le_bytes(c) as i64,
+        I64 => i64::from_le_bytes,
     }
-    #[inline]
-    pub fn decode(&self, r: Range<usize>, out: &mut [i64]) {
-        match self {
-            Wide::I16(b) => decode_le(b, r, out, |c| i16::from_le_bytes(c) as i64),
-            Wide::I32(b) => decode_le(b, r, out, |c| i32::from_le_bytes(c) as i64),
-            Wide::I64(b) => decode_le(b, r, out, i64::from_le_bytes),
-        }
+);
+
+le_elements!(
+    /// Stored floats, decoded to f64 (exactly: every f16/f32 is an f64).
+    Floats -> f64 {
+        F16 => |c| half::f16::from_le_bytes(c).to_f64(),
+        F32 => |c| f32::from_le_bytes(c) as f64,
+        F64 => f64::from_le_bytes,
     }
-}
+);
 
 /// Decodes little-endian elements `r` of `W` bytes each from `b` into `out` with `f`.
 #[inline(always)]
@@ -137,33 +155,6 @@ fn decode_le<const W: usize, T>(
     {
         // chunks_exact(W) yields W bytes.
         *o = f(c.try_into().unwrap());
-    }
-}
-
-/// Stored floats, decoded to f64 (exactly: every f16/f32 is an f64).
-#[derive(Clone, Copy, Debug)]
-pub enum Floats<'a> {
-    F16(&'a [u8]),
-    F32(&'a [u8]),
-    F64(&'a [u8]),
-}
-
-impl<'a> Floats<'a> {
-    pub fn new(dtype: DType, bytes: &'a [u8]) -> Option<Floats<'a>> {
-        Some(match dtype {
-            DType::F16 => Floats::F16(bytes),
-            DType::F32 => Floats::F32(bytes),
-            DType::F64 => Floats::F64(bytes),
-            _ => return None,
-        })
-    }
-    #[inline]
-    pub fn decode(&self, r: Range<usize>, out: &mut [f64]) {
-        match self {
-            Floats::F16(b) => decode_le(b, r, out, |c| half::f16::from_le_bytes(c).to_f64()),
-            Floats::F32(b) => decode_le(b, r, out, |c| f32::from_le_bytes(c) as f64),
-            Floats::F64(b) => decode_le(b, r, out, f64::from_le_bytes),
-        }
     }
 }
 

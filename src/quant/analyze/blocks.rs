@@ -54,6 +54,17 @@ pub(super) enum BlockSource<'a> {
     Simulated { own: Floats<'a> },
 }
 
+/// One blockwise tensor as the passes read it.
+#[derive(Clone, Copy)]
+pub(super) struct BlockTensor<'a> {
+    pub grid: BlockGrid,
+    /// The stored dtype (for a simulation, the scheme's).
+    pub dtype: DType,
+    pub src: BlockSource<'a>,
+    /// The integer range the blocks quantize to (`[-8, 7]` for int4, `[-127, 127]` for int8).
+    pub range: (i64, i64),
+}
+
 /// One block, as the pass leaves it.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct BlockOut {
@@ -160,19 +171,18 @@ pub(super) struct BlockResult {
 
 /// The integers of block `b` (elements `r`) into `q`, with the block's scale and zero point;
 /// `v` receives the floats of a simulation.
-#[allow(clippy::too_many_arguments)]
 #[inline]
 fn block_ints(
-    src: BlockSource<'_>,
+    t: BlockTensor<'_>,
     b: usize,
     r: std::ops::Range<usize>,
     qmin: i64,
-    range: (i64, i64),
     idx: &mut [u8],
     v: &mut [f64],
     q: &mut [i64],
 ) -> (f64, i64) {
-    match src {
+    let range = t.range;
+    match t.src {
         BlockSource::Stored {
             ints,
             scales,
@@ -197,34 +207,18 @@ fn block_ints(
 }
 
 /// Histogram of the dequantized values over `[lo, hi]` (a second pass).
-pub(super) fn real_histogram(
-    grid: BlockGrid,
-    dtype: DType,
-    src: BlockSource<'_>,
-    range: (i64, i64),
-    lo: f64,
-    hi: f64,
-) -> Histogram {
-    let qmin = crate::quant::scan::narrow_bins(dtype).map_or(-128, |b| b.1);
-    let bs = grid.size;
+pub(super) fn real_histogram(t: BlockTensor<'_>, lo: f64, hi: f64) -> Histogram {
+    let qmin = crate::quant::scan::narrow_bins(t.dtype).map_or(-128, |b| b.1);
+    let bs = t.grid.size;
     let binner = Binner::new(lo, hi, ADAPTIVE_BINS);
-    let nb = grid.count();
+    let nb = t.grid.count();
     let counts = (0..nb.div_ceil(BLOCKS_PER_TASK))
         .into_par_iter()
         .map(|task| {
             let (mut idx, mut v, mut q) = (vec![0u8; bs], vec![0f64; bs], vec![0i64; bs]);
             let mut c = vec![0u64; binner.bins()];
             for b in task * BLOCKS_PER_TASK..nb.min((task + 1) * BLOCKS_PER_TASK) {
-                let (s, z) = block_ints(
-                    src,
-                    b,
-                    b * bs..(b + 1) * bs,
-                    qmin,
-                    range,
-                    &mut idx,
-                    &mut v,
-                    &mut q,
-                );
+                let (s, z) = block_ints(t, b, b * bs..(b + 1) * bs, qmin, &mut idx, &mut v, &mut q);
                 for &qi in &q {
                     if let Some(k) = binner.bin(dequantize(s, qi, z)) {
                         c[k] += 1;
@@ -245,14 +239,11 @@ pub(super) fn real_histogram(
 
 /// One pass over every block (in parallel). `reference`: the paired float tensor (stored
 /// integers only; a simulation is compared with its own floats).
-pub(super) fn block_pass(
-    grid: BlockGrid,
-    dtype: DType,
-    src: BlockSource<'_>,
-    reference: Option<Floats<'_>>,
-    range: (i64, i64),
-) -> BlockResult {
-    let (bins, qmin) = crate::quant::scan::narrow_bins(dtype).unwrap_or((256, -128));
+pub(super) fn block_pass(t: BlockTensor<'_>, reference: Option<Floats<'_>>) -> BlockResult {
+    let BlockTensor {
+        grid, src, range, ..
+    } = t;
+    let (bins, qmin) = crate::quant::scan::narrow_bins(t.dtype).unwrap_or((256, -128));
     let nb = grid.count();
     let bs = grid.size;
     let has_ref = reference.is_some() || matches!(src, BlockSource::Simulated { .. });
@@ -269,8 +260,7 @@ pub(super) fn block_pass(
             let outs = (task * BLOCKS_PER_TASK..end)
                 .map(|b| {
                     let r = b * bs..(b + 1) * bs;
-                    let (s, z) =
-                        block_ints(src, b, r.clone(), qmin, range, &mut idx, &mut v, &mut q);
+                    let (s, z) = block_ints(t, b, r.clone(), qmin, &mut idx, &mut v, &mut q);
                     let xs: Option<&[f64]> = match (src, reference) {
                         (BlockSource::Simulated { .. }, _) => Some(&v),
                         (_, Some(f)) => {
@@ -424,13 +414,11 @@ fn summarize(
 /// second one for the histogram of real values).
 pub(super) fn analyze_blocks(
     mut out: TensorAnalysis,
-    grid: BlockGrid,
-    dtype: DType,
-    src: BlockSource<'_>,
+    t: BlockTensor<'_>,
     reference: Option<Floats<'_>>,
-    range: (i64, i64),
 ) -> TensorAnalysis {
-    let res = block_pass(grid, dtype, src, reference, range);
+    let BlockTensor { grid, range, .. } = t;
+    let res = block_pass(t, reference);
     let b = &res.blocks;
     out.per_channel = true;
     out.axis = Some(out.shape.len().saturating_sub(1));
@@ -459,7 +447,7 @@ pub(super) fn analyze_blocks(
         counts: res.counts.clone(),
     };
     let r = res.real;
-    out.real_histogram = (r.n > 0).then(|| real_histogram(grid, dtype, src, range, r.min, r.max));
+    out.real_histogram = (r.n > 0).then(|| real_histogram(t, r.min, r.max));
     out.blocks = Some(res.blocks);
     out
 }

@@ -24,7 +24,7 @@ impl QParams {
 
 pub(super) enum Source<'a> {
     /// Blockwise: stored, or simulated with `Scheme::block_size`.
-    Blocks(BlockGrid, BlockSource<'a>, DType, (i64, i64)),
+    Blocks(BlockTensor<'a>),
     Stored(Ints<'a>),
     Simulated(Floats<'a>, Scheme),
     Float(Floats<'a>),

@@ -109,7 +109,12 @@ pub(super) fn analyze_tensor(
             inner: grid.size,
         };
         (
-            Source::Blocks(grid, src, t.dtype, range),
+            Source::Blocks(BlockTensor {
+                grid,
+                dtype: t.dtype,
+                src,
+                range,
+            }),
             layout,
             None,
             None,
@@ -179,7 +184,12 @@ pub(super) fn analyze_tensor(
                 };
                 let src = BlockSource::Simulated { own };
                 (
-                    Source::Blocks(grid, src, scheme.bits.dtype(), range),
+                    Source::Blocks(BlockTensor {
+                        grid,
+                        dtype: scheme.bits.dtype(),
+                        src,
+                        range,
+                    }),
                     layout,
                     None,
                     None,
@@ -249,12 +259,12 @@ pub(super) fn analyze_tensor(
     };
 
     let (p, res, ref_mom) = match source {
-        Source::Blocks(grid, src, dtype, range) => {
-            let (reference, floats) = match src {
+        Source::Blocks(blocks) => {
+            let (reference, floats) = match blocks.src {
                 BlockSource::Simulated { .. } => (
                     Some(Reference::Simulated {
                         scheme: ctx.opts.simulate.unwrap_or_default(),
-                        dtype,
+                        dtype: blocks.dtype,
                     }),
                     None,
                 ),
@@ -263,7 +273,7 @@ pub(super) fn analyze_tensor(
             out.reference = reference;
             checks.sort_by_key(|c| std::cmp::Reverse(c.severity));
             out.checks = checks;
-            return Ok(analyze_blocks(out, grid, dtype, src, floats, range));
+            return Ok(analyze_blocks(out, blocks, floats));
         }
         Source::Float(own) => {
             let acc = float_pass(layout, own, ref_floats);
