@@ -947,3 +947,88 @@ fn blockwise_tensor_shows_its_blocks() {
         .tensors_compared;
     assert_eq!(r, 2, "the FC weights and the embedding table simulated");
 }
+
+/// Sends one wheel notch (`dy` points; with `ctrl`, egui turns it into a zoom) at `pos`.
+fn wheel_at(h: &mut Harness<'_, QuantscopeApp>, pos: egui::Pos2, dy: f32, ctrl: bool) {
+    let modifiers = if ctrl {
+        egui::Modifiers::CTRL
+    } else {
+        egui::Modifiers::NONE
+    };
+    h.hover_at(pos);
+    h.step();
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, dy),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers,
+    });
+    h.run_steps(20);
+}
+
+/// Issue #14 item 1: the wheel over a plot in the Tensors detail pane scrolls the pane and
+/// leaves the plot's bounds alone; Ctrl+wheel zooms that plot only; each tab remembers its own
+/// zoom (the plot ids are salted per tab and tensor).
+#[test]
+fn wheel_over_a_plot_scrolls_the_page_not_the_plot() {
+    let mut h = harness_sized(1400.0, 700.0);
+    open_pair(&mut h);
+    h.get_by_label("Tensors").click();
+    h.run_steps(3);
+    let worst = h.state().tabs[1].weights.clone().unwrap().rollup.worst[0].clone();
+    h.get_by_label(&shown_name(&worst.name)).click();
+    h.run_steps(4);
+    let heading = format!("#{} {}", worst.index, worst.name);
+    let model = h.state().tabs[1].model.clone();
+    let plots = ["int_hist", "real_hist", "ch_range", "ch_scale"];
+    let ids: Vec<egui::Id> = plots
+        .iter()
+        .map(|p| quantscope::app::plots::id(&model, ("detail", worst.index, *p)))
+        .collect();
+    let views = |h: &Harness<'_, QuantscopeApp>| -> Vec<Option<(egui::Rect, [f64; 4])>> {
+        ids.iter()
+            .map(|id| quantscope::app::plots::view(&h.ctx, *id))
+            .collect()
+    };
+    let before = views(&h);
+    assert!(
+        before.iter().all(Option::is_some),
+        "all {} plots shown: {before:?}",
+        plots.len()
+    );
+    let (rect, bounds) = before[0].unwrap();
+    let top = h.get_by_label(&heading).rect().top();
+    wheel_at(&mut h, rect.center(), -120.0, false);
+    let after = views(&h);
+    let moved = top - h.get_by_label(&heading).rect().top();
+    assert!(moved > 30.0, "the pane scrolled by {moved} points");
+    let mut checked = 0;
+    for (k, (b, a)) in before.iter().zip(&after).enumerate() {
+        let (b, a) = (b.unwrap(), a.unwrap());
+        assert_eq!(b.1, a.1, "plot {} kept its bounds", plots[k]);
+        checked += 1;
+    }
+    assert_eq!(checked, plots.len());
+    // The first plot moved up with the page: the wheel went to the page, not to the plot.
+    let (rect2, bounds2) = after[0].unwrap();
+    assert!((rect.top() - rect2.top() - moved).abs() < 2.0);
+    assert_eq!(bounds, bounds2);
+
+    // Ctrl+wheel zooms the plot under the pointer and no other.
+    let others: Vec<_> = after[1..].iter().map(|v| v.unwrap().1).collect();
+    wheel_at(&mut h, rect2.center(), 120.0, true);
+    let zoomed = views(&h);
+    let z = zoomed[0].unwrap().1;
+    assert!(
+        z[1] - z[0] < bounds[1] - bounds[0],
+        "ctrl+wheel zoomed in: {bounds:?} -> {z:?}"
+    );
+    let others_after: Vec<_> = zoomed[1..].iter().map(|v| v.unwrap().1).collect();
+    assert_eq!(others, others_after);
+
+    // The other tab's plot of the same name is another plot: its own id, its own memory.
+    let float_model = h.state().tabs[0].model.clone();
+    let other = quantscope::app::plots::id(&float_model, ("detail", worst.index, "int_hist"));
+    assert_ne!(other, ids[0]);
+}

@@ -16,6 +16,7 @@ mod menus;
 mod opening;
 pub mod overview;
 mod path_field;
+pub mod plots;
 mod startup;
 pub mod tensor_detail;
 pub mod tensors;
