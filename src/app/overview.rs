@@ -2,7 +2,7 @@
 //! quantization implies, operators (those the engine cannot run marked), metadata.
 
 use super::export;
-use super::plots::{bytes_label, headroom, legend, page_plot};
+use super::plots::{bytes_grid, bytes_label, category_grid, headroom, legend, page_plot};
 use super::{fmt_opt, ViewCtx};
 use crate::model::{human_bytes, Tensor};
 use crate::preprocess::InputSpec;
@@ -156,6 +156,8 @@ impl OverviewPanel {
                     .include_y(0.0)
                     .include_y(headroom(0.0, ymax, 190.0, series.len()))
                     .x_axis_formatter(crate::app::category_axis(names))
+                    .x_grid_spacer(category_grid)
+                    .y_grid_spacer(bytes_grid)
                     .y_axis_label("bytes")
                     .y_axis_formatter(|m, _| bytes_label(m.value))
                     .show(ui, |p| {

@@ -7,7 +7,7 @@
 
 use crate::model::Model;
 use eframe::egui;
-use egui_plot::{AxisHints, Corner, Legend, Plot, PlotMemory};
+use egui_plot::{AxisHints, Corner, GridInput, GridMark, Legend, Plot, PlotMemory};
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -33,7 +33,99 @@ pub fn page_plot(
         .allow_zoom(true)
         .allow_boxed_zoom(true)
         .allow_double_click_reset(true)
-        .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0)])
+        .custom_x_axes(vec![AxisHints::new_x()
+            .label_spacing(40.0..=56.0)
+            .formatter(tick_label)])
+        .custom_y_axes(vec![AxisHints::new_y()
+            .label_spacing(12.0..=20.0)
+            .formatter(tick_label)])
+        .x_grid_spacer(nice_grid(7.0))
+        .y_grid_spacer(nice_grid(3.0))
+}
+
+/// Ticks at 1, 2 and 5 times a power of ten, the labelled ones at least `factor` times the
+/// thinnest grid spacing (8 points) apart, with unlabelled minor lines between: egui_plot's
+/// own grid steps by powers of ten only, which leaves a small plot with one "0" tick.
+fn nice_grid(factor: f64) -> impl Fn(GridInput) -> Vec<GridMark> {
+    move |input: GridInput| {
+        let (lo, hi) = input.bounds;
+        let want = input.base_step_size.abs() * factor;
+        if !(want > 0.0 && want.is_finite() && hi > lo) {
+            return Vec::new();
+        }
+        let p = 10f64.powf(want.log10().floor());
+        let (mantissa, major) = [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .map(|m| (m, m * p))
+            .find(|(_, s)| *s >= want * 0.999)
+            .unwrap_or((10.0, 10.0 * p));
+        let minor = major / if mantissa == 2.0 { 4.0 } else { 5.0 };
+        let first = (lo / minor).ceil() as i64;
+        let last = (hi / minor).floor() as i64;
+        if last - first > 5000 {
+            return Vec::new();
+        }
+        let per = (major / minor).round() as i64;
+        (first..=last)
+            .map(|k| GridMark {
+                value: k as f64 * minor,
+                step_size: if k % per == 0 { major } else { minor },
+            })
+            .collect()
+    }
+}
+
+/// Category axes: one tick per integer (a category), none between, so a category's name gets
+/// the whole width of its slot.
+pub fn category_grid(input: GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let (first, last) = (lo.ceil() as i64, hi.floor() as i64);
+    if !(hi > lo) || last - first > 2000 {
+        return Vec::new();
+    }
+    (first..=last)
+        .map(|k| GridMark {
+            value: k as f64,
+            step_size: 1.0,
+        })
+        .collect()
+}
+
+/// A bytes axis: ticks at 1, 2, 5, 10, 20, 50, 100, 200 or 500 B, KB or MB (powers of 1024, as
+/// [`bytes_label`] prints them), so the labels read "10.0 KB", not "9.8 KB".
+pub fn bytes_grid(input: GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let want = input.base_step_size.abs() * 3.0;
+    if !(want > 0.0 && want.is_finite() && hi > lo) {
+        return Vec::new();
+    }
+    let unit = 1024f64.powf(want.max(1.0).log(1024.0).floor());
+    let step = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1024.0]
+        .into_iter()
+        .map(|m| m * unit)
+        .find(|s| *s >= want)
+        .unwrap_or(1024.0 * unit);
+    let (first, last) = ((lo / step).ceil() as i64, (hi / step).floor() as i64);
+    if last - first > 5000 {
+        return Vec::new();
+    }
+    (first..=last)
+        .map(|k| GridMark {
+            value: k as f64 * step,
+            step_size: step,
+        })
+        .collect()
+}
+
+/// A tick label with the decimals its step needs (0.05 steps: two; 0.2 steps: one).
+fn tick_label(m: GridMark, _: &std::ops::RangeInclusive<f64>) -> String {
+    let d = (-m.step_size.log10()).ceil().max(0.0) as usize;
+    let v = if m.value.abs() < m.step_size * 1e-6 {
+        0.0
+    } else {
+        m.value
+    };
+    format!("{v:.d$}")
 }
 
 /// The legend, top right, over the room [`headroom`] leaves above the data.

@@ -4,8 +4,8 @@
 use super::controls::pp_label;
 use super::{texture, ComparePanel};
 use crate::app::export;
-use crate::app::plots::{headroom, legend, page_plot};
-use crate::app::{fmt_opt, ViewCtx};
+use crate::app::plots::{category_grid, headroom, legend, page_plot};
+use crate::app::{fmt_opt, plural, ViewCtx};
 use crate::compare::view;
 use crate::preprocess::{Layout, Prepared};
 use crate::report::csv;
@@ -70,11 +70,17 @@ impl ComparePanel {
                             ui.image((t.id(), size));
                             if let Some(p) = p {
                                 let dt = view::input_dtype(&p.tensor);
-                                ui.small(format!(
-                                    "{dt}, {} levels, {:.1}% clipped",
-                                    p.levels_used,
-                                    p.clipped_fraction * 100.0
-                                ));
+                                // A float tensor has no levels to count.
+                                ui.small(if p.levels_used == 0 {
+                                    format!("{dt}, {:.1}% clipped", p.clipped_fraction * 100.0)
+                                } else {
+                                    format!(
+                                        "{dt}, {} {}, {:.1}% clipped",
+                                        p.levels_used,
+                                        plural(p.levels_used as usize, "level", "levels"),
+                                        p.clipped_fraction * 100.0
+                                    )
+                                });
                             }
                         });
                     }
@@ -169,6 +175,7 @@ impl ComparePanel {
                         .include_y(headroom(0.0, 1.0, 170.0, 2))
                         .y_axis_label("score")
                         .x_axis_formatter(crate::app::category_axis(names))
+                        .x_grid_spacer(category_grid)
                         .show(ui, |p| {
                             p.bar_chart(
                                 BarChart::new("float", fb)
