@@ -11,6 +11,7 @@ pub mod compare;
 pub mod example;
 pub mod export;
 pub mod graph;
+pub mod help;
 pub mod jobs;
 mod menus;
 mod opening;

@@ -75,7 +75,10 @@ pub fn analysis_ui(
                 ("role", ta.role.clone().unwrap_or_else(|| "-".into())),
             ];
             for (k, (n, v)) in cells.iter().enumerate() {
-                ui.label(*n);
+                let l = ui.label(*n);
+                if let Some(h) = super::help::metric(n) {
+                    l.on_hover_text(h);
+                }
                 ui.strong(v);
                 if k % 2 == 1 {
                     ui.end_row();

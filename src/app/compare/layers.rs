@@ -47,7 +47,12 @@ impl ComparePanel {
                 .filter(|v| v.is_finite())
                 .fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
             let region = ui.vertical(|ui| {
-            ui.strong("Per-layer SQNR (dB): cumulative (error so far) and local (the layer's own); click a layer");
+            ui.strong("Per-layer SQNR (dB): cumulative (error so far) and local (the layer's own); click a layer")
+                .on_hover_text(format!(
+                    "{}\n{}",
+                    crate::app::help::metric("cumulative").unwrap_or_default(),
+                    crate::app::help::metric("local").unwrap_or_default()
+                ));
             page_plot(ctx.model, "layer_sqnr", 200.0)
                 .legend(legend())
                 .include_y(lo)
