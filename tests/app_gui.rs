@@ -376,6 +376,18 @@ fn plot_exports_write_png_and_csv() {
     );
     let distinct: std::collections::HashSet<_> = img.pixels().map(|p| p.0).collect();
     assert!(distinct.len() > 10, "a plot, not a blank rectangle");
+    // What the user sees: the title above the plot frame and the axes beside and below it.
+    let model = h.state().tabs[0].model.clone();
+    let (frame, _) =
+        quantscope::app::plots::view(&h.ctx, quantscope::app::plots::id(&model, "bytes_by_dtype"))
+            .expect("the bytes-by-dtype plot");
+    let ppp = h.ctx.pixels_per_point();
+    assert!(
+        img.height() as f32 >= (frame.height() + 30.0) * ppp
+            && img.width() as f32 >= (frame.width() + 20.0) * ppp,
+        "PNG {:?} holds the frame {frame:?} with title and axes",
+        img.dimensions()
+    );
     assert!(h.state().status.get().starts_with("saved "));
 
     h.get_by_label("CSV").click();
