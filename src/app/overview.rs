@@ -12,6 +12,9 @@ use egui_plot::{Bar, BarChart, PlotPoint, Text};
 #[derive(Default)]
 pub struct OverviewPanel {}
 
+/// One series of the bytes-by-dtype chart: name, colour and its bars (x, bytes, bar name).
+type Series<'a> = (&'a str, egui::Color32, Vec<(f64, f64, String)>);
+
 /// How many float activations "Why this kind" lists before folding the rest.
 const SHOWN: usize = 8;
 
@@ -131,7 +134,7 @@ impl OverviewPanel {
             let abytes: Vec<f64> = dtypes.iter().map(|d| s.activations_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).collect();
             // A series with no bytes gets no bars and no legend entry; each bar is labelled
             // with its size, so a bar too small to see still says what it holds.
-            let series: Vec<(&str, egui::Color32, Vec<(f64, f64, String)>)> = [
+            let series: Vec<Series> = [
                 ("constants", -0.2, egui::Color32::from_rgb(90, 140, 220), cbytes),
                 ("activations", 0.2, egui::Color32::from_rgb(230, 120, 40), abytes),
             ]

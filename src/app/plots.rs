@@ -50,7 +50,7 @@ fn nice_grid(factor: f64) -> impl Fn(GridInput) -> Vec<GridMark> {
     move |input: GridInput| {
         let (lo, hi) = input.bounds;
         let want = input.base_step_size.abs() * factor;
-        if !(want > 0.0 && want.is_finite() && hi > lo) {
+        if !want.is_finite() || want <= 0.0 || hi.is_nan() || lo.is_nan() || hi <= lo {
             return Vec::new();
         }
         let p = 10f64.powf(want.log10().floor());
@@ -80,7 +80,7 @@ fn nice_grid(factor: f64) -> impl Fn(GridInput) -> Vec<GridMark> {
 pub fn category_grid(input: GridInput) -> Vec<GridMark> {
     let (lo, hi) = input.bounds;
     let (first, last) = (lo.ceil() as i64, hi.floor() as i64);
-    if !(hi > lo) || last - first > 2000 {
+    if hi.is_nan() || lo.is_nan() || hi <= lo || last - first > 2000 {
         return Vec::new();
     }
     (first..=last)
@@ -96,7 +96,7 @@ pub fn category_grid(input: GridInput) -> Vec<GridMark> {
 pub fn bytes_grid(input: GridInput) -> Vec<GridMark> {
     let (lo, hi) = input.bounds;
     let want = input.base_step_size.abs() * 3.0;
-    if !(want > 0.0 && want.is_finite() && hi > lo) {
+    if !want.is_finite() || want <= 0.0 || hi.is_nan() || lo.is_nan() || hi <= lo {
         return Vec::new();
     }
     let unit = 1024f64.powf(want.max(1.0).log(1024.0).floor());

@@ -77,7 +77,7 @@ impl ComparePanel {
                                     format!(
                                         "{dt}, {} {}, {:.1}% clipped",
                                         p.levels_used,
-                                        plural(p.levels_used as usize, "level", "levels"),
+                                        plural(p.levels_used, "level", "levels"),
                                         p.clipped_fraction * 100.0
                                     )
                                 });
