@@ -4,9 +4,10 @@
 
 use super::export;
 use super::jobs::Job;
-use super::plots::{headroom, page_plot};
+use super::plots::{category_grid, headroom, page_plot};
 use super::tensor_detail::analysis_ui;
 use super::{fmt_opt, ViewCtx};
+use crate::model::human_bytes;
 use crate::model::Model;
 use crate::quant::{self, Bits, Clip, Scheme, WeightsReport};
 use crate::report::csv;
@@ -191,11 +192,14 @@ impl WhatIfPanel {
         };
         if let Some(s) = self.report_scheme {
             ui.label(format!(
-                "{s}: overall weights SQNR {} dB over {} tensors; {} bytes of constants would become {}",
+                "{s}: overall weights SQNR {} dB over {} tensors; {} of constants would become {}",
                 fmt_opt(report.rollup.overall_sqnr_db, 2),
                 report.rollup.tensors_compared,
-                report.rollup.constant_bytes,
-                report.rollup.simulated_bytes.map_or("-".into(), |b| b.to_string())
+                human_bytes(report.rollup.constant_bytes),
+                report
+                    .rollup
+                    .simulated_bytes
+                    .map_or("-".into(), human_bytes)
             ));
         }
         let simulated: Vec<usize> = (0..report.tensors.len())
@@ -259,6 +263,7 @@ impl WhatIfPanel {
                                 .include_y(0.0)
                                 .include_y(headroom(0.0, ymax, 220.0, 0))
                                 .x_axis_label("weight tensor")
+                                .x_grid_spacer(category_grid)
                                 .y_axis_label("SQNR dB")
                                 .show(ui, |p| {
                                     p.bar_chart(BarChart::new("SQNR", bars));
