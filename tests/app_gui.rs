@@ -171,7 +171,7 @@ fn channel_order_changes_the_warning() {
             "stale warning {w}"
         );
     }
-    h.get_by_label_contains("channel order Bgr set in the app");
+    h.get_by_label_contains("channel order BGR set in the app");
 }
 
 #[test]
@@ -376,6 +376,18 @@ fn plot_exports_write_png_and_csv() {
     );
     let distinct: std::collections::HashSet<_> = img.pixels().map(|p| p.0).collect();
     assert!(distinct.len() > 10, "a plot, not a blank rectangle");
+    // What the user sees: the title above the plot frame and the axes beside and below it.
+    let model = h.state().tabs[0].model.clone();
+    let (frame, _) =
+        quantscope::app::plots::view(&h.ctx, quantscope::app::plots::id(&model, "bytes_by_dtype"))
+            .expect("the bytes-by-dtype plot");
+    let ppp = h.ctx.pixels_per_point();
+    assert!(
+        img.height() as f32 >= (frame.height() + 30.0) * ppp
+            && img.width() as f32 >= (frame.width() + 20.0) * ppp,
+        "PNG {:?} holds the frame {frame:?} with title and axes",
+        img.dimensions()
+    );
     assert!(h.state().status.get().starts_with("saved "));
 
     h.get_by_label("CSV").click();
@@ -946,4 +958,284 @@ fn blockwise_tensor_shows_its_blocks() {
         .rollup
         .tensors_compared;
     assert_eq!(r, 2, "the FC weights and the embedding table simulated");
+}
+
+/// Sends one wheel notch (`dy` points; with `ctrl`, egui turns it into a zoom) at `pos`.
+fn wheel_at(h: &mut Harness<'_, QuantscopeApp>, pos: egui::Pos2, dy: f32, ctrl: bool) {
+    let modifiers = if ctrl {
+        egui::Modifiers::CTRL
+    } else {
+        egui::Modifiers::NONE
+    };
+    h.hover_at(pos);
+    h.step();
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, dy),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers,
+    });
+    h.run_steps(20);
+}
+
+/// Issue #14 item 1: the wheel over a plot in the Tensors detail pane scrolls the pane and
+/// leaves the plot's bounds alone; Ctrl+wheel zooms that plot only; each tab remembers its own
+/// zoom (the plot ids are salted per tab and tensor).
+#[test]
+fn wheel_over_a_plot_scrolls_the_page_not_the_plot() {
+    let mut h = harness_sized(1400.0, 700.0);
+    open_pair(&mut h);
+    h.get_by_label("Tensors").click();
+    h.run_steps(3);
+    let worst = h.state().tabs[1].weights.clone().unwrap().rollup.worst[0].clone();
+    h.get_by_label(&shown_name(&worst.name)).click();
+    h.run_steps(4);
+    let heading = format!("#{} {}", worst.index, worst.name);
+    let model = h.state().tabs[1].model.clone();
+    let plots = ["int_hist", "real_hist", "ch_range", "ch_scale"];
+    let ids: Vec<egui::Id> = plots
+        .iter()
+        .map(|p| quantscope::app::plots::id(&model, ("detail", worst.index, *p)))
+        .collect();
+    let views = |h: &Harness<'_, QuantscopeApp>| -> Vec<Option<(egui::Rect, [f64; 4])>> {
+        ids.iter()
+            .map(|id| quantscope::app::plots::view(&h.ctx, *id))
+            .collect()
+    };
+    let before = views(&h);
+    assert!(
+        before.iter().all(Option::is_some),
+        "all {} plots shown: {before:?}",
+        plots.len()
+    );
+    let (rect, bounds) = before[0].unwrap();
+    let top = h.get_by_label(&heading).rect().top();
+    wheel_at(&mut h, rect.center(), -120.0, false);
+    let after = views(&h);
+    let moved = top - h.get_by_label(&heading).rect().top();
+    assert!(moved > 30.0, "the pane scrolled by {moved} points");
+    let mut checked = 0;
+    for (k, (b, a)) in before.iter().zip(&after).enumerate() {
+        let (b, a) = (b.unwrap(), a.unwrap());
+        assert_eq!(b.1, a.1, "plot {} kept its bounds", plots[k]);
+        checked += 1;
+    }
+    assert_eq!(checked, plots.len());
+    // The first plot moved up with the page: the wheel went to the page, not to the plot.
+    let (rect2, bounds2) = after[0].unwrap();
+    assert!((rect.top() - rect2.top() - moved).abs() < 2.0);
+    assert_eq!(bounds, bounds2);
+
+    // Ctrl+wheel zooms the plot under the pointer and no other.
+    let others: Vec<_> = after[1..].iter().map(|v| v.unwrap().1).collect();
+    wheel_at(&mut h, rect2.center(), 120.0, true);
+    let zoomed = views(&h);
+    let z = zoomed[0].unwrap().1;
+    assert!(
+        z[1] - z[0] < bounds[1] - bounds[0],
+        "ctrl+wheel zoomed in: {bounds:?} -> {z:?}"
+    );
+    let others_after: Vec<_> = zoomed[1..].iter().map(|v| v.unwrap().1).collect();
+    assert_eq!(others, others_after);
+
+    // The other tab's plot of the same name is another plot: its own id, its own memory.
+    let float_model = h.state().tabs[0].model.clone();
+    let other = quantscope::app::plots::id(&float_model, ("detail", worst.index, "int_hist"));
+    assert_ne!(other, ids[0]);
+}
+
+/// Opens `path` through the in-app path field (File > Open by path...), as a user types it.
+fn open_by_path(h: &mut Harness<'_, QuantscopeApp>, path: &str) {
+    if h.query_by_label("Open path:").is_none() {
+        // The empty window's button (File > Open by path... does the same).
+        h.get_by_label("Open by path...").click();
+        h.run_steps(2);
+    }
+    type_in_path_field(h, path);
+    h.get_by_label("Open").click();
+    h.run_steps(2);
+    settle(h);
+}
+
+/// Replaces the path field's text with `text`.
+fn type_in_path_field(h: &mut Harness<'_, QuantscopeApp>, text: &str) {
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(text);
+    h.run_steps(2);
+}
+
+/// Issue #14 item 7: a text file, a truncated model and a folder opened through the path field
+/// say what the user can act on (no parser internals, no stray ")"), in the notification area
+/// at the bottom of the window, the newest shown, the earlier ones one click away, one dismiss.
+#[test]
+fn bad_files_through_the_path_field_say_what_to_do_in_the_notification_area() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n",
+    )
+    .unwrap();
+    let whole = std::fs::read(asset("digits_int8.tflite")).unwrap();
+    let truncated = dir.path().join("cut.tflite");
+    std::fs::write(&truncated, &whole[..whole.len() * 3 / 5]).unwrap();
+    let folder = dir.path().join("models");
+    std::fs::create_dir(&folder).unwrap();
+
+    let (wh, ww) = (900.0, 1400.0);
+    let mut h = harness_sized(ww, wh);
+    let cases: [(&Path, &[&str]); 3] = [
+        (
+            &passwd,
+            &["not a TFLite model", "no 'TFL3' file identifier"],
+        ),
+        (&truncated, &["the file ends at byte", "truncated"]),
+        (&folder, &["is a folder"]),
+    ];
+    let internals = [
+        "unaligned",
+        "position",
+        "out of bounds while verifying",
+        "no such file",
+    ];
+    for (k, (p, wanted)) in cases.iter().enumerate() {
+        open_by_path(&mut h, &p.display().to_string());
+        assert!(h.state().tabs.is_empty());
+        assert_eq!(h.state().errors.len(), k + 1, "{:?}", h.state().errors);
+        let last = h.state().errors.last().unwrap().clone();
+        for w in *wanted {
+            assert!(last.contains(w), "{w:?} in {last:?}");
+        }
+        for bad in internals {
+            assert!(!last.contains(bad), "no {bad:?} in {last:?}");
+        }
+        // Shown in the footer: "error: <the message>", near the bottom of the window.
+        let head = format!("error: {}", last.lines().next().unwrap());
+        let shown = h.get_by_label_contains(&head).rect();
+        assert!(shown.top() > wh - 80.0, "at {shown:?}");
+        if k > 0 {
+            h.get_by_label(&format!("{k} earlier"));
+        }
+        assert!(h.query_all_by_label(")").next().is_none(), "a stray ')'");
+    }
+    // One dismiss for all.
+    h.get_by_label("dismiss").click();
+    h.run_steps(2);
+    assert!(h.state().errors.is_empty());
+    assert!(h.query_all_by_label_contains("error: ").next().is_none());
+}
+
+/// Issue #14 item 13: Tab completes in the path field, the candidates count reads "1 match".
+#[test]
+fn tab_completes_in_the_path_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("zebra_model.tflite"), b"x").unwrap();
+    std::fs::write(dir.path().join("yak.png"), b"x").unwrap();
+    let mut h = harness();
+    h.get_by_label("Open by path...").click();
+    h.run_steps(2);
+    let prefix = format!("{}/zeb", dir.path().display());
+    type_in_path_field(&mut h, &prefix);
+    assert_eq!(
+        h.get_by_role(egui::accesskit::Role::TextInput).value(),
+        Some(prefix.clone())
+    );
+    h.get_by_label("1 match");
+    h.key_press(egui::Key::Tab);
+    h.run_steps(2);
+    let full = format!("{}/zebra_model.tflite", dir.path().display());
+    let field = h.get_by_role(egui::accesskit::Role::TextInput);
+    assert_eq!(field.value(), Some(full.clone()));
+    assert!(field.is_focused(), "Tab kept the focus in the field");
+    // Typing goes on at the end of the completion.
+    field.type_text("X");
+    h.run_steps(2);
+    assert_eq!(
+        h.get_by_role(egui::accesskit::Role::TextInput).value(),
+        Some(format!("{full}X"))
+    );
+}
+
+/// Issue #14 item 11: at 640x480 the tabs stay on one row (close buttons beside their tabs,
+/// in the menu's row), no idle footer, and the Tensors table shows a useful number of rows.
+#[test]
+fn small_window_keeps_tabs_on_one_row_and_table_rows_visible() {
+    let (w, wh) = (640.0, 480.0);
+    let mut h = harness_sized(w, wh);
+    open_pair(&mut h);
+    h.get_by_label("Tensors").click();
+    h.run_steps(4);
+    let mut tab_rects: Vec<egui::Rect> = ["digits_f32.tflite  [", "digits_int8.tflite  ["]
+        .iter()
+        .map(|n| h.get_by_label_contains(n).rect())
+        .collect();
+    let closes: Vec<egui::Rect> = h.query_all_by_label("x").map(|n| n.rect()).collect();
+    assert_eq!(closes.len(), 2, "one close button per tab");
+    tab_rects.extend(closes);
+    let file = h.get_by_label("File").rect();
+    for r in &tab_rects {
+        assert!(
+            (r.center().y - file.center().y).abs() < 4.0,
+            "{r:?} in the menu row {file:?}"
+        );
+    }
+    let top = tab_rects.iter().map(|r| r.top()).fold(f32::MAX, f32::min);
+    let bottom = tab_rects.iter().map(|r| r.bottom()).fold(0.0, f32::max);
+    assert!(bottom - top < 26.0, "tab row {top}..{bottom}");
+
+    let q = Model::open(asset("digits_int8.tflite")).unwrap();
+    let names: Vec<String> = q.subgraphs[0]
+        .tensors
+        .iter()
+        .map(|t| shown_name(&t.name))
+        .collect();
+    let visible = names
+        .iter()
+        .filter(|n| {
+            h.query_all_by_label(n)
+                .any(|node| node.rect().top() >= 0.0 && node.rect().bottom() <= wh)
+        })
+        .count();
+    assert!(
+        visible >= 14,
+        "{visible} of {} table rows visible at {w}x{wh}",
+        names.len()
+    );
+    h.snapshot("app_small_640x480");
+}
+
+/// Issue #14 item 13: captions say "RGB, NHWC" (no enum spellings), a float input tensor has
+/// no "0 levels", each thumbnail carries its status in words beside it.
+#[test]
+fn compare_captions_read_as_words() {
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    h.get_by_label_contains("RGB, NHWC");
+    let mut checked = 0;
+    for spelling in [
+        "Rgb",
+        "Bgr",
+        "Nhwc",
+        "Nchw",
+        "CenterCrop",
+        "Bilinear",
+        " 0 levels",
+    ] {
+        assert!(
+            h.query_all_by_label_contains(spelling).next().is_none(),
+            "{spelling:?} shown"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+    h.get_by_label_contains("float32, ");
+    // The thumbnail's status in words beside it.
+    h.get_by_label("agrees");
 }

@@ -13,16 +13,34 @@ pub fn export_dir() -> PathBuf {
 }
 
 fn target(default_name: &str, ask: bool) -> PathBuf {
-    if ask {
-        if let Some(p) = rfd::FileDialog::new()
-            .set_file_name(default_name)
-            .set_directory(export_dir())
-            .save_file()
-        {
-            return p;
-        }
+    ask.then(|| ask_save_path(default_name))
+        .flatten()
+        .unwrap_or_else(|| export_dir().join(default_name))
+}
+
+/// What the user reads after a save: the path and how big the file is.
+pub fn saved(p: &std::path::Path) -> String {
+    match std::fs::metadata(p) {
+        Ok(m) => format!(
+            "saved {} ({})",
+            p.display(),
+            crate::model::human_bytes(m.len())
+        ),
+        Err(_) => format!("saved {}", p.display()),
     }
-    export_dir().join(default_name)
+}
+
+/// Where "Export report" writes when no save dialog is available: the export folder.
+pub fn default_report_path() -> PathBuf {
+    export_dir().join("quantscope_report.json")
+}
+
+/// A save dialog for `default_name`, or `None` when there is none (or the user cancelled).
+pub fn ask_save_path(default_name: &str) -> Option<PathBuf> {
+    rfd::FileDialog::new()
+        .set_file_name(default_name)
+        .set_directory(export_dir())
+        .save_file()
 }
 
 /// Saves `bytes`; returns the path written (shown to the user) or the error.
@@ -48,7 +66,7 @@ pub fn save_png(ctx: &egui::Context, rect: egui::Rect, default_name: &str, statu
                 .ok_or_else(|| "empty image".to_string())
                 .and_then(|im| im.save(&p).map_err(|e| e.to_string()))
             {
-                Ok(()) => format!("saved {}", p.display()),
+                Ok(()) => saved(&p),
                 Err(e) => format!("cannot save {}: {e}", p.display()),
             };
             status.set(msg);
@@ -86,9 +104,10 @@ impl StatusLine {
             1.0 - age.as_secs_f32() / Self::SHOWN_FOR.as_secs_f32(),
         ))
     }
+    /// "saved PATH (SIZE)" or the error.
     pub fn report(&self, r: Result<PathBuf, String>) {
         self.set(match r {
-            Ok(p) => format!("saved {}", p.display()),
+            Ok(p) => saved(&p),
             Err(e) => e,
         })
     }

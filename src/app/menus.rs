@@ -64,7 +64,8 @@ impl QuantscopeApp {
         }
     }
 
-    pub(super) fn menu_bar(&mut self, ui: &mut egui::Ui) {
+    /// The menu row; with `compact`, the tab strip follows in the same row.
+    pub(super) fn menu_bar(&mut self, ui: &mut egui::Ui, compact: bool) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if item(ui, "Open...  (Ctrl+O)") {
@@ -102,6 +103,10 @@ impl QuantscopeApp {
             if ui.button("Export report").clicked() {
                 self.export_report();
             }
+            if compact && !self.tabs.is_empty() {
+                ui.separator();
+                self.tab_bar(ui);
+            }
         });
     }
 
@@ -114,53 +119,61 @@ impl QuantscopeApp {
             .map(|t| (t.name.as_str(), t.path.as_deref()))
             .collect();
         let names = crate::workspace::distinct_names(&files);
-        ui.horizontal_wrapped(|ui| {
-            for (i, t) in self.tabs.iter().enumerate() {
-                let txt = format!(
-                    "{}  [{}]{}",
-                    names[i],
-                    t.summary.kind.label(),
-                    if t.paired.is_some() { " (paired)" } else { "" }
-                );
-                if ui.selectable_label(i == self.active, txt).clicked() {
-                    self.active = i;
-                }
-                if ui
-                    .small_button("x")
-                    .on_hover_text("close (Ctrl+W)")
-                    .clicked()
-                {
-                    close = Some(i);
-                }
-                ui.separator();
-            }
-            if self.tabs.len() >= 2 {
-                let me = &self.tabs[self.active];
-                let current = me
-                    .paired
-                    .and_then(|id| self.tab_index(id))
-                    .map(|j| names[j].clone())
-                    .unwrap_or_else(|| "nothing".into());
-                let label = ui.label(format!("{} paired with", names[self.active]));
-                egui::ComboBox::from_id_salt("paired_with")
-                    .selected_text(current)
-                    .show_ui(ui, |ui| {
+        // One row that scrolls sideways: a tab's close button never wraps away from it.
+        egui::ScrollArea::horizontal()
+            .id_salt("tab_strip")
+            .auto_shrink([false, true])
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    for (i, t) in self.tabs.iter().enumerate() {
+                        let txt = format!(
+                            "{}  [{}]{}",
+                            names[i],
+                            t.summary.kind.label(),
+                            if t.paired.is_some() { " (paired)" } else { "" }
+                        );
+                        if ui.selectable_label(i == self.active, txt).clicked() {
+                            self.active = i;
+                        }
                         if ui
-                            .selectable_label(me.paired.is_none(), "nothing")
+                            .small_button("x")
+                            .on_hover_text("close (Ctrl+W)")
                             .clicked()
                         {
-                            pair_req = Some((me.id, None));
+                            close = Some(i);
                         }
-                        for (t, n) in self.tabs.iter().zip(&names).filter(|(t, _)| t.id != me.id) {
-                            if ui.selectable_label(me.paired == Some(t.id), n).clicked() {
-                                pair_req = Some((me.id, Some(t.id)));
-                            }
-                        }
-                    })
-                    .response
-                    .labelled_by(label.id);
-            }
-        });
+                        ui.separator();
+                    }
+                    if self.tabs.len() >= 2 {
+                        let me = &self.tabs[self.active];
+                        let current = me
+                            .paired
+                            .and_then(|id| self.tab_index(id))
+                            .map(|j| names[j].clone())
+                            .unwrap_or_else(|| "nothing".into());
+                        let label = ui.label(format!("{} paired with", names[self.active]));
+                        egui::ComboBox::from_id_salt("paired_with")
+                            .selected_text(current)
+                            .show_ui(ui, |ui| {
+                                if ui
+                                    .selectable_label(me.paired.is_none(), "nothing")
+                                    .clicked()
+                                {
+                                    pair_req = Some((me.id, None));
+                                }
+                                for (t, n) in
+                                    self.tabs.iter().zip(&names).filter(|(t, _)| t.id != me.id)
+                                {
+                                    if ui.selectable_label(me.paired == Some(t.id), n).clicked() {
+                                        pair_req = Some((me.id, Some(t.id)));
+                                    }
+                                }
+                            })
+                            .response
+                            .labelled_by(label.id);
+                    }
+                })
+            });
         if let Some(i) = close {
             self.close_tab(i);
         }

@@ -11,11 +11,13 @@ pub mod compare;
 pub mod example;
 pub mod export;
 pub mod graph;
+pub mod help;
 pub mod jobs;
 mod menus;
 mod opening;
 pub mod overview;
 mod path_field;
+pub mod plots;
 mod startup;
 pub mod tensor_detail;
 pub mod tensors;
@@ -33,6 +35,9 @@ use jobs::Job;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Below this window height (points) the chrome collapses: tabs in the menu row, no idle footer.
+const COMPACT_HEIGHT: f32 = 700.0;
 
 /// The bundled example (embedded so the app works from any directory).
 pub struct Example {
@@ -185,6 +190,8 @@ pub struct QuantscopeApp {
     settings: Settings,
     path_field: String,
     show_path_field: bool,
+    /// "Export report" without a save dialog: where to write, for the user to confirm.
+    report_path: Option<String>,
     /// Images dropped before any model was open.
     pending_images: Vec<(String, Vec<u8>)>,
     pub status: StatusLine,
@@ -206,6 +213,7 @@ impl Default for QuantscopeApp {
             settings: Settings::default(),
             path_field: String::new(),
             show_path_field: false,
+            report_path: None,
             pending_images: Vec::new(),
             status: StatusLine::default(),
             repaint: None,
@@ -448,6 +456,16 @@ impl QuantscopeApp {
         }
     }
 
+    /// The footer has something to show: a job, a fresh message, an error, or the hint of an
+    /// empty window.
+    fn has_footer(&self) -> bool {
+        self.tabs.is_empty()
+            || !self.errors.is_empty()
+            || self.status.current().is_some()
+            || !self.loads.is_empty()
+            || self.tabs.iter().any(|t| t.weights_job.is_some())
+    }
+
     fn any_job_running(&self) -> bool {
         !self.loads.is_empty()
             || self
@@ -483,10 +501,23 @@ impl QuantscopeApp {
         serde_json::to_value(crate::report::AppReport::new(models)).unwrap_or_default()
     }
 
+    /// "Export report": asks where (a save dialog, else a path field with the export folder
+    /// filled in); nothing is written before the user says where.
     fn export_report(&mut self) {
+        match export::ask_save_path("quantscope_report.json") {
+            Some(p) => self.write_report(&p),
+            None => self.report_path = Some(export::default_report_path().display().to_string()),
+        }
+    }
+
+    /// Writes the report to `p` and says where and how big it is.
+    pub fn write_report(&mut self, p: &Path) {
         let s = serde_json::to_string_pretty(&self.report_json()).unwrap_or_default();
-        self.status
-            .report(export::save("quantscope_report.json", s.as_bytes(), true));
+        self.status.report(
+            std::fs::write(p, s.as_bytes())
+                .map(|_| p.to_path_buf())
+                .map_err(|e| format!("cannot write {}: {e}", p.display())),
+        );
     }
 
     fn rerun(&mut self) {
@@ -621,21 +652,27 @@ impl QuantscopeApp {
         self.apply_startup();
         self.handle_drops(ui);
         self.shortcuts(ui);
+        // Small windows (900x600 and below): the tabs share the menu's row and the footer
+        // shows only while it has something to say, so the content keeps the height.
+        let compact = ui.ctx().content_rect().height() < COMPACT_HEIGHT;
         egui::Panel::top("menu").show(ui, |ui| {
-            self.menu_bar(ui);
+            self.menu_bar(ui, compact);
             if self.show_path_field {
                 self.path_field_ui(ui);
             }
-            if !self.tabs.is_empty() {
+            self.report_path_ui(ui);
+            if !compact && !self.tabs.is_empty() {
                 self.tab_bar(ui);
             }
         });
-        egui::Panel::bottom("status").show(ui, |ui| {
-            self.status_bar(ui);
-            if self.loads.is_empty() && self.tabs.is_empty() && self.errors.is_empty() {
-                ui.weak("Drop a .tflite model or an image anywhere on the window.");
-            }
-        });
+        if self.has_footer() {
+            egui::Panel::bottom("status").show(ui, |ui| {
+                self.status_bar(ui);
+                if self.loads.is_empty() && self.tabs.is_empty() && self.errors.is_empty() {
+                    ui.weak("Drop a .tflite model or an image anywhere on the window.");
+                }
+            });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             if self.tabs.is_empty() {
                 ui.vertical_centered(|ui| {
@@ -681,6 +718,15 @@ impl eframe::App for QuantscopeApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}
+
+/// `one` or `many` as `n` asks ("1 match", "3 matches").
+pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
     }
 }
 

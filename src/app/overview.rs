@@ -2,14 +2,18 @@
 //! quantization implies, operators (those the engine cannot run marked), metadata.
 
 use super::export;
+use super::plots::{bytes_grid, bytes_label, category_grid, headroom, legend, page_plot};
 use super::{fmt_opt, ViewCtx};
 use crate::model::{human_bytes, Tensor};
 use crate::preprocess::InputSpec;
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, PlotPoint, Text};
 
 #[derive(Default)]
 pub struct OverviewPanel {}
+
+/// One series of the bytes-by-dtype chart: name, colour and its bars (x, bytes, bar name).
+type Series<'a> = (&'a str, egui::Color32, Vec<(f64, f64, String)>);
 
 /// How many float activations "Why this kind" lists before folding the rest.
 const SHOWN: usize = 8;
@@ -47,6 +51,7 @@ impl OverviewPanel {
         let (model, s, name, weights, status) =
             (ctx.model, ctx.summary, ctx.name, ctx.weights, ctx.status);
         let labels = ctx.labels;
+        let ui_text_colour = ui.visuals().text_color();
         egui::ScrollArea::vertical().auto_shrink(false).show(ui, |ui| {
             ui.heading(name);
             egui::Grid::new("ov_grid").num_columns(2).striped(true).show(ui, |ui| {
@@ -124,28 +129,62 @@ impl OverviewPanel {
                 });
 
             ui.separator();
-            ui.strong("Bytes by dtype");
             let dtypes: Vec<&String> = s.counts_by_dtype.keys().collect();
-            let cbars: Vec<Bar> = dtypes.iter().enumerate().map(|(k, d)| {
-                Bar::new(k as f64 - 0.2, s.constants_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).width(0.4).name(format!("{d} constants"))
-            }).collect();
-            let abars: Vec<Bar> = dtypes.iter().enumerate().map(|(k, d)| {
-                Bar::new(k as f64 + 0.2, s.activations_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).width(0.4).name(format!("{d} activations"))
-            }).collect();
+            let cbytes: Vec<f64> = dtypes.iter().map(|d| s.constants_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).collect();
+            let abytes: Vec<f64> = dtypes.iter().map(|d| s.activations_by_dtype.get(*d).map_or(0, |x| x.bytes) as f64).collect();
+            // A series with no bytes gets no bars and no legend entry; each bar is labelled
+            // with its size, so a bar too small to see still says what it holds.
+            let series: Vec<Series> = [
+                ("constants", -0.2, egui::Color32::from_rgb(90, 140, 220), cbytes),
+                ("activations", 0.2, egui::Color32::from_rgb(230, 120, 40), abytes),
+            ]
+            .into_iter()
+            .map(|(n, dx, c, by)| {
+                let bars: Vec<(f64, f64, String)> = by
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &b)| (k as f64 + dx, b, format!("{} {n}", dtypes[k])))
+                    .filter(|b| b.1 > 0.0)
+                    .collect();
+                (n, c, bars)
+            })
+            .filter(|s| !s.2.is_empty())
+            .collect();
+            let ymax = series.iter().flat_map(|s| s.2.iter().map(|b| b.1)).fold(1.0, f64::max);
             let names: Vec<String> = dtypes.iter().map(|d| format!("{d} ({} tensors)", s.counts_by_dtype[*d])).collect();
-            let resp = Plot::new("bytes_by_dtype")
-                .height(160.0)
-                .legend(Legend::default())
-                .x_axis_formatter(crate::app::category_axis(names))
-                .y_axis_label("bytes")
-                .y_axis_formatter(|m, _| if m.value < 0.0 { String::new() } else { human_bytes(m.value as u64) })
-                .show(ui, |p| {
-                    p.bar_chart(BarChart::new("constants", cbars));
-                    p.bar_chart(BarChart::new("activations", abars));
-                });
+            let r = ui.vertical(|ui| {
+                ui.strong("Bytes by dtype");
+                page_plot(model, "bytes_by_dtype", 190.0)
+                    .legend(legend())
+                    .include_y(0.0)
+                    .include_y(headroom(0.0, ymax, 190.0, series.len()))
+                    .x_axis_formatter(crate::app::category_axis(names))
+                    .x_grid_spacer(category_grid)
+                    .y_grid_spacer(bytes_grid)
+                    .y_axis_label("bytes")
+                    .y_axis_formatter(|m, _| bytes_label(m.value))
+                    .show(ui, |p| {
+                        for (n, c, bars) in &series {
+                            let b: Vec<Bar> = bars
+                                .iter()
+                                .map(|(x, y, name)| Bar::new(*x, *y).width(0.4).name(name))
+                                .collect();
+                            p.bar_chart(BarChart::new(*n, b).color(*c).element_formatter(Box::new(
+                                |b, _| format!("{}\n{}", b.name, bytes_label(b.value)),
+                            )));
+                            for (x, y, _) in bars {
+                                p.text(
+                                    Text::new("", PlotPoint::new(*x, *y), bytes_label(*y))
+                                        .anchor(egui::Align2::CENTER_BOTTOM)
+                                        .color(ui_text_colour),
+                                );
+                            }
+                        }
+                    })
+            });
             export::plot_exports(
                 ui,
-                resp.response.rect,
+                r.response.rect,
                 "bytes_by_dtype",
                 || crate::report::csv::bytes_by_dtype(s),
                 || serde_json::to_value(s).unwrap_or_default(),

@@ -9,15 +9,27 @@ impl QuantscopeApp {
     pub(super) fn path_field_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.label("Open path:");
+            // Focus locked so that Tab completes instead of moving to the next widget.
             let r = ui.add(
                 egui::TextEdit::singleline(&mut self.path_field)
                     .desired_width(420.0)
-                    .hint_text("/path/to/model.tflite, image or labels.txt"),
+                    .lock_focus(true)
+                    .hint_text("/path/to/model.tflite, image or labels.txt (Tab completes)"),
             );
             let cands = completions(&self.path_field);
-            if r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Tab)) {
-                if let Some(c) = common_prefix(&cands) {
+            if r.has_focus()
+                && ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Tab))
+            {
+                if let Some(c) = common_prefix(&cands).filter(|c| c.len() >= self.path_field.len())
+                {
                     self.path_field = c;
+                    // The cursor to the end, to go on typing after the completion.
+                    if let Some(mut st) = egui::TextEdit::load_state(ui.ctx(), r.id) {
+                        let end = egui::text::CCursor::end_of_str(&self.path_field);
+                        st.cursor
+                            .set_char_range(Some(egui::text::CCursorRange::one(end)));
+                        st.store(ui.ctx(), r.id);
+                    }
                 }
             }
             let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -39,16 +51,53 @@ impl QuantscopeApp {
                 self.show_path_field = false;
             }
             if !cands.is_empty() && !self.path_field.is_empty() {
-                ui.menu_button(format!("{} matches", cands.len()), |ui| {
-                    for c in cands.iter().take(30) {
-                        if ui.button(c).clicked() {
-                            self.path_field = c.clone();
-                            ui.close();
+                let n = cands.len();
+                ui.menu_button(
+                    format!("{n} {}", super::plural(n, "match", "matches")),
+                    |ui| {
+                        for c in cands.iter().take(30) {
+                            if ui.button(c).clicked() {
+                                self.path_field = c.clone();
+                                ui.close();
+                            }
                         }
-                    }
-                });
+                    },
+                );
             }
         });
+    }
+}
+
+impl QuantscopeApp {
+    /// "Export report" without a save dialog: the path to write, editable, and Save.
+    pub(super) fn report_path_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(mut p) = self.report_path.take() else {
+            return;
+        };
+        let mut keep = true;
+        ui.horizontal(|ui| {
+            let l = ui.label("Save report as:");
+            let r = ui
+                .add(egui::TextEdit::singleline(&mut p).desired_width(420.0))
+                .labelled_by(l.id);
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Save").clicked() || enter {
+                let path = PathBuf::from(p.trim());
+                if path.is_dir() {
+                    self.errors
+                        .push(format!("{} is a folder: add a file name", path.display()));
+                } else {
+                    self.write_report(&path);
+                    keep = false;
+                }
+            }
+            if ui.small_button("x").on_hover_text("cancel").clicked() {
+                keep = false;
+            }
+        });
+        if keep {
+            self.report_path = Some(p);
+        }
     }
 }
 

@@ -3,20 +3,26 @@
 //! per-channel scales, error metrics and spec checks - all from `quant::analyze`.
 
 use super::export::{self, StatusLine};
+use super::plots::{headroom, legend, page_plot};
 use super::{fmt_opt, ViewCtx};
 use crate::compare::view::viridis;
+use crate::model::Model;
 use crate::quant::{BlockAnalysis, Histogram, Reference, Severity, TensorAnalysis};
 use crate::report::csv;
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Bar, BarChart, Line, PlotPoints, Points};
+use std::sync::Arc;
 
 #[derive(Default)]
 pub struct TensorDetailPanel {}
 
-fn hist_bars(h: &Histogram, color: egui::Color32) -> Vec<Bar> {
+/// One bar per bin; with `integer`, unit bins [q, q+1) are drawn centred on q.
+fn hist_bars(h: &Histogram, color: egui::Color32, integer: bool) -> Vec<Bar> {
     h.bins()
         .map(|(a, b, c)| {
-            Bar::new((a + b) / 2.0, c as f64)
+            let unit = integer && (b - a - 1.0).abs() < 1e-9 && a.fract() == 0.0;
+            let x = if unit { a } else { (a + b) / 2.0 };
+            Bar::new(x, c as f64)
                 .width((b - a).abs())
                 .fill(color)
                 .stroke(egui::Stroke::NONE)
@@ -24,9 +30,11 @@ fn hist_bars(h: &Histogram, color: egui::Color32) -> Vec<Bar> {
         .collect()
 }
 
-/// The numbers and plots of one analysed tensor (shared with the what-if panel).
+/// The numbers and plots of one analysed tensor (shared with the what-if panel); plot ids are
+/// salted with the tab's `model`, `id` and the tensor.
 pub fn analysis_ui(
     ui: &mut egui::Ui,
+    model: &Arc<Model>,
     id: &str,
     ta: &TensorAnalysis,
     overlay: Option<(&str, &Histogram)>,
@@ -67,7 +75,10 @@ pub fn analysis_ui(
                 ("role", ta.role.clone().unwrap_or_else(|| "-".into())),
             ];
             for (k, (n, v)) in cells.iter().enumerate() {
-                ui.label(*n);
+                let l = ui.label(*n);
+                if let Some(h) = super::help::metric(n) {
+                    l.on_hover_text(h);
+                }
                 ui.strong(v);
                 if k % 2 == 1 {
                     ui.end_row();
@@ -101,29 +112,29 @@ pub fn analysis_ui(
     }
 
     ui.separator();
-    ui.strong(if ta.dtype.is_float() {
-        "Histogram of values"
-    } else {
-        "Histogram of stored integers (every bin)"
-    });
     let h = &ta.histogram;
-    let resp = Plot::new(format!("{id}_int_hist"))
-        .height(150.0)
-        .x_axis_label(if ta.dtype.is_float() {
-            "value"
+    // Stored integers: one bar per integer q, centred on q (the bins are [q, q+1)).
+    let integer = !ta.dtype.is_float();
+    let blue = egui::Color32::from_rgb(90, 140, 220);
+    let ymax = h.counts.iter().copied().max().unwrap_or(1) as f64;
+    let r = ui.vertical(|ui| {
+        ui.strong(if integer {
+            "Histogram of stored integers (every bin)"
         } else {
-            "integer"
-        })
-        .y_axis_label("count")
-        .show(ui, |p| {
-            p.bar_chart(BarChart::new(
-                "count",
-                hist_bars(h, egui::Color32::from_rgb(90, 140, 220)),
-            ))
+            "Histogram of values"
         });
+        page_plot(model, (id, ta.index, "int_hist"), 170.0)
+            .include_y(0.0)
+            .include_y(headroom(0.0, ymax, 170.0, 0))
+            .x_axis_label(if integer { "integer" } else { "value" })
+            .y_axis_label("count")
+            .show(ui, |p| {
+                p.bar_chart(BarChart::new("count", hist_bars(h, blue, integer)).color(blue))
+            })
+    });
     export::plot_exports(
         ui,
-        resp.response.rect,
+        r.response.rect,
         &format!("{stem}_int_hist"),
         || csv::histogram(h, None),
         || serde_json::to_value(h).unwrap_or_default(),
@@ -131,29 +142,39 @@ pub fn analysis_ui(
     );
 
     if let Some(rh) = &ta.real_histogram {
-        ui.strong("Histogram of real (dequantized) values");
-        let resp = Plot::new(format!("{id}_real_hist"))
-            .height(150.0)
-            .legend(Legend::default())
-            .x_axis_label("value")
-            .show(ui, |p| {
-                p.bar_chart(BarChart::new(
-                    "quantized",
-                    hist_bars(rh, egui::Color32::from_rgba_unmultiplied(90, 140, 220, 200)),
-                ));
-                if let Some((name, fh)) = overlay {
-                    // Counts scaled to the same area so the shapes compare.
-                    let pts = fh.scaled_to(rh);
-                    p.line(
-                        Line::new(name.to_string(), PlotPoints::from(pts))
-                            .color(egui::Color32::from_rgb(230, 120, 40))
-                            .width(2.0),
-                    );
-                }
-            });
+        let fill = egui::Color32::from_rgba_unmultiplied(90, 140, 220, 200);
+        let pts = overlay.map(|(_, fh)| fh.scaled_to(rh));
+        let ymax = rh
+            .counts
+            .iter()
+            .map(|&c| c as f64)
+            .chain(pts.iter().flatten().map(|p| p[1]))
+            .fold(1.0, f64::max);
+        let rows = 1 + overlay.is_some() as usize;
+        let r = ui.vertical(|ui| {
+            ui.strong("Histogram of real (dequantized) values");
+            page_plot(model, (id, ta.index, "real_hist"), 170.0)
+                .legend(legend())
+                .include_y(0.0)
+                .include_y(headroom(0.0, ymax, 170.0, rows))
+                .x_axis_label("value")
+                .y_axis_label("count")
+                .show(ui, |p| {
+                    // The chart's colour is the legend swatch: the same as its bars.
+                    p.bar_chart(BarChart::new("quantized", hist_bars(rh, fill, false)).color(fill));
+                    if let (Some((name, _)), Some(pts)) = (overlay, pts) {
+                        // Counts scaled to the same area so the shapes compare.
+                        p.line(
+                            Line::new(name.to_string(), PlotPoints::from(pts))
+                                .color(egui::Color32::from_rgb(230, 120, 40))
+                                .width(2.0),
+                        );
+                    }
+                })
+        });
         export::plot_exports(
             ui,
-            resp.response.rect,
+            r.response.rect,
             &format!("{stem}_real_hist"),
             || csv::histogram(rh, overlay),
             || serde_json::json!({ "quantized": rh, "float": overlay.map(|o| o.1) }),
@@ -166,31 +187,59 @@ pub fn analysis_ui(
     }
 
     if ta.channels.len() > 1 {
+        channels_ui(ui, model, id, &stem, ta, status);
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Export tensor analysis (JSON)").clicked() {
+            let s = serde_json::to_string_pretty(ta).unwrap_or_default();
+            status.report(export::save(&format!("{stem}.json"), s.as_bytes(), false));
+        }
+    });
+}
+
+/// Per-channel ranges (with the representable range), scales and SQNR.
+fn channels_ui(
+    ui: &mut egui::Ui,
+    model: &Arc<Model>,
+    id: &str,
+    stem: &str,
+    ta: &TensorAnalysis,
+    status: &StatusLine,
+) {
+    let mut rep_lo = Vec::new();
+    let mut rep_hi = Vec::new();
+    let mut vmin = Vec::new();
+    let mut vmax = Vec::new();
+    for c in &ta.channels {
+        let x = c.channel as f64;
+        if let Some(s) = &c.real_stats {
+            vmin.push([x, s.min]);
+            vmax.push([x, s.max]);
+        }
+        if let Some((a, b)) = c.representable {
+            rep_lo.push([x, a]);
+            rep_hi.push([x, b]);
+        }
+    }
+    let (lo, hi) = rep_lo
+        .iter()
+        .chain(&rep_hi)
+        .chain(&vmin)
+        .chain(&vmax)
+        .fold((0.0f64, 0.0f64), |(a, b), p| (a.min(p[1]), b.max(p[1])));
+    let r = ui.vertical(|ui| {
         ui.strong(format!(
             "Per-channel ranges ({} channels, axis {})",
             ta.channels.len(),
             ta.axis.map_or("-".into(), |a| a.to_string())
         ));
-        let resp = Plot::new(format!("{id}_ch_range"))
-            .height(160.0)
-            .legend(Legend::default())
+        page_plot(model, (id, ta.index, "ch_range"), 190.0)
+            .legend(legend())
+            .include_y(lo)
+            .include_y(headroom(lo, hi, 190.0, 3))
             .x_axis_label("channel")
+            .y_axis_label("real value")
             .show(ui, |p| {
-                let mut rep_lo = Vec::new();
-                let mut rep_hi = Vec::new();
-                let mut vmin = Vec::new();
-                let mut vmax = Vec::new();
-                for c in &ta.channels {
-                    let x = c.channel as f64;
-                    if let Some(s) = &c.real_stats {
-                        vmin.push([x, s.min]);
-                        vmax.push([x, s.max]);
-                    }
-                    if let Some((a, b)) = c.representable {
-                        rep_lo.push([x, a]);
-                        rep_hi.push([x, b]);
-                    }
-                }
                 let grey = egui::Color32::from_gray(150);
                 p.line(Line::new("representable (±1/2 LSB)", PlotPoints::from(rep_lo)).color(grey));
                 p.line(Line::new("representable (±1/2 LSB)", PlotPoints::from(rep_hi)).color(grey));
@@ -204,59 +253,71 @@ pub fn analysis_ui(
                         .radius(2.0)
                         .color(egui::Color32::from_rgb(230, 120, 40)),
                 );
-            });
-        let ch_csv = || csv::channels(ta);
-        export::plot_exports(
-            ui,
-            resp.response.rect,
-            &format!("{stem}_channels"),
-            ch_csv,
-            || serde_json::to_value(&ta.channels).unwrap_or_default(),
-            status,
-        );
+            })
+    });
+    let ch_csv = || csv::channels(ta);
+    export::plot_exports(
+        ui,
+        r.response.rect,
+        &format!("{stem}_channels"),
+        ch_csv,
+        || serde_json::to_value(&ta.channels).unwrap_or_default(),
+        status,
+    );
 
+    let blue = egui::Color32::from_rgb(90, 140, 220);
+    let smax = ta
+        .channels
+        .iter()
+        .filter_map(|c| c.scale)
+        .fold(0.0, f64::max);
+    let r = ui.vertical(|ui| {
         ui.strong("Per-channel scale");
-        let resp = Plot::new(format!("{id}_ch_scale"))
-            .height(120.0)
+        page_plot(model, (id, ta.index, "ch_scale"), 150.0)
+            .include_y(0.0)
+            .include_y(headroom(0.0, smax, 150.0, 0))
             .x_axis_label("channel")
+            .y_axis_label("scale")
+            .y_axis_formatter(|m, _| format!("{:.2e}", m.value))
             .show(ui, |p| {
                 let bars: Vec<Bar> = ta
                     .channels
                     .iter()
                     .filter_map(|c| Some(Bar::new(c.channel as f64, c.scale?).width(0.8)))
                     .collect();
-                p.bar_chart(BarChart::new("scale", bars));
-            });
-        export::plot_exports(
-            ui,
-            resp.response.rect,
-            &format!("{stem}_scales"),
-            ch_csv,
-            || serde_json::to_value(&ta.channels).unwrap_or_default(),
-            status,
-        );
-        if ta.channels.iter().any(|c| c.errors.sqnr_db.is_some()) {
-            ui.strong("Per-channel SQNR (dB)");
-            Plot::new(format!("{id}_ch_sqnr"))
-                .height(110.0)
-                .show(ui, |p| {
-                    let bars: Vec<Bar> = ta
-                        .channels
-                        .iter()
-                        .filter_map(|c| {
-                            Some(Bar::new(c.channel as f64, c.errors.sqnr_db?).width(0.8))
-                        })
-                        .collect();
-                    p.bar_chart(BarChart::new("SQNR", bars));
-                });
-        }
-    }
-    ui.horizontal(|ui| {
-        if ui.button("Export tensor analysis (JSON)").clicked() {
-            let s = serde_json::to_string_pretty(ta).unwrap_or_default();
-            status.report(export::save(&format!("{stem}.json"), s.as_bytes(), false));
-        }
+                p.bar_chart(BarChart::new("scale", bars).color(blue));
+            })
     });
+    export::plot_exports(
+        ui,
+        r.response.rect,
+        &format!("{stem}_scales"),
+        ch_csv,
+        || serde_json::to_value(&ta.channels).unwrap_or_default(),
+        status,
+    );
+    if ta.channels.iter().any(|c| c.errors.sqnr_db.is_some()) {
+        let qmax = ta
+            .channels
+            .iter()
+            .filter_map(|c| c.errors.sqnr_db)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        ui.strong("Per-channel SQNR (dB)");
+        page_plot(model, (id, ta.index, "ch_sqnr"), 150.0)
+            .include_y(0.0)
+            .include_y(headroom(0.0, qmax, 150.0, 0))
+            .x_axis_label("channel")
+            .y_axis_label("SQNR dB")
+            .show(ui, |p| {
+                let bars: Vec<Bar> = ta
+                    .channels
+                    .iter()
+                    .filter_map(|c| Some(Bar::new(c.channel as f64, c.errors.sqnr_db?).width(0.8)))
+                    .collect();
+                p.bar_chart(BarChart::new("SQNR", bars).color(blue));
+            });
+    }
 }
 
 /// What the per-block heat map colours.
@@ -472,7 +533,7 @@ impl TensorDetailPanel {
                             .map(|f| &f.histogram),
                         _ => None,
                     };
-                    analysis_ui(ui, "detail", ta, overlay.map(|h| ("float model", h)), status);
+                    analysis_ui(ui, ctx.model, "detail", ta, overlay.map(|h| ("float model", h)), status);
                 }
                 (None, Some(w)) => {
                     if let Some(s) = w.skipped.iter().find(|s| s.subgraph == sg && s.index == ti) {

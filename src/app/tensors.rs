@@ -302,9 +302,53 @@ impl TensorsPanel {
         self.order.len()
     }
 
+    /// The dtype, quantized, per-channel and problems filters and the SQNR sort.
+    fn filter_controls(&mut self, ui: &mut egui::Ui) {
+        egui::ComboBox::new("dtype_filter", "dtype")
+            .selected_text(
+                self.dtype_filter
+                    .clone()
+                    .unwrap_or_else(|| "any dtype".into()),
+            )
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(self.dtype_filter.is_none(), "any dtype")
+                    .clicked()
+                {
+                    self.dtype_filter = None;
+                    self.dirty = true;
+                }
+                for d in &self.dtypes {
+                    if ui
+                        .selectable_label(self.dtype_filter.as_ref() == Some(d), d)
+                        .clicked()
+                    {
+                        self.dtype_filter = Some(d.clone());
+                        self.dirty = true;
+                    }
+                }
+            });
+        self.dirty |= ui.checkbox(&mut self.only_quantized, "quantized").changed();
+        self.dirty |= ui
+            .checkbox(&mut self.only_per_channel, "per-channel")
+            .changed();
+        self.dirty |= ui
+            .checkbox(&mut self.only_problems, "has problems")
+            .changed();
+        if ui
+            .button("Worst SQNR first")
+            .on_hover_text("sort the analysed weights by SQNR, lowest first")
+            .clicked()
+        {
+            self.sort_worst_first();
+        }
+    }
+
     pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &ViewCtx) {
         let weights = ctx.weights;
         self.refresh(ctx.model, weights);
+        // In a narrow pane the filters fold into one menu, so the table keeps its rows.
+        let narrow = ui.available_width() < 560.0;
         ui.horizontal_wrapped(|ui| {
             ui.label("filter:");
             self.dirty |= ui
@@ -314,43 +358,10 @@ impl TensorsPanel {
                         .hint_text("name or op"),
                 )
                 .changed();
-            egui::ComboBox::new("dtype_filter", "dtype")
-                .selected_text(
-                    self.dtype_filter
-                        .clone()
-                        .unwrap_or_else(|| "any dtype".into()),
-                )
-                .show_ui(ui, |ui| {
-                    if ui
-                        .selectable_label(self.dtype_filter.is_none(), "any dtype")
-                        .clicked()
-                    {
-                        self.dtype_filter = None;
-                        self.dirty = true;
-                    }
-                    for d in &self.dtypes {
-                        if ui
-                            .selectable_label(self.dtype_filter.as_ref() == Some(d), d)
-                            .clicked()
-                        {
-                            self.dtype_filter = Some(d.clone());
-                            self.dirty = true;
-                        }
-                    }
-                });
-            self.dirty |= ui.checkbox(&mut self.only_quantized, "quantized").changed();
-            self.dirty |= ui
-                .checkbox(&mut self.only_per_channel, "per-channel")
-                .changed();
-            self.dirty |= ui
-                .checkbox(&mut self.only_problems, "has problems")
-                .changed();
-            if ui
-                .button("Worst SQNR first")
-                .on_hover_text("sort the analysed weights by SQNR, lowest first")
-                .clicked()
-            {
-                self.sort_worst_first();
+            if narrow {
+                ui.menu_button("more filters", |ui| self.filter_controls(ui));
+            } else {
+                self.filter_controls(ui);
             }
         });
         if self.dirty {

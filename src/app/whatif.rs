@@ -4,13 +4,15 @@
 
 use super::export;
 use super::jobs::Job;
+use super::plots::{category_grid, headroom, page_plot};
 use super::tensor_detail::analysis_ui;
 use super::{fmt_opt, ViewCtx};
+use crate::model::human_bytes;
 use crate::model::Model;
 use crate::quant::{self, Bits, Clip, Scheme, WeightsReport};
 use crate::report::csv;
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Plot};
+use egui_plot::{Bar, BarChart};
 use std::sync::Arc;
 
 pub struct WhatIfPanel {
@@ -190,11 +192,14 @@ impl WhatIfPanel {
         };
         if let Some(s) = self.report_scheme {
             ui.label(format!(
-                "{s}: overall weights SQNR {} dB over {} tensors; {} bytes of constants would become {}",
+                "{s}: overall weights SQNR {} dB over {} tensors; {} of constants would become {}",
                 fmt_opt(report.rollup.overall_sqnr_db, 2),
                 report.rollup.tensors_compared,
-                report.rollup.constant_bytes,
-                report.rollup.simulated_bytes.map_or("-".into(), |b| b.to_string())
+                human_bytes(report.rollup.constant_bytes),
+                report
+                    .rollup
+                    .simulated_bytes
+                    .map_or("-".into(), human_bytes)
             ));
         }
         let simulated: Vec<usize> = (0..report.tensors.len())
@@ -233,9 +238,13 @@ impl WhatIfPanel {
             .auto_shrink(false)
             .show(ui, |ui| {
                 match self.tensor.and_then(|k| report.tensors.get(k)) {
-                    Some(ta) => analysis_ui(ui, "whatif", ta, None, status),
+                    Some(ta) => analysis_ui(ui, ctx.model, "whatif", ta, None, status),
                     None => {
-                        ui.strong("SQNR per weight tensor (dB); click a bar to open the tensor");
+                        let ymax = simulated
+                            .iter()
+                            .filter_map(|&k| report.tensors[k].errors.sqnr_db)
+                            .filter(|v| v.is_finite())
+                            .fold(0.0, f64::max);
                         let bars: Vec<Bar> = simulated
                             .iter()
                             .enumerate()
@@ -246,24 +255,33 @@ impl WhatIfPanel {
                                     .name(format!("#{} {}", t.index, t.name))
                             })
                             .collect();
-                        let resp = Plot::new("whatif_sqnr")
-                            .height(220.0)
-                            .x_axis_label("weight tensor")
-                            .show(ui, |p| {
-                                p.bar_chart(BarChart::new("SQNR", bars));
-                                if p.response().clicked() {
-                                    p.pointer_coordinate()
-                                        .map(|c| c.x.round().max(0.0) as usize)
-                                } else {
-                                    None
-                                }
-                            });
+                        let r = ui.vertical(|ui| {
+                            ui.strong(
+                                "SQNR per weight tensor (dB); click a bar to open the tensor",
+                            );
+                            page_plot(ctx.model, "whatif_sqnr", 220.0)
+                                .include_y(0.0)
+                                .include_y(headroom(0.0, ymax, 220.0, 0))
+                                .x_axis_label("weight tensor")
+                                .x_grid_spacer(category_grid)
+                                .y_axis_label("SQNR dB")
+                                .show(ui, |p| {
+                                    p.bar_chart(BarChart::new("SQNR", bars));
+                                    if p.response().clicked() {
+                                        p.pointer_coordinate()
+                                            .map(|c| c.x.round().max(0.0) as usize)
+                                    } else {
+                                        None
+                                    }
+                                })
+                        });
+                        let resp = r.inner;
                         if let Some(x) = resp.inner.and_then(|x| simulated.get(x)) {
                             self.tensor = Some(*x);
                         }
                         export::plot_exports(
                             ui,
-                            resp.response.rect,
+                            r.response.rect,
                             "whatif_sqnr",
                             || {
                                 let ts: Vec<_> =

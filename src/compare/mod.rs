@@ -400,7 +400,7 @@ impl<'m> Comparator<'m> {
                     .take(3)
                     .map(|a| {
                         format!(
-                            "{:?} {} ({:.1} dB{})",
+                            "{} {} ({:.1} dB{})",
                             a.channels,
                             a.range,
                             score(a),
@@ -428,7 +428,7 @@ impl<'m> Comparator<'m> {
                 let b = best.float_top1_prob.unwrap_or(0.0);
                 if b > c + 0.3 {
                     warnings.push(format!(
-                        "the float model is unsure (top-1 probability {c:.2}) with this preprocessing but confident ({b:.2}) with channel order {:?} and value mapping {}: check the preprocessing",
+                        "the float model is unsure (top-1 probability {c:.2}) with this preprocessing but confident ({b:.2}) with channel order {} and value mapping {}: check the preprocessing",
                         best.channels, best.range
                     ));
                 }

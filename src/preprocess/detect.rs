@@ -117,7 +117,7 @@ pub fn detect_defaults(
 ) -> Result<(Preprocess, Vec<String>), PreprocessError> {
     let spec = InputSpec::from_model(model, k, None)?;
     let mut why = vec![format!(
-        "layout {:?} read from the input shape {:?} ({} channel{})",
+        "layout {} read from the input shape {:?} ({} channel{})",
         spec.layout,
         spec.shape,
         spec.channels,

@@ -7,6 +7,7 @@
 //! quantize.
 
 mod detect;
+mod display;
 mod image_io;
 pub mod libs;
 pub mod matcher;
@@ -254,7 +255,7 @@ pub fn geometry_planes(
             })
             .collect();
         let steps = vec![format!(
-            "{:?} {}x{} -> {w}x{h} with quantscope {:?}",
+            "{} {}x{} -> {w}x{h} with quantscope {}",
             pp.resize,
             rgb.width(),
             rgb.height(),

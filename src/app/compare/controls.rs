@@ -13,7 +13,7 @@ use eframe::egui;
 
 pub(super) fn pp_label(pp: &Preprocess) -> String {
     format!(
-        "{}{:?} {} {:?} {:?} {:?} {}",
+        "{}{}, {} {}, {}, {}, {}",
         pp.pipeline
             .as_ref()
             .map_or(String::new(), |p| format!("[{p}] ")),
@@ -53,14 +53,14 @@ impl ComparePanel {
                 ui.end_row();
                 let lab = ui.label("resize");
                 egui::ComboBox::from_id_salt("resize")
-                    .selected_text(format!("{:?}", pp.resize))
+                    .selected_text(pp.resize.to_string())
                     .show_ui(ui, |ui| {
                         for m in [
                             ResizeMode::Stretch,
                             ResizeMode::CenterCrop,
                             ResizeMode::Letterbox,
                         ] {
-                            ui.selectable_value(&mut pp.resize, m, format!("{m:?}"));
+                            ui.selectable_value(&mut pp.resize, m, m.to_string());
                         }
                     })
                     .response
@@ -75,11 +75,11 @@ impl ComparePanel {
                     let lab = ui.label("crop rule");
                     let usual = format!("usual for {}", pp.resize_lib.name());
                     egui::ComboBox::from_id_salt("crop_rule")
-                        .selected_text(pp.crop_rule.map_or(usual.clone(), |r| format!("{r:?}")))
+                        .selected_text(pp.crop_rule.map_or(usual.clone(), |r| r.to_string()))
                         .show_ui(ui, |ui| {
                             ui.selectable_value(&mut pp.crop_rule, None, usual);
                             for r in [CropRule::Floor, CropRule::Round, CropRule::TfCentral] {
-                                ui.selectable_value(&mut pp.crop_rule, Some(r), format!("{r:?}"));
+                                ui.selectable_value(&mut pp.crop_rule, Some(r), r.to_string());
                             }
                         })
                         .response
@@ -115,10 +115,10 @@ impl ComparePanel {
                 }
                 let lab = ui.label("filter");
                 egui::ComboBox::from_id_salt("filter")
-                    .selected_text(format!("{:?}", pp.filter))
+                    .selected_text(pp.filter.to_string())
                     .show_ui(ui, |ui| {
                         for &(f, name) in filters {
-                            ui.selectable_value(&mut pp.filter, f, format!("{f:?}"))
+                            ui.selectable_value(&mut pp.filter, f, f.to_string())
                                 .on_hover_text(name);
                         }
                     })
@@ -202,31 +202,39 @@ impl ComparePanel {
                 self.user_set.push(format!("{what} {v} set in the app"));
             };
             if pp.channels != before.channels {
-                note("channel order", format!("{:?}", pp.channels));
+                note("channel order", pp.channels.to_string());
             }
             if pp.layout != before.layout {
-                note("layout", format!("{:?}", pp.layout));
+                note("layout", pp.layout.to_string());
             }
             if pp.range != before.range {
                 note("value mapping", pp.range.label());
             }
             if pp.resize != before.resize || pp.crop_fraction != before.crop_fraction {
-                note("resize", format!("{:?}", pp.resize));
+                note("resize", pp.resize.to_string());
             }
             if pp.filter != before.filter {
-                note("filter", format!("{:?}", pp.filter));
+                note("filter", pp.filter.to_string());
             }
             if pp.resize_lib != before.resize_lib {
                 note("resize library", pp.resize_lib.name().to_string());
             }
             if pp.crop_rule != before.crop_rule {
-                note("crop rule", format!("{:?}", pp.crop_rule));
+                note(
+                    "crop rule",
+                    pp.crop_rule
+                        .map_or("the pipeline's".into(), |r| r.to_string()),
+                );
             }
             if pp.shorter_side != before.shorter_side {
-                note("shorter side", format!("{:?}", pp.shorter_side));
+                note(
+                    "shorter side",
+                    pp.shorter_side
+                        .map_or("not set".into(), |v| format!("{v} px")),
+                );
             }
             if pp.exif != before.exif {
-                note("EXIF orientation", format!("{:?}", pp.exif));
+                note("EXIF orientation", pp.exif.to_string());
             }
             self.need_run = true;
         }
@@ -277,7 +285,7 @@ impl ComparePanel {
                     }
                     ui.end_row();
                     for a in &r.comparison.alternatives {
-                        ui.label(format!("{:?}", a.channels));
+                        ui.label(a.channels.to_string());
                         ui.label(&a.range);
                         ui.label(match a.top1_agree {
                             Some(true) => "agree",

@@ -3,11 +3,12 @@
 
 use super::{texture, ComparePanel};
 use crate::app::export;
+use crate::app::plots::{headroom, legend, page_plot};
 use crate::app::{fmt_opt, ViewCtx};
 use crate::compare::Rgb8;
 use crate::report::csv;
 use eframe::egui;
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Line, PlotPoints};
 
 impl ComparePanel {
     /// The per-layer plot and list; `spatial_layer` is a layer an output asked to show.
@@ -23,7 +24,6 @@ impl ComparePanel {
         let layers = &res.comparison.layers;
         let mut clicked = spatial_layer.or(self.pending_layer.take());
         if !layers.is_empty() {
-            ui.strong("Per-layer SQNR (dB): cumulative (error so far) and local (the layer's own); click a layer");
             let cum: Vec<[f64; 2]> = layers
                 .iter()
                 .enumerate()
@@ -40,10 +40,23 @@ impl ComparePanel {
                 .enumerate()
                 .map(|(k, l)| layer_title(k, l))
                 .collect();
-            let resp = Plot::new("layer_sqnr")
-                .height(180.0)
-                .allow_scroll(false)
-                .legend(Legend::default())
+            let (lo, hi) = cum
+                .iter()
+                .chain(&loc)
+                .map(|p| p[1])
+                .filter(|v| v.is_finite())
+                .fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+            let region = ui.vertical(|ui| {
+            ui.strong("Per-layer SQNR (dB): cumulative (error so far) and local (the layer's own); click a layer")
+                .on_hover_text(format!(
+                    "{}\n{}",
+                    crate::app::help::metric("cumulative").unwrap_or_default(),
+                    crate::app::help::metric("local").unwrap_or_default()
+                ));
+            page_plot(ctx.model, "layer_sqnr", 200.0)
+                .legend(legend())
+                .include_y(lo)
+                .include_y(headroom(lo, hi, 200.0, 3))
                 .label_formatter(move |h| {
                     // Name the layer under the pointer (the x axis is the layer number).
                     let (series, p) = match h {
@@ -78,13 +91,15 @@ impl ComparePanel {
                     } else {
                         None
                     }
-                });
+                })
+            });
+            let resp = region.inner;
             if let Some(k) = resp.inner.filter(|&k| k < layers.len()) {
                 clicked = Some(k);
             }
             export::plot_exports(
                 ui,
-                resp.response.rect,
+                region.response.rect,
                 &format!("layers_{}", export::stem(&res.comparison.image)),
                 || csv::layers(layers),
                 || serde_json::to_value(layers).unwrap_or_default(),

@@ -351,7 +351,7 @@ impl ComparePanel {
                 pp.channels = c;
                 self.user_set.retain(|s| !s.starts_with("channel order"));
                 self.user_set
-                    .push(format!("channel order {c:?} set in the app"));
+                    .push(format!("channel order {c} set in the app"));
                 self.need_run = true;
             }
         }
@@ -434,19 +434,40 @@ impl ComparePanel {
                         egui::TextureOptions::LINEAR,
                     )
                 });
-                let agree = match self.results.get(k) {
-                    Some(Ok(r)) => r
+                // The status of this image's run (top-1 of both models): a coloured badge on
+                // the thumbnail, in words beside it and, with the file name, on hover.
+                let green = egui::Color32::from_rgb(60, 170, 60);
+                let (status, colour) = match self.results.get(k) {
+                    Some(Ok(r)) => match r
                         .comparison
                         .outputs
                         .first()
                         .and_then(|o| o.classification.as_ref())
-                        .map(|c| c.top1_agree),
-                    _ => None,
+                    {
+                        Some(c) if c.top1_agree => ("agrees", green),
+                        Some(_) => ("differs", ui.visuals().error_fg_color),
+                        None => ("compared", green),
+                    },
+                    Some(Err(_)) => ("failed", ui.visuals().error_fg_color),
+                    None => ("not run yet", ui.visuals().weak_text_color()),
+                };
+                let hover = match self.results.get(k) {
+                    Some(Err(err)) => format!("{}\n{status}: {err}", e.name),
+                    _ => format!("{}\ntop-1: {status}", e.name),
                 };
                 ui.vertical(|ui| {
-                    let resp = ui.add(
-                        egui::Button::image((tex.id(), egui::vec2(48.0, 48.0)))
-                            .selected(k == self.selected),
+                    let resp = ui
+                        .add(
+                            egui::Button::image((tex.id(), egui::vec2(48.0, 48.0)))
+                                .selected(k == self.selected),
+                        )
+                        .on_hover_text(hover);
+                    let c = resp.rect.right_top() + egui::vec2(-7.0, 7.0);
+                    ui.painter().circle_filled(c, 5.5, colour);
+                    ui.painter().circle_stroke(
+                        c,
+                        5.5,
+                        egui::Stroke::new(1.0, egui::Color32::WHITE),
                     );
                     let n = e.name.clone();
                     resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &n));
@@ -457,11 +478,7 @@ impl ComparePanel {
                         self.input_tex = None;
                     }
                     ui.horizontal(|ui| {
-                        ui.small(match agree {
-                            Some(true) => "ok",
-                            Some(false) => "differs",
-                            None => "",
-                        });
+                        ui.small(egui::RichText::new(status).color(colour));
                         if ui
                             .small_button("x")
                             .on_hover_text(format!("remove {}", e.name))

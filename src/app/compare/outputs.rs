@@ -4,12 +4,13 @@
 use super::controls::pp_label;
 use super::{texture, ComparePanel};
 use crate::app::export;
-use crate::app::{fmt_opt, ViewCtx};
+use crate::app::plots::{category_grid, headroom, legend, page_plot};
+use crate::app::{fmt_opt, plural, ViewCtx};
 use crate::compare::view;
 use crate::preprocess::{Layout, Prepared};
 use crate::report::csv;
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart};
 
 impl ComparePanel {
     /// The selected image's result: the image, both input tensors, the outputs, then the
@@ -69,11 +70,17 @@ impl ComparePanel {
                             ui.image((t.id(), size));
                             if let Some(p) = p {
                                 let dt = view::input_dtype(&p.tensor);
-                                ui.small(format!(
-                                    "{dt}, {} levels, {:.1}% clipped",
-                                    p.levels_used,
-                                    p.clipped_fraction * 100.0
-                                ));
+                                // A float tensor has no levels to count.
+                                ui.small(if p.levels_used == 0 {
+                                    format!("{dt}, {:.1}% clipped", p.clipped_fraction * 100.0)
+                                } else {
+                                    format!(
+                                        "{dt}, {} {}, {:.1}% clipped",
+                                        p.levels_used,
+                                        plural(p.levels_used, "level", "levels"),
+                                        p.clipped_fraction * 100.0
+                                    )
+                                });
                             }
                         });
                     }
@@ -156,20 +163,30 @@ impl ComparePanel {
                     })
                     .collect();
                 let names: Vec<String> = classes.iter().map(|r| r.class.clone()).collect();
-                let resp = Plot::new(format!("topk_{}", o.index))
-                    .height(140.0)
-                    .legend(Legend::default())
-                    .include_y(0.0)
-                    .include_y(1.0)
-                    .x_axis_formatter(crate::app::category_axis(names))
-                    .show(ui, |p| {
-                        p.bar_chart(
-                            BarChart::new("float", fb).color(egui::Color32::from_rgb(90, 140, 220)),
-                        );
-                        p.bar_chart(
-                            BarChart::new("INT8", qb).color(egui::Color32::from_rgb(230, 120, 40)),
-                        );
-                    });
+                let resp = ui.vertical(|ui| {
+                    ui.strong(format!(
+                        "Top-{} scores of output {}: float and INT8",
+                        classes.len(),
+                        o.index
+                    ));
+                    page_plot(ctx.model, ("topk", o.index), 170.0)
+                        .legend(legend())
+                        .include_y(0.0)
+                        .include_y(headroom(0.0, 1.0, 170.0, 2))
+                        .y_axis_label("score")
+                        .x_axis_formatter(crate::app::category_axis(names))
+                        .x_grid_spacer(category_grid)
+                        .show(ui, |p| {
+                            p.bar_chart(
+                                BarChart::new("float", fb)
+                                    .color(egui::Color32::from_rgb(90, 140, 220)),
+                            );
+                            p.bar_chart(
+                                BarChart::new("INT8", qb)
+                                    .color(egui::Color32::from_rgb(230, 120, 40)),
+                            );
+                        })
+                });
                 export::plot_exports(
                     ui,
                     resp.response.rect,
