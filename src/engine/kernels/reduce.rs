@@ -90,8 +90,15 @@ fn sum_run_f32(a: &ArrayD<f32>, p: &Plan) -> Option<ArrayD<f32>> {
     if x.is_empty() {
         return None;
     }
-    let shape = a.shape();
-    let red: Vec<bool> = p.strides.iter().map(|&s| s == 0).collect();
+    // Axes of size 1 do not change the memory order: leave them out (MEAN over axes [0, 2] of
+    // [1, tokens, C] is a last-axis reduction).
+    let (shape, red): (Vec<usize>, Vec<bool>) = a
+        .shape()
+        .iter()
+        .zip(&p.strides)
+        .filter(|(&d, _)| d != 1)
+        .map(|(&d, &s)| (d, s == 0))
+        .unzip();
     let first = red.iter().position(|&r| r)?;
     let last = red.iter().rposition(|&r| r)?;
     if !red[first..=last].iter().all(|&r| r) {
