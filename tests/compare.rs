@@ -355,6 +355,30 @@ fn folder_aggregate_and_cli_json() {
     assert!(top["label"].is_string() && top["score"].is_number() && top["index"].is_number());
     assert_eq!(v["aggregate"]["images"], 8);
     assert!(v["aggregate"]["top1_agreement"].as_f64().unwrap() >= 0.75);
+    // The JSON says per image whether the other preprocessing settings were tried; without
+    // --alternatives-when-unsure they run only where the models disagree.
+    let (mut tried, mut skipped) = (0, 0);
+    for im in images {
+        let why = im["alternatives_tried"]
+            .as_str()
+            .expect("alternatives_tried");
+        let n = im["alternatives"].as_array().unwrap().len();
+        let agree = im["outputs"][0]["classification"]["top1_agree"]
+            .as_bool()
+            .unwrap();
+        if why.starts_with("yes") {
+            assert!(n > 0, "{why}: {n} alternatives, top-1 agree {agree}");
+            tried += 1;
+        } else {
+            assert!(
+                n == 0 && why.starts_with("no: the models agree"),
+                "{why}: {n}"
+            );
+            skipped += 1;
+        }
+    }
+    assert_eq!(tried + skipped, 8);
+    assert!(skipped >= 6, "{skipped} of 8 skipped");
     // A missing image is a clear error.
     let out = Command::new(env!("CARGO_BIN_EXE_quantscope"))
         .args([

@@ -27,6 +27,10 @@ pub struct Args {
     /// Skip per-layer errors (faster, less memory).
     #[arg(long)]
     pub no_layers: bool,
+    /// Also try the other channel orders and value ranges when the models agree but the float
+    /// model is unsure (7 more pairs of runs); by default they run only when the models disagree.
+    #[arg(long)]
+    pub alternatives_when_unsure: bool,
     #[arg(long)]
     pub json: bool,
     /// Stop with an error after this many seconds (checked between ops and images).
@@ -86,6 +90,7 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         top_k: a.top_k,
         label_set,
         layers: !a.no_layers,
+        alternatives_when_unsure: a.alternatives_when_unsure,
         ..Default::default()
     };
     opts.engine.cancel = deadline.flag.clone();

@@ -83,6 +83,8 @@ pub struct ImageComparison {
     pub layers: Vec<LayerError>,
     pub warnings: Vec<String>,
     pub alternatives: Vec<Alternative>,
+    /// Whether the other preprocessing settings were tried, and why (or why not).
+    pub alternatives_tried: String,
 }
 
 #[derive(Clone)]
@@ -97,6 +99,9 @@ pub struct CompareOptions {
     pub layers: bool,
     /// Try the other channel order and value presets when the models disagree.
     pub try_alternatives: bool,
+    /// Also try them when the models agree but the float model is unsure (top-1 probability
+    /// below 0.5): 7 more pairs of runs, so the CLI asks for it explicitly.
+    pub alternatives_when_unsure: bool,
     pub engine: EngineOptions,
 }
 
@@ -108,6 +113,7 @@ impl Default for CompareOptions {
             label_set: Default::default(),
             layers: true,
             try_alternatives: true,
+            alternatives_when_unsure: true,
             engine: EngineOptions::default(),
         }
     }
@@ -342,7 +348,16 @@ impl<'m> Comparator<'m> {
             .and_then(|o| o.classification.as_ref())
             .is_some_and(|c| c.float_top1_prob < 0.5);
         let mut alternatives = Vec::new();
-        if (disagree || unsure) && self.opts.try_alternatives {
+        let run_alternatives = self.opts.try_alternatives
+            && (disagree || (unsure && self.opts.alternatives_when_unsure));
+        let alternatives_tried = match (run_alternatives, disagree, unsure) {
+            (true, true, _) => "yes: the models disagree".to_string(),
+            (true, false, _) => "yes: the float model is unsure (top-1 probability below 0.5)".into(),
+            (false, _, _) if !self.opts.try_alternatives => "no: not asked for".into(),
+            (false, _, true) => "no: the models agree; the float model is unsure, but alternatives for that were not asked for".into(),
+            (false, _, false) => "no: the models agree".into(),
+        };
+        if run_alternatives {
             let layers_were = std::mem::replace(&mut self.opts.layers, false);
             for channels in [ChannelOrder::Rgb, ChannelOrder::Bgr] {
                 for range in ValueRange::presets() {
@@ -451,6 +466,7 @@ impl<'m> Comparator<'m> {
             layers,
             warnings,
             alternatives,
+            alternatives_tried,
         };
         Ok(ComparedImage {
             comparison,

@@ -370,7 +370,7 @@ pub static ROWS: &[OpRow] = &[
         code: B::DEPTHWISE_CONV_2D,
         routes: &[
             rw(Int, Q, WQ, int::conv::depthwise),
-            rw(Hybrid, F32, WI, hybrid::depthwise),
+            rw(Hybrid, F32, WI, int::conv::depthwise_hybrid),
             rw(Float, F32, WF, conv::depthwise_conv2d),
         ],
     },

@@ -3,7 +3,7 @@
 
 use super::cast::dequantize_value;
 use super::conv::broadcast_shapes;
-use super::{apply_act, bail, OpCtx};
+use super::{apply_act, bail, vmath, OpCtx};
 use crate::engine::{EngineError, Value};
 use ndarray::{ArrayD, IxDyn, Zip};
 
@@ -22,27 +22,128 @@ pub fn bcast<T: Copy, U>(
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
 }
 
-fn float_binop(name: &str) -> Option<fn(f32, f32) -> f32> {
-    Some(match name {
-        "ADD" => |x, y| x + y,
-        "SUB" => |x, y| x - y,
-        "MUL" => |x, y| x * y,
-        "DIV" => |x, y| x / y,
-        "SQUARED_DIFFERENCE" => |x, y| (x - y) * (x - y),
-        "MAXIMUM" => |x: f32, y: f32| if x > y { x } else { y },
-        "MINIMUM" => |x: f32, y: f32| if x < y { x } else { y },
-        "POW" => |x: f32, y: f32| x.powf(y),
-        "FLOOR_DIV" => |x: f32, y: f32| (x / y).floor(),
-        "FLOOR_MOD" => |x: f32, y: f32| {
-            let t = x % y;
-            if t != 0.0 && ((y < 0.0) != (t < 0.0)) {
-                t + y
-            } else {
-                t
+/// A float binary op on two arrays with numpy broadcasting. The shapes of modern nets get loops
+/// over plain slices that vectorize: equal shapes, a scalar, an operand that repeats along the
+/// leading axes (`[C]` against `[N, H, W, C]`) and one with a last axis of 1 (LayerNorm's
+/// `x - mean`); anything else goes through ndarray's broadcasting iterator.
+fn bin_f32(
+    a: &ArrayD<f32>,
+    b: &ArrayD<f32>,
+    f: impl Fn(f32, f32) -> f32 + Copy,
+) -> Result<ArrayD<f32>, EngineError> {
+    let shape = broadcast_shapes(a.shape(), b.shape())?;
+    let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) else {
+        return bcast(a, b, f);
+    };
+    let n: usize = shape.iter().product();
+    // Shape padded on the left with ones to the output rank.
+    let pad = |s: &[usize]| -> Vec<usize> {
+        let mut v = vec![1; shape.len() - s.len()];
+        v.extend_from_slice(s);
+        v
+    };
+    let (pa, pb) = (pad(a.shape()), pad(b.shape()));
+    let last = shape.last().copied().unwrap_or(1);
+    // The operand `s` repeats whole over the leading axes of the output (a suffix of its shape).
+    let repeats = |p: &[usize]| -> bool {
+        let k = p.iter().position(|&d| d != 1).unwrap_or(p.len());
+        p[k..] == shape[k..]
+    };
+    // The operand has the output's shape except a last axis of 1.
+    let per_row = |p: &[usize]| -> bool {
+        last > 1 && p[p.len() - 1] == 1 && p[..p.len() - 1] == shape[..shape.len() - 1]
+    };
+    let mut out = vec![0f32; n];
+    if n == 0 {
+    } else if pa == shape && pb == shape {
+        for ((o, &u), &v) in out.iter_mut().zip(x).zip(y) {
+            *o = f(u, v);
+        }
+    } else if pa == shape && repeats(&pb) {
+        for (o, u) in out.chunks_exact_mut(y.len()).zip(x.chunks_exact(y.len())) {
+            for ((o, &u), &v) in o.iter_mut().zip(u).zip(y) {
+                *o = f(u, v);
             }
-        },
-        _ => return None,
-    })
+        }
+    } else if pb == shape && repeats(&pa) {
+        for (o, v) in out.chunks_exact_mut(x.len()).zip(y.chunks_exact(x.len())) {
+            for ((o, &u), &v) in o.iter_mut().zip(x).zip(v) {
+                *o = f(u, v);
+            }
+        }
+    } else if pa == shape && per_row(&pb) {
+        for ((o, u), &v) in out.chunks_exact_mut(last).zip(x.chunks_exact(last)).zip(y) {
+            for (o, &u) in o.iter_mut().zip(u) {
+                *o = f(u, v);
+            }
+        }
+    } else if pb == shape && per_row(&pa) {
+        for ((o, v), &u) in out.chunks_exact_mut(last).zip(y.chunks_exact(last)).zip(x) {
+            for (o, &v) in o.iter_mut().zip(v) {
+                *o = f(u, v);
+            }
+        }
+    } else {
+        return bcast(a, b, f);
+    }
+    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap())
+}
+
+/// Runs `$body` with `$f` bound to the float function of binary op `$name` (one monomorphic
+/// instance per op).
+macro_rules! with_float_binop {
+    ($name:expr, |$f:ident| $body:expr) => {
+        match $name {
+            "ADD" => {
+                let $f = |x: f32, y: f32| x + y;
+                $body
+            }
+            "SUB" => {
+                let $f = |x: f32, y: f32| x - y;
+                $body
+            }
+            "MUL" => {
+                let $f = |x: f32, y: f32| x * y;
+                $body
+            }
+            "DIV" => {
+                let $f = |x: f32, y: f32| x / y;
+                $body
+            }
+            "SQUARED_DIFFERENCE" => {
+                let $f = |x: f32, y: f32| (x - y) * (x - y);
+                $body
+            }
+            "MAXIMUM" => {
+                let $f = |x: f32, y: f32| if x > y { x } else { y };
+                $body
+            }
+            "MINIMUM" => {
+                let $f = |x: f32, y: f32| if x < y { x } else { y };
+                $body
+            }
+            "POW" => {
+                let $f = |x: f32, y: f32| x.powf(y);
+                $body
+            }
+            "FLOOR_DIV" => {
+                let $f = |x: f32, y: f32| (x / y).floor();
+                $body
+            }
+            "FLOOR_MOD" => {
+                let $f = |x: f32, y: f32| {
+                    let t = x % y;
+                    if t != 0.0 && ((y < 0.0) != (t < 0.0)) {
+                        t + y
+                    } else {
+                        t
+                    }
+                };
+                $body
+            }
+            other => bail!("{other} is not a binary op"),
+        }
+    };
 }
 
 macro_rules! int_binop {
@@ -94,9 +195,7 @@ pub fn binary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let act = ctx.activation();
     Ok(vec![match (a, b) {
         (Value::F32(x), Value::F32(y)) => {
-            let f = float_binop(name)
-                .ok_or_else(|| EngineError::msg(format!("{name} is not a binary op")))?;
-            let mut out = bcast(x, y, f)?;
+            let mut out = with_float_binop!(name, |f| bin_f32(x, y, f)?);
             if act.is_some() {
                 match out.as_slice_mut() {
                     Some(s) => apply_act(s, act)?,
@@ -198,20 +297,31 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         _ => {}
     }
     let a = ctx.in_f32(0)?;
-    let f: Box<dyn Fn(f32) -> f32 + Sync> = match name {
-        "NEG" => Box::new(|v| -v),
-        "ABS" => Box::new(|v: f32| v.abs()),
-        "SQRT" => Box::new(|v: f32| v.sqrt()),
-        "RSQRT" => Box::new(|v: f32| 1.0 / v.sqrt()),
-        "SQUARE" => Box::new(|v| v * v),
-        "EXP" => Box::new(|v: f32| v.exp()),
-        "LOG" => Box::new(|v: f32| v.ln()),
-        "SIN" => Box::new(|v: f32| v.sin()),
-        "COS" => Box::new(|v: f32| v.cos()),
-        "FLOOR" => Box::new(|v: f32| v.floor()),
-        "CEIL" => Box::new(|v: f32| v.ceil()),
-        "ROUND" => Box::new(round_half_even),
-        "SIGN" => Box::new(|v: f32| {
+    // One monomorphic loop per op (no call through a pointer per value), so each vectorizes.
+    let un = |f: &dyn Fn(&mut [f32])| -> Vec<Value> {
+        let mut out = a.as_standard_layout().into_owned();
+        f(out.as_slice_mut().expect("standard layout"));
+        vec![Value::F32(out)]
+    };
+    macro_rules! map {
+        ($f:expr) => {
+            un(&|v: &mut [f32]| vmath::map_inplace(v, $f))
+        };
+    }
+    Ok(match name {
+        "NEG" => map!(|v: f32| -v),
+        "ABS" => map!(|v: f32| v.abs()),
+        "SQRT" => map!(|v: f32| v.sqrt()),
+        "RSQRT" => map!(|v: f32| 1.0 / v.sqrt()),
+        "SQUARE" => map!(|v: f32| v * v),
+        "EXP" => map!(|v: f32| v.exp()),
+        "LOG" => map!(|v: f32| v.ln()),
+        "SIN" => map!(|v: f32| v.sin()),
+        "COS" => map!(|v: f32| v.cos()),
+        "FLOOR" => map!(|v: f32| v.floor()),
+        "CEIL" => map!(|v: f32| v.ceil()),
+        "ROUND" => map!(round_half_even),
+        "SIGN" => map!(|v: f32| {
             if v > 0.0 {
                 1.0
             } else if v < 0.0 {
@@ -220,46 +330,37 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
                 0.0
             }
         }),
-        "RELU" => Box::new(|v: f32| v.max(0.0)),
-        "RELU6" => Box::new(|v: f32| v.clamp(0.0, 6.0)),
-        "RELU_N1_TO_1" => Box::new(|v: f32| v.clamp(-1.0, 1.0)),
-        "RELU_0_TO_1" => Box::new(|v: f32| v.clamp(0.0, 1.0)),
+        "RELU" => map!(|v: f32| v.max(0.0)),
+        "RELU6" => map!(|v: f32| v.clamp(0.0, 6.0)),
+        "RELU_N1_TO_1" => map!(|v: f32| v.clamp(-1.0, 1.0)),
+        "RELU_0_TO_1" => map!(|v: f32| v.clamp(0.0, 1.0)),
         "LEAKY_RELU" => {
             let alpha = ctx
                 .fb
                 .builtin_options_as_leaky_relu_options()
                 .map(|o| o.alpha())
                 .unwrap_or(0.2);
-            Box::new(move |v: f32| if v > 0.0 { v } else { v * alpha })
+            map!(move |v: f32| if v > 0.0 { v } else { v * alpha })
         }
-        "HARD_SWISH" => Box::new(|v: f32| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
-        "LOGISTIC" => Box::new(|v: f32| 1.0 / (1.0 + (-v).exp())),
-        "TANH" => Box::new(|v: f32| v.tanh()),
-        "ELU" => Box::new(|v: f32| if v < 0.0 { v.exp_m1() } else { v }),
+        "HARD_SWISH" => map!(|v: f32| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
+        "LOGISTIC" => map!(|v: f32| 1.0 / (1.0 + (-v).exp())),
+        "TANH" => map!(|v: f32| v.tanh()),
+        "ELU" => map!(|v: f32| if v < 0.0 { v.exp_m1() } else { v }),
         "GELU" => {
             let approx = ctx
                 .fb
                 .builtin_options_as_gelu_options()
                 .map(|o| o.approximate())
                 .unwrap_or(false);
+            // f32 polynomials (vmath), within 5e-7 * max(|x|, 1) of the f64 formulas.
             if approx {
-                Box::new(|v: f32| {
-                    let v = v as f64;
-                    (0.5 * v
-                        * (1.0
-                            + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v))
-                                .tanh())) as f32
-                })
+                map!(vmath::gelu_tanh)
             } else {
-                Box::new(|v: f32| {
-                    let v = v as f64;
-                    (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
-                })
+                map!(vmath::gelu)
             }
         }
         other => bail!("{other} is not a unary op"),
-    };
-    Ok(vec![Value::F32(a.mapv(f))])
+    })
 }
 
 pub fn prelu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {

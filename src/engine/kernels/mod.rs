@@ -11,6 +11,7 @@ pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod tiles;
+pub mod vmath;
 
 use super::{EngineError, Value};
 use crate::model::{DType, Model, Operator, Quantization, Tensor};

@@ -80,6 +80,64 @@ fn reduce_t<T: Copy>(a: &ArrayD<T>, p: &Plan, init: T, f: impl Fn(T, T) -> T) ->
     ArrayD::from_shape_vec(IxDyn(&p.out_shape), out).unwrap()
 }
 
+/// Float sums over one run of adjacent axes (`outer x red x inner`), what MEAN / SUM over the
+/// last axis (LayerNorm) or over H, W (global pooling) need, as loops over slices that vectorize;
+/// `None` for other axis sets or non-contiguous inputs. Over the last axis the sum runs in 8
+/// interleaved partial sums (not bit-equal to one running sum, more accurate); otherwise every
+/// output adds its values in the same order as [`reduce_t`].
+fn sum_run_f32(a: &ArrayD<f32>, p: &Plan) -> Option<ArrayD<f32>> {
+    let x = a.as_slice()?;
+    if x.is_empty() {
+        return None;
+    }
+    // Axes of size 1 do not change the memory order: leave them out (MEAN over axes [0, 2] of
+    // [1, tokens, C] is a last-axis reduction).
+    let (shape, red): (Vec<usize>, Vec<bool>) = a
+        .shape()
+        .iter()
+        .zip(&p.strides)
+        .filter(|(&d, _)| d != 1)
+        .map(|(&d, &s)| (d, s == 0))
+        .unzip();
+    let first = red.iter().position(|&r| r)?;
+    let last = red.iter().rposition(|&r| r)?;
+    if !red[first..=last].iter().all(|&r| r) {
+        return None;
+    }
+    let outer: usize = shape[..first].iter().product();
+    let redn: usize = shape[first..=last].iter().product();
+    let inner: usize = shape[last + 1..].iter().product();
+    let mut out = vec![0f32; outer * inner];
+    if redn == 0 || inner == 0 {
+    } else if inner == 1 {
+        for (o, row) in out.iter_mut().zip(x.chunks_exact(redn)) {
+            let mut acc = [0f32; 8];
+            let mut it = row.chunks_exact(8);
+            for c in &mut it {
+                for (a, &v) in acc.iter_mut().zip(c) {
+                    *a += v;
+                }
+            }
+            let tail: f32 = it.remainder().iter().sum();
+            *o = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
+                + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+                + tail;
+        }
+    } else {
+        for (o, block) in out
+            .chunks_exact_mut(inner)
+            .zip(x.chunks_exact(redn * inner))
+        {
+            for row in block.chunks_exact(inner) {
+                for (o, &v) in o.iter_mut().zip(row) {
+                    *o += v;
+                }
+            }
+        }
+    }
+    Some(ArrayD::from_shape_vec(IxDyn(&p.out_shape), out).unwrap())
+}
+
 pub fn reduce(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let name = ctx.name();
     let x = ctx.input(0)?;
@@ -111,11 +169,15 @@ pub fn reduce(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     }
     Ok(vec![match x {
         Value::F32(a) => match name {
-            "MEAN" => {
-                let c = p.count.max(1) as f32;
-                Value::F32(reduce_t(a, &p, 0.0, |s, v| s + v).mapv(|s| s / c))
+            "MEAN" | "SUM" => {
+                let mut sum =
+                    sum_run_f32(a, &p).unwrap_or_else(|| reduce_t(a, &p, 0.0, |s, v| s + v));
+                if name == "MEAN" {
+                    let c = p.count.max(1) as f32;
+                    sum.mapv_inplace(|s| s / c);
+                }
+                Value::F32(sum)
             }
-            "SUM" => Value::F32(reduce_t(a, &p, 0.0, |s, v| s + v)),
             "REDUCE_PROD" => Value::F32(reduce_t(a, &p, 1.0, |s, v| s * v)),
             "REDUCE_MAX" => Value::F32(reduce_t(a, &p, f32::NEG_INFINITY, |a, b| {
                 if b > a {

@@ -26,9 +26,51 @@ pub fn reshape_t<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, 
 }
 
 fn permute_t<T: Clone>(a: ArrayViewD<'_, T>, perm: &[usize]) -> ArrayD<T> {
+    if let Some(x) = a.as_slice() {
+        return permute_contiguous(x, a.shape(), perm);
+    }
     a.permuted_axes(IxDyn(perm))
         .as_standard_layout()
         .into_owned()
+}
+
+/// TRANSPOSE of a row-major buffer: an odometer over the output's leading axes and, innermost,
+/// one strided gather along its last axis (NCHW <-> NHWC and the like without ndarray's
+/// per-element dynamic indexing).
+fn permute_contiguous<T: Clone>(x: &[T], shape: &[usize], perm: &[usize]) -> ArrayD<T> {
+    let r = shape.len();
+    let mut in_stride = vec![1usize; r];
+    for d in (0..r.saturating_sub(1)).rev() {
+        in_stride[d] = in_stride[d + 1] * shape[d + 1];
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let stride: Vec<usize> = perm.iter().map(|&p| in_stride[p]).collect();
+    let n = x.len();
+    let mut out = Vec::with_capacity(n);
+    if n > 0 && r > 0 {
+        let (len, step) = (out_shape[r - 1], stride[r - 1]);
+        let mut idx = vec![0usize; r - 1];
+        let mut base = 0usize;
+        loop {
+            out.extend((0..len).map(|i| x[base + i * step].clone()));
+            // Next index over the leading output axes, tracking the input offset.
+            let mut d = r - 1;
+            loop {
+                if d == 0 {
+                    return ArrayD::from_shape_vec(IxDyn(&out_shape), out).unwrap();
+                }
+                d -= 1;
+                idx[d] += 1;
+                base += stride[d];
+                if idx[d] < out_shape[d] {
+                    break;
+                }
+                base -= stride[d] * idx[d];
+                idx[d] = 0;
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&out_shape), x.to_vec()).unwrap()
 }
 
 /// Resolves one -1 in a requested shape.

@@ -118,11 +118,11 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     }
     let x2 = ctx.input(1)?;
     let (s2, z2) = qparams(ctx.input_meta[1]);
-    let (shape, ia, ib) = broadcast(x1.shape(), x2.shape())?;
-    let (a, b) = (get::<T>(x1)?, get::<T>(x2)?);
     let act = fused(ctx);
     let (lo, hi) = out_range(ctx, act, 0);
     let wide = std::mem::size_of::<T>() == 2;
+    let (shape, ia, ib) = broadcast(x1.shape(), x2.shape())?;
+    let (a, b) = (get::<T>(x1)?, get::<T>(x2)?);
     let out: Vec<T> = match name {
         "ADD" | "SUB" => {
             let left_shift = if wide { 15 } else { 20 };
@@ -143,6 +143,28 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             let (m2, sh2) = arith::quantize_multiplier_smaller_than_one_exp(s2 as f64 / twice_max);
             let (mo, sho) = arith::quantize_multiplier_smaller_than_one_exp(out_real);
             let sub = name == "SUB";
+            // Fast path for the usual case; corrupt scales (negative multipliers, left shifts)
+            // stay on the general path below.
+            let sane = [m1, m2, mo].iter().all(|&m| m >= 0)
+                && [sh1, sh2, sho].iter().all(|&s| (-31..=0).contains(&s));
+            if !wide && sane && x1.shape() == x2.shape() {
+                let p = AddParams {
+                    z1,
+                    z2,
+                    m1,
+                    sh1: -sh1,
+                    m2,
+                    sh2: -sh2,
+                    mo,
+                    sho: -sho,
+                    zo,
+                    lo,
+                    hi,
+                    sub,
+                };
+                let out = add8_dispatch::<T>(&flat_t::<T>(x1)?, &flat_t::<T>(x2)?, &p);
+                return Ok(vec![T::wrap(array(x1.shape(), out)?)]);
+            }
             ia.iter()
                 .zip(&ib)
                 .map(|(&i, &j)| {
@@ -197,4 +219,113 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         other => bail!("quantized {other} is not supported"),
     };
     Ok(vec![T::wrap(array(&shape, out)?)])
+}
+
+/// The operand's values as a slice of `T` (the caller has checked both operands have `T`).
+fn flat_t<T: QInt>(v: &Value) -> Result<std::borrow::Cow<'_, [T]>, EngineError> {
+    let any: &dyn std::any::Any = match v {
+        Value::I8(a) => a,
+        Value::U8(a) => a,
+        Value::I16(a) => a,
+        other => bail!("operand of type {} is not supported", other.dtype()),
+    };
+    match any.downcast_ref::<ndarray::ArrayD<T>>() {
+        Some(a) => Ok(flat(a)),
+        None => bail!("operands of ADD/SUB differ in type"),
+    }
+}
+
+/// The 8-bit ADD / SUB of `reference_ops::Add` (left shift 20): shifts are right shifts (>= 0).
+struct AddParams {
+    z1: i32,
+    z2: i32,
+    m1: i32,
+    sh1: i32,
+    m2: i32,
+    sh2: i32,
+    mo: i32,
+    sho: i32,
+    zo: i32,
+    lo: i32,
+    hi: i32,
+    sub: bool,
+}
+
+/// `SaturatingRoundingDoublingHighMul` for a multiplier that is never `i32::MIN` (quantized
+/// multipliers are positive), so the saturating case cannot occur; branch-free to vectorize.
+#[inline(always)]
+fn srdhm_pos(a: i32, m: i32) -> i32 {
+    let ab = a as i64 * m as i64;
+    let nudge = if ab >= 0 {
+        1i64 << 30
+    } else {
+        1 - (1i64 << 30)
+    };
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `RoundingDivideByPOT` as in `arith::rdbpot`, with the mask precomputed.
+#[inline(always)]
+fn rdbpot_m(x: i32, e: i32, mask: i32) -> i32 {
+    let threshold = (mask >> 1) + (x < 0) as i32;
+    (x >> e) + ((x & mask) > threshold) as i32
+}
+
+/// Equal-shape 8-bit ADD / SUB over plain slices, bit for bit `arith::mbqm_s` per step.
+#[inline(always)]
+fn add8_body<T: QInt>(a: &[T], b: &[T], p: &AddParams, out: &mut [T]) {
+    let mask = |e: i32| ((1i64 << e) - 1) as i32;
+    let (k1, k2, ko) = (mask(p.sh1), mask(p.sh2), mask(p.sho));
+    let sign = if p.sub { -1 } else { 1 };
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let s1 = rdbpot_m(
+            srdhm_pos(x.to_i32().wrapping_sub(p.z1) << 20, p.m1),
+            p.sh1,
+            k1,
+        );
+        let s2 = rdbpot_m(
+            srdhm_pos(y.to_i32().wrapping_sub(p.z2) << 20, p.m2),
+            p.sh2,
+            k2,
+        );
+        let raw = s1.wrapping_add(s2.wrapping_mul(sign));
+        let v = rdbpot_m(srdhm_pos(raw, p.mo), p.sho, ko).wrapping_add(p.zo);
+        *o = T::from_i32(v.max(p.lo).min(p.hi));
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2 (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add8_avx2<T: QInt>(a: &[T], b: &[T], p: &AddParams, out: &mut [T]) {
+    add8_body(a, b, p, out)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn add8_avx512<T: QInt>(a: &[T], b: &[T], p: &AddParams, out: &mut [T]) {
+    add8_body(a, b, p, out)
+}
+
+fn add8_dispatch<T: QInt>(a: &[T], b: &[T], p: &AddParams) -> Vec<T> {
+    let mut out = vec![T::default(); a.len().min(b.len())];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::engine::simd;
+        if simd::avx512() {
+            // SAFETY: the CPU has the AVX-512 subsets the function enables.
+            unsafe { add8_avx512(a, b, p, &mut out) };
+            return out;
+        }
+        if simd::avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { add8_avx2(a, b, p, &mut out) };
+            return out;
+        }
+    }
+    add8_body(a, b, p, &mut out);
+    out
 }

@@ -212,42 +212,6 @@ pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
 }
 
-pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    let x = ctx.in_f32(0)?;
-    let (w, ws) = weights_i8(ctx)?;
-    if ws.len() != 4 {
-        bail!("expected a 4-D filter, got {ws:?}");
-    }
-    let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
-    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
-    let m = if g.ic == 0 { 1 } else { oc / g.ic };
-    let sc = channel_scales(ctx, oc);
-    let bias = bias_f32(ctx, 2, oc)?;
-    let act = fused(ctx);
-    let xf = flat(x);
-    let per_batch = g.ih * g.iw * g.ic;
-    let mut out = vec![0f32; g.n * g.oh * g.ow * oc];
-    for b in 0..g.n {
-        let xb = &xf[b * per_batch..(b + 1) * per_batch];
-        let mut q = vec![0i8; per_batch];
-        let (s, zp) = asymmetric_quantize(xb, &mut q);
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                for o in 0..oc {
-                    let mut acc = 0i32;
-                    g.for_taps(oy, ox, |ky, kx, iy, ix| {
-                        let xv = q[(iy * g.iw + ix) * g.ic + o / m] as i32 - zp;
-                        acc += xv * w[(ky * kw + kx) * oc + o] as i32;
-                    });
-                    out[((b * g.oh + oy) * g.ow + ox) * oc + o] =
-                        finish(acc, s * sc[o], bias[o], act);
-                }
-            }
-        }
-    }
-    Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

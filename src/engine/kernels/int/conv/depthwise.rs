@@ -205,6 +205,13 @@ pub(super) fn dw_row<T: QInt, const WIDE: bool>(
     orow: &mut [T],
     acc: &mut Vec<i32>,
 ) {
+    dw_acc::<T, WIDE>(d, r, acc);
+    requant_rows(acc, d.oc, q, orow);
+}
+
+/// The i32 accumulators (`[ow][oc]`) of output row `r` (= batch * oh + oy), without bias.
+#[inline(always)]
+pub(super) fn dw_acc<T: QInt, const WIDE: bool>(d: &DwArgs<T>, r: usize, acc: &mut Vec<i32>) {
     let (g, oc, m) = (d.g, d.oc, d.m);
     let (b, oy) = (r / g.oh, r % g.oh);
     acc.clear();
@@ -213,7 +220,7 @@ pub(super) fn dw_row<T: QInt, const WIDE: bool>(
     let step = |a: &mut [i32], x: &[T], w: &[i32]| {
         #[cfg(target_arch = "x86_64")]
         if WIDE {
-            // SAFETY: WIDE is only set by `dw_row_avx512`, which requires AVX-512.
+            // SAFETY: WIDE is only set by callers that have checked for AVX-512.
             return unsafe { mul_acc_q_avx512(a, x, d.in_off, w) };
         }
         mul_acc_q(a, x, d.in_off, w)
@@ -241,7 +248,128 @@ pub(super) fn dw_row<T: QInt, const WIDE: bool>(
             }
         }
     }
-    requant_rows(acc, oc, q, orow);
+}
+
+/// # Safety
+/// The CPU must support AVX2 (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dw_acc_avx2<T: QInt>(d: &DwArgs<T>, r: usize, acc: &mut Vec<i32>) {
+    dw_acc::<T, false>(d, r, acc)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL (checked by the caller through `engine::simd`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn dw_acc_avx512<T: QInt>(d: &DwArgs<T>, r: usize, acc: &mut Vec<i32>) {
+    dw_acc::<T, true>(d, r, acc)
+}
+
+fn dw_acc_dispatch<T: QInt>(d: &DwArgs<T>, r: usize, acc: &mut Vec<i32>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if gemm::has_avx512() {
+            // SAFETY: the CPU has the AVX-512 subsets the function enables.
+            return unsafe { dw_acc_avx512(d, r, acc) };
+        }
+        if crate::engine::simd::avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { dw_acc_avx2(d, r, acc) };
+        }
+    }
+    dw_acc::<T, false>(d, r, acc)
+}
+
+// --------------------------------------------------------------------------------------------
+// Hybrid (dynamic-range) DEPTHWISE_CONV_2D: float input and output, int8 weights
+// --------------------------------------------------------------------------------------------
+
+/// Per-channel float rescale and bias, and the weights widened to i32 (`[kh * kw][oc]`).
+struct HybridDwPrep {
+    w: Vec<i32>,
+    scale: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// As TFLite's hybrid depthwise kernel: each batch of the input quantized once
+/// (`AsymmetricQuantizeFloats`), int8 taps accumulated in i32 on the integer depthwise path,
+/// then `acc * input_scale * filter_scale[c] + bias[c]` and the float activation.
+pub fn depthwise_hybrid(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+    let x = match ctx.input(0)? {
+        Value::F32(x) => x,
+        other => bail!("hybrid DEPTHWISE_CONV_2D on {} input", other.dtype()),
+    };
+    let ws = ctx.input(1)?.shape().to_vec();
+    if ws.len() != 4 {
+        bail!("expected a 4-D filter, got {ws:?}");
+    }
+    let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
+    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
+    let m = if g.ic == 0 { 1 } else { oc / g.ic };
+    if m * g.ic != oc {
+        bail!(
+            "filter depth {oc} is not a multiple of input depth {}",
+            g.ic
+        );
+    }
+    let p = ctx.prepared(&[1, 2], || {
+        let w: Vec<i32> = match ctx.input(1)? {
+            Value::I8(a) => flat(a).iter().map(|&v| v as i32).collect(),
+            Value::U8(a) => flat(a).iter().map(|&v| v as i8 as i32).collect(),
+            other => bail!("hybrid weights of type {} are not supported", other.dtype()),
+        };
+        let s = scales(ctx.input_meta[1]);
+        let scale = (0..oc)
+            .map(|c| match s.len() {
+                0 => 1.0,
+                1 => s[0],
+                _ => s.get(c).copied().unwrap_or(1.0),
+            })
+            .collect();
+        let bias = match ctx.opt_input(2) {
+            None => vec![0.0; oc],
+            Some(Value::F32(b)) if b.len() == oc => flat(b).to_vec(),
+            Some(Value::F32(b)) => bail!(
+                "bias has {} values, expected {oc} (one per output channel)",
+                b.len()
+            ),
+            Some(other) => bail!("hybrid bias of type {} is not supported", other.dtype()),
+        };
+        Ok(HybridDwPrep { w, scale, bias })
+    })?;
+    let act = fused(ctx);
+    let xf = flat(x);
+    let per_batch = g.ih * g.iw * g.ic;
+    let mut out = vec![0f32; g.n * g.oh * g.ow * oc];
+    let gb = ConvGeom { n: 1, ..g };
+    for b in 0..g.n {
+        let mut q = vec![0i8; per_batch];
+        let (s, zp) = super::super::hybrid::asymmetric_quantize(
+            &xf[b * per_batch..(b + 1) * per_batch],
+            &mut q,
+        );
+        let d = DwArgs {
+            x: &q,
+            in_off: -zp,
+            w: &p.w,
+            g: &gb,
+            oc,
+            m,
+        };
+        let ob = &mut out[b * g.oh * g.ow * oc..(b + 1) * g.oh * g.ow * oc];
+        ob.par_chunks_mut(g.ow * oc)
+            .enumerate()
+            .for_each_init(Vec::new, |acc, (oy, orow)| {
+                dw_acc_dispatch(&d, oy, acc);
+                for (opx, apx) in orow.chunks_exact_mut(oc).zip(acc.chunks_exact(oc)) {
+                    for (c, (o, &a)) in opx.iter_mut().zip(apx).enumerate() {
+                        *o = act.clamp_f32(a as f32 * (s * p.scale[c]) + p.bias[c]);
+                    }
+                }
+            });
+    }
+    Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
 }
 
 /// # Safety
