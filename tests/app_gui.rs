@@ -1239,3 +1239,66 @@ fn compare_captions_read_as_words() {
     // The thumbnail's status in words beside it.
     h.get_by_label("agrees");
 }
+
+/// Issue #14 item 4: "Add images..." without a native file dialog (none in the test harness:
+/// no desktop portal) opens the in-app path field, and an image typed there is compared.
+#[test]
+fn add_images_without_a_dialog_opens_the_path_field() {
+    let mut h = harness();
+    open_pair(&mut h);
+    h.get_by_label("Compare").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("Open path:").is_none(), "no path field yet");
+    h.get_by_label("Add images...").click();
+    h.run_steps(3);
+    h.get_by_label("Open path:");
+    type_in_path_field(&mut h, &asset("samples/digit_2_0.png").display().to_string());
+    h.get_by_label("Open").click();
+    h.run_steps(2);
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    let (f, q, _) = expected(None, ChannelOrder::Rgb);
+    h.get_by_label(&f);
+    h.get_by_label(&q);
+}
+
+/// Issue #14 item 5: a label file typed into the path field loads as labels (not as a model),
+/// names the classes in the top-k lists, and is remembered for the model.
+#[test]
+fn a_label_file_in_the_path_field_names_the_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("my classes.txt");
+    let names: Vec<String> = (0..10).map(|d| format!("numeral {d}")).collect();
+    std::fs::write(&labels, names.join("\n")).unwrap();
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_2_0.png"));
+    settle(&mut h);
+    let (f, _, _) = expected(None, ChannelOrder::Rgb);
+    h.get_by_label(&f);
+    assert!(h.query_by_label_contains("numeral").is_none());
+
+    // File > Load labels...: no native dialog here, so the path field takes the file.
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Load labels...").click();
+    h.run_steps(3);
+    type_in_path_field(&mut h, &labels.display().to_string());
+    h.get_by_label("Open").click();
+    h.run_steps(2);
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert_eq!(h.state().tabs.len(), 2, "a label file opens no tab");
+    // The float model's top-1 class, now named by the loaded file.
+    let (head, score) = f.rsplit_once(" (").unwrap();
+    let old_name = head.strip_prefix("float model top-1: ").unwrap();
+    let class = std::fs::read_to_string(asset("digits_labels.txt"))
+        .unwrap()
+        .lines()
+        .position(|l| l.trim() == old_name)
+        .unwrap();
+    h.get_by_label(&format!("float model top-1: {} ({score}", names[class]));
+    for t in &h.state().tabs {
+        assert_eq!(t.labels.as_ref(), Some(&names), "labels given to both models of the pair");
+    }
+}
