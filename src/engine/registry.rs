@@ -198,6 +198,10 @@ fn same_quant(a: Option<&Quantization>, b: Option<&Quantization>) -> bool {
 fn weights_q(s: &Sig) -> bool {
     is_q(s.dt(1))
 }
+/// TFLite's hybrid BATCH_MATMUL takes int8 weights only.
+fn weights_i8(s: &Sig) -> bool {
+    s.dt(1) == Some(DType::I8)
+}
 fn weights_int(s: &Sig) -> bool {
     matches!(s.dt(1), Some(DType::I8 | DType::I4 | DType::U8))
 }
@@ -428,6 +432,12 @@ pub static ROWS: &[OpRow] = &[
         routes: &[
             rw(Int, Q, WQ, int::conv::batch_matmul),
             rw(Float, F32, WF, conv::batch_matmul),
+            rw(
+                Hybrid,
+                F32,
+                ("int8 weights", weights_i8),
+                hybrid::batch_matmul,
+            ),
         ],
     },
     // Pooling and reductions.

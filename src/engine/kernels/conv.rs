@@ -1,11 +1,12 @@
 //! CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, MediaPipe's Convolution2DTransposeBias,
-//! FULLY_CONNECTED and BATCH_MATMUL in float32. CONV_2D runs the packed-weight GEMM of
+//! FULLY_CONNECTED and BATCH_MATMUL in float32. CONV_2D (and FULLY_CONNECTED over several rows) runs the packed-weight GEMM of
 //! [`sgemm`] on the input itself (1x1) or on tiles of im2col rows, with the weights packed once
-//! per op; DEPTHWISE_CONV_2D accumulates whole output rows channel-contiguously. The rest use
-//! matrixmultiply. Work is split over rayon in blocks of output rows.
+//! per op; batch-1 FULLY_CONNECTED streams its weights in place ([`sgemv`]); DEPTHWISE_CONV_2D
+//! accumulates whole output rows channel-contiguously. The rest use matrixmultiply. Work is split over rayon in blocks of output rows.
 
 pub mod geom;
 pub mod sgemm;
+pub mod sgemv;
 
 use super::{apply_act, bail, OpCtx};
 use crate::engine::{EngineError, Value};

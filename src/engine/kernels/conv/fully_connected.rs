@@ -1,7 +1,13 @@
-//! Float FULLY_CONNECTED.
+//! Float FULLY_CONNECTED: batch 1 (few rows) streams the weights in place through [`sgemv`];
+//! more rows run the packed-weight GEMM of [`sgemm`] with the weights packed once per op.
 
 #[allow(unused_imports)]
 use super::*;
+
+/// Below this many input rows the weights are read in place, row by row of the input.
+const GEMV_ROWS: usize = 4;
+/// Input rows per parallel task of the GEMM path.
+const ROWS_PER_TASK: usize = 48;
 
 pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.in_f32(0)?;
@@ -22,23 +28,29 @@ pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .unwrap_or(false);
     let bias = bias_vec(ctx, 2, o)?;
     let xs = contiguous(x);
-    let ws = contiguous(w);
     let mut out = vec![0f32; b * o];
-    if let Some(bv) = &bias {
-        for r in out.chunks_exact_mut(o) {
-            r.copy_from_slice(bv);
+    if b < GEMV_ROWS {
+        let ws = contiguous(w);
+        for (xr, orow) in xs.chunks_exact(k).zip(out.chunks_exact_mut(o)) {
+            sgemv::sgemv(xr, &ws, k, orow);
+            if let Some(bv) = &bias {
+                orow.iter_mut().zip(bv).for_each(|(d, &b)| *d += b);
+            }
         }
-    }
-    let beta = if bias.is_some() { 1.0 } else { 0.0 };
-    if b == 1 && o >= 256 {
-        // Matrix-vector: parallel over output blocks.
-        out.par_chunks_mut(64).enumerate().for_each(|(blk, c)| {
-            let o0 = blk * 64;
-            let wsub = &ws[o0 * k..(o0 + c.len()) * k];
-            gemm(1, k, c.len(), &xs, k, 1, wsub, 1, k, beta, c, c.len());
-        });
     } else {
-        gemm(b, k, o, &xs, k, 1, &ws, 1, k, beta, &mut out, o);
+        // Packed once per op (a copy of the weights: `o.div_ceil(16) * 16 * k` floats).
+        let pb = ctx.prepared(&[1], || Ok(PackedB::new(&contiguous(w), o, k, k)))?;
+        let ep = Epilogue {
+            bias: bias.as_deref(),
+            clamp: None,
+        };
+        out.par_chunks_mut(ROWS_PER_TASK * o)
+            .enumerate()
+            .for_each(|(t, c)| {
+                let r0 = t * ROWS_PER_TASK;
+                let m = c.len() / o;
+                sgemm::gemm(&xs[r0 * k..(r0 + m) * k], k, m, &pb, &ep, c, o);
+            });
     }
     apply_act(&mut out, ctx.activation())?;
     let shape: Vec<usize> = if keep {

@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use tract_tflite::tflite::Padding;
 
 mod gemm_i16;
+pub(crate) use gemm_i16::gemm_block_dispatch;
 use gemm_i16::*;
 mod im2col;
 pub(crate) use im2col::*;

@@ -529,7 +529,7 @@ pub(crate) fn vnni_gemm_into(
 /// `rows x kp` u8 activations (already shifted by +128, padded k zero) times packed weights:
 /// fills `c` (`rows x oc` i32, raw `sum u*w`).
 #[cfg(target_arch = "x86_64")]
-fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
+pub(crate) fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
     const MR: usize = 6;
     let (kp, oc) = (w.kp, w.oc);
     let kq = kp / 4;

@@ -5,16 +5,16 @@
 //! when the op asks for `asymmetric_quantize_inputs`), the products are accumulated in i32, and
 //! the result is `acc * input_scale * filter_scale[c] + bias[c]`, then the float activation.
 
-use super::conv::{conv_geom, fc_out_shape, im2col};
+use super::conv::conv_geom;
 use super::{array, bail, flat, fused, scales};
 use crate::engine::arith::Activation;
 use crate::engine::kernels::OpCtx;
 use crate::engine::{EngineError, Value};
 
-use rayon::prelude::*;
-
-/// `tensor_utils::SymmetricQuantizeFloats`: returns the scaling factor.
-fn symmetric_quantize(v: &[f32], q: &mut [i8]) -> f32 {
+/// `tensor_utils::SymmetricQuantizeFloats`: returns the scaling factor. The scalar reference
+/// that `hybrid_gemm`'s vectorized quantizer is tested against.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(super) fn symmetric_quantize(v: &[f32], q: &mut [i8]) -> f32 {
     let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
     for &x in v {
         mn = mn.min(x);
@@ -111,106 +111,14 @@ fn channel_scales(ctx: &OpCtx, n: usize) -> Vec<f32> {
         .collect()
 }
 
-fn per_channel(sc: &[f32]) -> bool {
-    sc.iter().any(|&s| s != sc[0])
-}
-
 /// `acc * scale + bias`, clamped by the float activation.
 #[inline]
 fn finish(acc: i32, scale: f32, bias: f32, act: Activation) -> f32 {
     act.clamp_f32(acc as f32 * scale + bias)
 }
 
-pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    let x = ctx.in_f32(0)?;
-    let (w, ws) = weights_i8(ctx)?;
-    if ws.len() != 2 {
-        bail!("expected a 2-D weight matrix, got {ws:?}");
-    }
-    let (units, k) = (ws[0], ws[1]);
-    let shape = fc_out_shape(ctx, x.shape(), k, units)?;
-    let rows = x.len() / k.max(1);
-    let asym = ctx
-        .fb
-        .builtin_options_as_fully_connected_options()
-        .map(|o| o.asymmetric_quantize_inputs())
-        .unwrap_or(false);
-    let sc = channel_scales(ctx, units);
-    let bias = bias_f32(ctx, 2, units)?;
-    let act = fused(ctx);
-    let xf = flat(x);
-    let row_sums: Vec<i32> = (0..units)
-        .map(|o| w[o * k..(o + 1) * k].iter().map(|&v| v as i32).sum())
-        .collect();
-    let mut out = vec![0f32; rows * units];
-    out.par_chunks_mut(units).enumerate().for_each(|(b, orow)| {
-        let xr = &xf[b * k..(b + 1) * k];
-        if xr.iter().all(|&v| v == 0.0) {
-            for (o, d) in orow.iter_mut().enumerate() {
-                *d = act.clamp_f32(bias[o]);
-            }
-            return;
-        }
-        let mut q = vec![0i8; k];
-        let (s, zp) = if asym {
-            asymmetric_quantize(xr, &mut q)
-        } else {
-            (symmetric_quantize(xr, &mut q), 0)
-        };
-        for (o, d) in orow.iter_mut().enumerate() {
-            let wr = &w[o * k..(o + 1) * k];
-            let mut acc: i32 = q.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
-            acc -= zp * row_sums[o];
-            *d = finish(acc, s * sc[o], bias[o], act);
-        }
-    });
-    Ok(vec![Value::F32(array(&shape, out)?)])
-}
-
-pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    let x = ctx.in_f32(0)?;
-    let (w, ws) = weights_i8(ctx)?;
-    if ws.len() != 4 {
-        bail!("expected a 4-D filter, got {ws:?}");
-    }
-    let (oc, kh, kw, fic) = (ws[0], ws[1], ws[2], ws[3]);
-    let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
-    if fic != g.ic {
-        bail!("grouped convolution is not supported");
-    }
-    let sc = channel_scales(ctx, oc);
-    let asym = per_channel(&sc);
-    let bias = bias_f32(ctx, 2, oc)?;
-    let act = fused(ctx);
-    let xf = flat(x);
-    let per_batch = g.ih * g.iw * g.ic;
-    let k = kh * kw * g.ic;
-    let rows_per_batch = g.oh * g.ow;
-    let mut out = vec![0f32; g.n * rows_per_batch * oc];
-    for b in 0..g.n {
-        let xb = &xf[b * per_batch..(b + 1) * per_batch];
-        let mut q = vec![0i8; per_batch];
-        let (s, zp) = if asym {
-            asymmetric_quantize(xb, &mut q)
-        } else {
-            (symmetric_quantize(xb, &mut q), 0)
-        };
-        // Offset-folded i16 input; padding contributes 0 like the reference's zero-point padding.
-        let q16: Vec<i16> = q.iter().map(|&v| v as i16 - zp as i16).collect();
-        let gb = super::conv::ConvGeom { n: 1, ..g };
-        let a = im2col(&q16, &gb, g.ic);
-        let ob = &mut out[b * rows_per_batch * oc..(b + 1) * rows_per_batch * oc];
-        ob.par_chunks_mut(oc).enumerate().for_each(|(p, orow)| {
-            let ar = &a[p * k..(p + 1) * k];
-            for (o, d) in orow.iter_mut().enumerate() {
-                let wr = &w[o * k..(o + 1) * k];
-                let acc: i32 = ar.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
-                *d = finish(acc, s * sc[o], bias[o], act);
-            }
-        });
-    }
-    Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
-}
+// FULLY_CONNECTED, CONV_2D and BATCH_MATMUL run on the integer GEMM paths (`hybrid_gemm.rs`).
+pub use super::hybrid_gemm::{batch_matmul, conv2d, fully_connected};
 
 #[cfg(test)]
 mod tests {

@@ -125,7 +125,7 @@ pub(super) unsafe fn gemm_block_avx512(a: &[i16], k: usize, w: &[i16], oc: usize
     gemm_block(a, k, w, oc, out)
 }
 
-pub(super) fn gemm_block_dispatch(a: &[i16], k: usize, w: &[i16], oc: usize, out: &mut [i32]) {
+pub(crate) fn gemm_block_dispatch(a: &[i16], k: usize, w: &[i16], oc: usize, out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if gemm::has_avx512() {

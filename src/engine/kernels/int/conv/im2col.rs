@@ -7,7 +7,7 @@ use super::*;
 /// im2col into u8 rows for the VNNI GEMM: `xu` is the input shifted to u8 (`x + 128`), input
 /// channels `c0..c0 + fic` are read, taps outside the image take `pad` (the input zero point,
 /// shifted), columns are padded to `kp` with zeros.
-pub(super) fn im2col_u8(
+pub(crate) fn im2col_u8(
     xu: &[u8],
     g: &ConvGeom,
     c0: usize,
