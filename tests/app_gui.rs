@@ -1248,11 +1248,17 @@ fn add_images_without_a_dialog_opens_the_path_field() {
     open_pair(&mut h);
     h.get_by_label("Compare").click();
     h.run_steps(2);
-    assert!(h.query_by_label("Open path:").is_none(), "no path field yet");
+    assert!(
+        h.query_by_label("Open path:").is_none(),
+        "no path field yet"
+    );
     h.get_by_label("Add images...").click();
     h.run_steps(3);
     h.get_by_label("Open path:");
-    type_in_path_field(&mut h, &asset("samples/digit_2_0.png").display().to_string());
+    type_in_path_field(
+        &mut h,
+        &asset("samples/digit_2_0.png").display().to_string(),
+    );
     h.get_by_label("Open").click();
     h.run_steps(2);
     settle(&mut h);
@@ -1299,6 +1305,10 @@ fn a_label_file_in_the_path_field_names_the_classes() {
         .unwrap();
     h.get_by_label(&format!("float model top-1: {} ({score}", names[class]));
     for t in &h.state().tabs {
-        assert_eq!(t.labels.as_ref(), Some(&names), "labels given to both models of the pair");
+        assert_eq!(
+            t.labels.as_ref(),
+            Some(&names),
+            "labels given to both models of the pair"
+        );
     }
 }

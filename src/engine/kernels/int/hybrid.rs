@@ -5,12 +5,6 @@
 //! when the op asks for `asymmetric_quantize_inputs`), the products are accumulated in i32, and
 //! the result is `acc * input_scale * filter_scale[c] + bias[c]`, then the float activation.
 
-use super::conv::conv_geom;
-use super::{array, bail, flat, fused, scales};
-use crate::engine::arith::Activation;
-use crate::engine::kernels::OpCtx;
-use crate::engine::{EngineError, Value};
-
 /// `tensor_utils::SymmetricQuantizeFloats`: returns the scaling factor. The scalar reference
 /// that `hybrid_gemm`'s vectorized quantizer is tested against.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -69,52 +63,6 @@ pub(super) fn asymmetric_quantize(v: &[f32], q: &mut [i8]) -> (f32, i32) {
         *d = ((nudged as f32 + x * inv).round() as i32).clamp(-128, 127) as i8;
     }
     (scale, nudged)
-}
-
-fn weights_i8(ctx: &OpCtx) -> Result<(Vec<i8>, Vec<usize>), EngineError> {
-    match ctx.input(1)? {
-        Value::I8(a) => Ok((flat(a).to_vec(), a.shape().to_vec())),
-        Value::U8(a) => Ok((
-            flat(a).iter().map(|&x| x as i8).collect(),
-            a.shape().to_vec(),
-        )),
-        other => bail!("hybrid weights of type {} are not supported", other.dtype()),
-    }
-}
-
-fn bias_f32(ctx: &OpCtx, i: usize, n: usize) -> Result<Vec<f32>, EngineError> {
-    let b = match ctx.opt_input(i) {
-        None => return Ok(vec![0.0; n]),
-        Some(Value::F32(b)) => flat(b).to_vec(),
-        Some(other) => bail!("hybrid bias of type {} is not supported", other.dtype()),
-    };
-    if b.len() != n {
-        bail!(
-            "bias has {} values, expected {n} (one per output channel)",
-            b.len()
-        );
-    }
-    Ok(b)
-}
-
-/// Per-output-channel filter scales (broadcast when per-tensor).
-fn channel_scales(ctx: &OpCtx, n: usize) -> Vec<f32> {
-    let s = scales(ctx.input_meta[1]);
-    (0..n)
-        .map(|c| {
-            if s.len() > 1 {
-                s[c]
-            } else {
-                s.first().copied().unwrap_or(1.0)
-            }
-        })
-        .collect()
-}
-
-/// `acc * scale + bias`, clamped by the float activation.
-#[inline]
-fn finish(acc: i32, scale: f32, bias: f32, act: Activation) -> f32 {
-    act.clamp_f32(acc as f32 * scale + bias)
 }
 
 // FULLY_CONNECTED, CONV_2D and BATCH_MATMUL run on the integer GEMM paths (`hybrid_gemm.rs`).
