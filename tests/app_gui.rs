@@ -1047,7 +1047,9 @@ fn wheel_over_a_plot_scrolls_the_page_not_the_plot() {
 
 /// Opens `path` through the in-app path field (File > Open by path...), as a user types it.
 fn open_by_path(h: &mut Harness<'_, QuantscopeApp>, path: &str) {
-    if h.query_by_label("Open path:").is_none() {
+    if h.query_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:")
+        .is_none()
+    {
         // The empty window's button (File > Open by path... does the same).
         h.get_by_label("Open by path...").click();
         h.run_steps(2);
@@ -1060,11 +1062,12 @@ fn open_by_path(h: &mut Harness<'_, QuantscopeApp>, path: &str) {
 
 /// Replaces the path field's text with `text`.
 fn type_in_path_field(h: &mut Harness<'_, QuantscopeApp>, text: &str) {
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:")
+        .focus();
     h.run_steps(1);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.run_steps(1);
-    h.get_by_role(egui::accesskit::Role::TextInput)
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:")
         .type_text(text);
     h.run_steps(2);
 }
@@ -1142,21 +1145,23 @@ fn tab_completes_in_the_path_field() {
     let prefix = format!("{}/zeb", dir.path().display());
     type_in_path_field(&mut h, &prefix);
     assert_eq!(
-        h.get_by_role(egui::accesskit::Role::TextInput).value(),
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:")
+            .value(),
         Some(prefix.clone())
     );
     h.get_by_label("1 match");
     h.key_press(egui::Key::Tab);
     h.run_steps(2);
     let full = format!("{}/zebra_model.tflite", dir.path().display());
-    let field = h.get_by_role(egui::accesskit::Role::TextInput);
+    let field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:");
     assert_eq!(field.value(), Some(full.clone()));
     assert!(field.is_focused(), "Tab kept the focus in the field");
     // Typing goes on at the end of the completion.
     field.type_text("X");
     h.run_steps(2);
     assert_eq!(
-        h.get_by_role(egui::accesskit::Role::TextInput).value(),
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:")
+            .value(),
         Some(format!("{full}X"))
     );
 }
@@ -1249,12 +1254,13 @@ fn add_images_without_a_dialog_opens_the_path_field() {
     h.get_by_label("Compare").click();
     h.run_steps(2);
     assert!(
-        h.query_by_label("Open path:").is_none(),
+        h.query_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:")
+            .is_none(),
         "no path field yet"
     );
     h.get_by_label("Add images...").click();
     h.run_steps(3);
-    h.get_by_label("Open path:");
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Open path:");
     type_in_path_field(
         &mut h,
         &asset("samples/digit_2_0.png").display().to_string(),

@@ -8,14 +8,16 @@ use std::path::{Path, PathBuf};
 impl QuantscopeApp {
     pub(super) fn path_field_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            ui.label("Open path:");
+            let label = ui.label("Open path:");
             // Focus locked so that Tab completes instead of moving to the next widget.
-            let r = ui.add(
-                egui::TextEdit::singleline(&mut self.path_field)
-                    .desired_width(420.0)
-                    .lock_focus(true)
-                    .hint_text("/path/to/model.tflite, image or labels.txt (Tab completes)"),
-            );
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.path_field)
+                        .desired_width(420.0)
+                        .lock_focus(true)
+                        .hint_text("/path/to/model.tflite, image or labels.txt (Tab completes)"),
+                )
+                .labelled_by(label.id);
             let cands = completions(&self.path_field);
             if r.has_focus()
                 && ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Tab))

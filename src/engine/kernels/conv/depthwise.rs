@@ -248,7 +248,14 @@ pub fn depthwise_conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.in_f32(0)?;
     let w = ctx.in_f32(1)?;
     let [_, _, _, c] = dims4(x, "input")?;
-    let [_, kh, kw, oc] = dims4(w, "filter")?;
+    let [one, kh, kw, oc] = dims4(w, "filter")?;
+    // TFLite's Prepare: the filter is [1, kh, kw, channels].
+    if one != 1 {
+        bail!(
+            "a depthwise filter is [1, height, width, channels], got {:?}",
+            w.shape()
+        );
+    }
     if c == 0 || oc % c != 0 {
         bail!("filter depth {oc} is not a multiple of input depth {c}");
     }

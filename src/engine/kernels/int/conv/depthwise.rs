@@ -23,8 +23,9 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
     let wide = std::mem::size_of::<T>() == 2;
     check_out_dtype(ctx, ctx.in_dtype(0).unwrap())?;
     let ws = ctx.input(1)?.shape().to_vec();
-    if ws.len() != 4 {
-        bail!("expected 4-D filter, got {ws:?}");
+    // TFLite's Prepare: the filter is [1, kh, kw, channels].
+    if ws.len() != 4 || ws[0] != 1 {
+        bail!("a depthwise filter is [1, height, width, channels], got {ws:?}");
     }
     let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
     let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
@@ -301,8 +302,9 @@ pub fn depthwise_hybrid(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         other => bail!("hybrid DEPTHWISE_CONV_2D on {} input", other.dtype()),
     };
     let ws = ctx.input(1)?.shape().to_vec();
-    if ws.len() != 4 {
-        bail!("expected a 4-D filter, got {ws:?}");
+    // TFLite's Prepare: the filter is [1, kh, kw, channels].
+    if ws.len() != 4 || ws[0] != 1 {
+        bail!("a depthwise filter is [1, height, width, channels], got {ws:?}");
     }
     let (kh, kw, oc) = (ws[1], ws[2], ws[3]);
     let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
