@@ -16,16 +16,9 @@ pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         bail!("weights must be 2-D, got {:?}", w.shape());
     }
     let (o, k) = (w.shape()[0], w.shape()[1]);
-    let total = x.len();
-    if k == 0 || total % k != 0 {
-        bail!("input of {total} values is not a multiple of the weights' depth {k}");
-    }
-    let b = total / k;
-    let keep = ctx
-        .fb
-        .builtin_options_as_fully_connected_options()
-        .map(|o| o.keep_num_dims())
-        .unwrap_or(false);
+    // Rows of `k`, `o` units, not empty: the same checks and output shape as the integer FC.
+    let shape = crate::engine::kernels::int::conv::fc_out_shape(ctx, x.shape(), k, o)?;
+    let b = x.len() / k;
     let bias = bias_vec(ctx, 2, o)?;
     let xs = contiguous(x);
     let mut out = vec![0f32; b * o];
@@ -53,14 +46,7 @@ pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             });
     }
     apply_act(&mut out, ctx.activation())?;
-    let shape: Vec<usize> = if keep {
-        let mut s = x.shape().to_vec();
-        *s.last_mut().unwrap() = o;
-        s
-    } else {
-        vec![b, o]
-    };
     Ok(vec![Value::F32(
-        ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap(),
+        ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| EngineError::Type(e.to_string()))?,
     )])
 }
