@@ -82,6 +82,18 @@ pub fn concatenation(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     }
     let rank = parts[0].0.len();
     let ax = norm_axis(axis as i64, rank)?;
+    // Every input has the first one's shape but along the axis (else the slices below overrun).
+    let first = &parts[0].0;
+    if let Some((shape, _)) = parts.iter().find(|(sh, _)| {
+        sh.len() != rank
+            || sh
+                .iter()
+                .zip(first)
+                .enumerate()
+                .any(|(d, (a, b))| d != ax && a != b)
+    }) {
+        bail!("CONCATENATION: inputs of shapes {first:?} and {shape:?} along axis {ax}");
+    }
     let outer: usize = parts[0].0[..ax].iter().product();
     let mut out_shape = parts[0].0.clone();
     out_shape[ax] = parts.iter().map(|p| p.0[ax]).sum();
