@@ -175,8 +175,10 @@ pub fn transpose(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .iter()
         .map(|&p| norm_axis(p, r))
         .collect::<Result<_, _>>()?;
-    if perm.len() != r {
-        bail!("permutation {perm:?} for rank {r}");
+    // Each axis exactly once: a repeated axis would read past the input.
+    let mut seen = vec![false; r];
+    if perm.len() != r || perm.iter().any(|&p| std::mem::replace(&mut seen[p], true)) {
+        bail!("{perm:?} is not a permutation of the {r} axes");
     }
     Ok(vec![map_value!(x, a => permute_t(a.view(), &perm))])
 }
