@@ -257,7 +257,7 @@ pub fn reverse(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .enumerate()
         .map(|(ax, &d)| axes.contains(&ax).then(|| (0..d).rev().collect()))
         .collect();
-    Ok(vec![map_value!(x, a => gather_axes(a, &idx))])
+    Ok(vec![map_value!(x, a => gather_axes(a, &idx)?)])
 }
 
 pub fn zeros_like(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {

@@ -115,7 +115,7 @@ pub fn mirror_pad(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             )
         })
         .collect();
-    Ok(vec![map_value!(x, a => gather_axes(a, &idx))])
+    Ok(vec![map_value!(x, a => gather_axes(a, &idx)?)])
 }
 
 pub fn tile(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
@@ -139,7 +139,7 @@ pub fn tile(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             (k != 1).then(|| (0..d * k.max(0) as usize).map(|i| i % d.max(1)).collect())
         })
         .collect();
-    Ok(vec![map_value!(x, a => gather_axes(a, &idx))])
+    Ok(vec![map_value!(x, a => gather_axes(a, &idx)?)])
 }
 
 pub fn broadcast_to(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {

@@ -64,7 +64,7 @@ pub fn resize_nearest(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .map(|o| nearest_index(o, s[2], ow, align, half))
         .collect();
     let idx = vec![None, Some(iy), Some(ix), None];
-    Ok(vec![map_value!(x, a => gather_axes(a, &idx))])
+    Ok(vec![map_value!(x, a => gather_axes(a, &idx)?)])
 }
 
 /// TFLite's `ComputeInterpolationValues` (float): (scaled, lower, upper).

@@ -28,14 +28,25 @@ pub fn slice(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 }
 
 /// Successive `select` along axes: `idx[axis]` = Some(indices) to gather along that axis.
-pub(super) fn gather_axes<T: Clone>(a: &ArrayD<T>, idx: &[Option<Vec<usize>>]) -> ArrayD<T> {
+/// An index past its axis (e.g. any index into an empty axis) is an error, not a panic.
+pub(super) fn gather_axes<T: Clone>(
+    a: &ArrayD<T>,
+    idx: &[Option<Vec<usize>>],
+) -> Result<ArrayD<T>, EngineError> {
     let mut cur = a.clone();
     for (ax, ix) in idx.iter().enumerate() {
         if let Some(ix) = ix {
+            let len = cur.len_of(Axis(ax));
+            if let Some(&bad) = ix.iter().find(|&&i| i >= len) {
+                bail!(
+                    "index {bad} on axis {ax} of length {len} (shape {:?})",
+                    a.shape()
+                );
+            }
             cur = cur.select(Axis(ax), ix);
         }
     }
-    cur
+    Ok(cur)
 }
 
 pub fn strided_slice(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
@@ -163,7 +174,7 @@ pub fn strided_slice(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         }
     }
     Ok(vec![
-        map_value!(x, a => reshape_t(&gather_axes(a, &idx), &out_shape)?),
+        map_value!(x, a => reshape_t(&gather_axes(a, &idx)?, &out_shape)?),
     ])
 }
 
