@@ -39,25 +39,7 @@ pub(super) fn asymmetric_quantize(v: &[f32], q: &mut [i8]) -> (f32, i32) {
         q.iter_mut().for_each(|x| *x = 0);
         return (1.0, 0);
     }
-    let (qmin, qmax) = (-128.0f64, 127.0f64);
-    let scale = (rmax - rmin) / (qmax - qmin);
-    let zp_from_min = qmin - rmin / scale;
-    let zp_from_max = qmax - rmax / scale;
-    let err_min = qmin.abs() + (rmin / scale).abs();
-    let err_max = qmax.abs() + (rmax / scale).abs();
-    let zp = if err_min < err_max {
-        zp_from_min
-    } else {
-        zp_from_max
-    };
-    let nudged = if zp <= qmin {
-        -128
-    } else if zp >= qmax {
-        127
-    } else {
-        zp.round() as i32
-    };
-    let scale = scale as f32;
+    let (scale, nudged) = super::hybrid_gemm::asymmetric_params(mn, mx);
     let inv = 1.0f32 / scale;
     for (d, &x) in q.iter_mut().zip(v) {
         *d = ((nudged as f32 + x * inv).round() as i32).clamp(-128, 127) as i8;

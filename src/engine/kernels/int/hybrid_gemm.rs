@@ -222,7 +222,7 @@ fn quantize_generic(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
 
 /// The scale and nudged zero point of `tensor_utils::AsymmetricQuantizeFloats` for the range
 /// `[min(0, mn), max(0, mx)]` (as `hybrid::asymmetric_quantize`), for a non-empty range.
-fn asymmetric_params(mn: f32, mx: f32) -> (f32, i32) {
+pub(super) fn asymmetric_params(mn: f32, mx: f32) -> (f32, i32) {
     let rmin = 0.0f32.min(mn) as f64;
     let rmax = 0.0f32.max(mx) as f64;
     let (qmin, qmax) = (-128.0f64, 127.0f64);
