@@ -156,6 +156,13 @@ pub fn resolve(model: &Model, sg: usize, op: &Operator) -> Result<Prepared, Stri
         });
     };
     let sig = Sig::of(model, sg, op);
+    // Every op a kernel runs writes output 0; kernels read its quantization and shape.
+    if sig.outs.first().copied().flatten().is_none() {
+        return Err(format!(
+            "output 0 is missing (the op lists {} outputs): the model is corrupt",
+            op.outputs.len()
+        ));
+    }
     match routes.iter().find(|r| r.accepts(&sig)) {
         Some(r) => Ok(Prepared::Kernel(r)),
         None => Err(format!(
