@@ -4,7 +4,7 @@
 
 use super::export;
 use super::jobs::Job;
-use super::plots::{category_grid, headroom, page_plot};
+use super::plots::{category_grid, clicked_index, headroom, page_plot};
 use super::tensor_detail::analysis_ui;
 use super::{fmt_opt, ViewCtx};
 use crate::model::human_bytes;
@@ -267,12 +267,7 @@ impl WhatIfPanel {
                                 .y_axis_label("SQNR dB")
                                 .show(ui, |p| {
                                     p.bar_chart(BarChart::new("SQNR", bars));
-                                    if p.response().clicked() {
-                                        p.pointer_coordinate()
-                                            .map(|c| c.x.round().max(0.0) as usize)
-                                    } else {
-                                        None
-                                    }
+                                    clicked_index(p)
                                 })
                         });
                         let resp = r.inner;
