@@ -42,7 +42,7 @@ pub fn analysis_ui(
     overlay: Option<(&str, &Histogram)>,
     status: &StatusLine,
 ) {
-    let stem = export::stem(&format!("{id}_{}_{}", ta.index, ta.name));
+    let stem = export::stem(&format!("{id}_{}_{}", ta.tensor.index, ta.tensor.name));
     egui::Grid::new(format!("{id}_metrics"))
         .num_columns(4)
         .striped(true)
@@ -125,7 +125,7 @@ pub fn analysis_ui(
         } else {
             "Histogram of values"
         });
-        page_plot(model, (id, ta.index, "int_hist"), 170.0)
+        page_plot(model, (id, ta.tensor.index, "int_hist"), 170.0)
             .include_y(0.0)
             .include_y(headroom(0.0, ymax, 170.0, 0))
             .x_axis_label(if integer { "integer" } else { "value" })
@@ -155,7 +155,7 @@ pub fn analysis_ui(
         let rows = 1 + overlay.is_some() as usize;
         let r = ui.vertical(|ui| {
             ui.strong("Histogram of real (dequantized) values");
-            page_plot(model, (id, ta.index, "real_hist"), 170.0)
+            page_plot(model, (id, ta.tensor.index, "real_hist"), 170.0)
                 .legend(legend())
                 .include_y(0.0)
                 .include_y(headroom(0.0, ymax, 170.0, rows))
@@ -235,7 +235,7 @@ fn channels_ui(
             ta.channels.len(),
             ta.axis.map_or("-".into(), |a| a.to_string())
         ));
-        page_plot(model, (id, ta.index, "ch_range"), 190.0)
+        page_plot(model, (id, ta.tensor.index, "ch_range"), 190.0)
             .legend(legend())
             .include_y(lo)
             .include_y(headroom(lo, hi, 190.0, 3))
@@ -267,7 +267,7 @@ fn channels_ui(
         status,
     );
 
-    let r = channel_bars(ui, model, (id, ta.index, "ch_scale"), ta, "scale", |c| c.scale);
+    let r = channel_bars(ui, model, (id, ta.tensor.index, "ch_scale"), ta, "scale", |c| c.scale);
     export::plot_exports(
         ui,
         r.rect,
@@ -277,7 +277,7 @@ fn channels_ui(
         status,
     );
     if ta.channels.iter().any(|c| c.errors.sqnr_db.is_some()) {
-        channel_bars(ui, model, (id, ta.index, "ch_sqnr"), ta, "SQNR", |c| {
+        channel_bars(ui, model, (id, ta.tensor.index, "ch_sqnr"), ta, "SQNR", |c| {
             c.errors.sqnr_db
         });
     }
@@ -482,8 +482,8 @@ impl TensorDetailPanel {
                 if let Some(worst) = w.rollup.worst.first() {
                     ui.label(format!(
                         "Worst weights: #{} {} ({} dB)",
-                        worst.index,
-                        worst.name,
+                        worst.tensor.index,
+                        worst.tensor.name,
                         fmt_opt(worst.sqnr_db, 2)
                     ));
                 }
@@ -526,21 +526,21 @@ impl TensorDetailPanel {
             } else {
                 ui.label("not quantized");
             }
-            let ta = weights.and_then(|w| w.tensors.iter().find(|a| a.subgraph == sg && a.index == ti));
+            let ta = weights.and_then(|w| w.tensors.iter().find(|a| a.tensor.subgraph == sg && a.tensor.index == ti));
             match (ta, weights) {
                 (Some(ta), _) => {
                     let overlay = match (&ta.reference, ctx.float_weights) {
                         (Some(Reference::FloatModel { index, .. }), Some(fw)) => fw
                             .tensors
                             .iter()
-                            .find(|f| f.subgraph == 0 && f.index == *index)
+                            .find(|f| f.tensor.subgraph == 0 && f.tensor.index == *index)
                             .map(|f| &f.histogram),
                         _ => None,
                     };
                     analysis_ui(ui, ctx.model, "detail", ta, overlay.map(|h| ("float model", h)), status);
                 }
                 (None, Some(w)) => {
-                    if let Some(s) = w.skipped.iter().find(|s| s.subgraph == sg && s.index == ti) {
+                    if let Some(s) = w.skipped.iter().find(|s| s.tensor.subgraph == sg && s.tensor.index == ti) {
                         ui.weak(format!("not analysed: {}", s.reason));
                     } else if !t.is_constant {
                         ui.weak("An activation: its error shows in Compare (per-layer SQNR on an image).");

@@ -212,7 +212,7 @@ impl WhatIfPanel {
                 .selected_text(
                     self.tensor
                         .and_then(|k| report.tensors.get(k))
-                        .map_or("whole model".into(), |t| format!("#{} {}", t.index, t.name)),
+                        .map_or("whole model".into(), |t| format!("#{} {}", t.tensor.index, t.tensor.name)),
                 )
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.tensor, None, "whole model");
@@ -223,8 +223,8 @@ impl WhatIfPanel {
                             Some(k),
                             format!(
                                 "#{} {} ({} dB)",
-                                t.index,
-                                t.name,
+                                t.tensor.index,
+                                t.tensor.name,
                                 fmt_opt(t.errors.sqnr_db, 1)
                             ),
                         );
@@ -252,7 +252,7 @@ impl WhatIfPanel {
                                 let t = &report.tensors[k];
                                 Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0))
                                     .width(0.8)
-                                    .name(format!("#{} {}", t.index, t.name))
+                                    .name(format!("#{} {}", t.tensor.index, t.tensor.name))
                             })
                             .collect();
                         let r = ui.vertical(|ui| {
@@ -290,8 +290,8 @@ impl WhatIfPanel {
                         for w in report.rollup.worst.iter().take(10) {
                             ui.label(format!(
                                 "#{} {} - {} dB{}",
-                                w.index,
-                                w.name,
+                                w.tensor.index,
+                                w.tensor.name,
                                 fmt_opt(w.sqnr_db, 2),
                                 w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))
                             ));

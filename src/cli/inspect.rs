@@ -77,14 +77,15 @@ fn render_tflite_metadata(o: &mut String, md: &crate::report::TfliteMetadataRepo
         }
     }
     for t in &md.inputs {
-        if !t.metadata.mean.is_empty() || !t.metadata.std.is_empty() {
+        let m = &t.metadata;
+        if !m.mean.is_empty() || !m.std.is_empty() {
             let _ = writeln!(
                 o,
                 "  input {} {}: normalization mean {:?} std {:?}",
                 t.index,
-                t.metadata.name.as_deref().unwrap_or(""),
-                t.metadata.mean,
-                t.metadata.std
+                m.name.as_deref().unwrap_or(""),
+                m.mean,
+                m.std
             );
         }
     }

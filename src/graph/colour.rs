@@ -279,8 +279,8 @@ impl ColourData {
     ) -> ColourData {
         let mut d = ColourData::default();
         for t in weights.map(|w| w.tensors.as_slice()).unwrap_or_default() {
-            if let (true, Some(s)) = (t.subgraph == subgraph, t.errors.sqnr_db) {
-                d.weight_sqnr_db.insert(t.index, s);
+            if let (true, Some(s)) = (t.tensor.subgraph == subgraph, t.errors.sqnr_db) {
+                d.weight_sqnr_db.insert(t.tensor.index, s);
             }
         }
         if subgraph == 0 {
