@@ -99,7 +99,7 @@ impl OverviewPanel {
                     ui.end_row();
                     if let Some(worst) = w.rollup.worst.first() {
                         ui.label("worst tensor");
-                        ui.label(format!("#{} {} ({} dB)", worst.tensor.index, worst.tensor.name, fmt_opt(worst.sqnr_db, 2)));
+                        ui.label(format!("{} ({} dB)", worst.tensor, fmt_opt(worst.sqnr_db, 2)));
                         ui.end_row();
                     }
                 }

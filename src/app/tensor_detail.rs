@@ -481,9 +481,8 @@ impl TensorDetailPanel {
             if let Some(w) = weights {
                 if let Some(worst) = w.rollup.worst.first() {
                     ui.label(format!(
-                        "Worst weights: #{} {} ({} dB)",
-                        worst.tensor.index,
-                        worst.tensor.name,
+                        "Worst weights: {} ({} dB)",
+                        worst.tensor,
                         fmt_opt(worst.sqnr_db, 2)
                     ));
                 }

@@ -212,7 +212,7 @@ impl WhatIfPanel {
                 .selected_text(
                     self.tensor
                         .and_then(|k| report.tensors.get(k))
-                        .map_or("whole model".into(), |t| format!("#{} {}", t.tensor.index, t.tensor.name)),
+                        .map_or("whole model".into(), |t| t.tensor.to_string()),
                 )
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.tensor, None, "whole model");
@@ -222,9 +222,8 @@ impl WhatIfPanel {
                             &mut self.tensor,
                             Some(k),
                             format!(
-                                "#{} {} ({} dB)",
-                                t.tensor.index,
-                                t.tensor.name,
+                                "{} ({} dB)",
+                                t.tensor,
                                 fmt_opt(t.errors.sqnr_db, 1)
                             ),
                         );
@@ -252,7 +251,7 @@ impl WhatIfPanel {
                                 let t = &report.tensors[k];
                                 Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0))
                                     .width(0.8)
-                                    .name(format!("#{} {}", t.tensor.index, t.tensor.name))
+                                    .name(t.tensor.to_string())
                             })
                             .collect();
                         let r = ui.vertical(|ui| {
@@ -289,9 +288,8 @@ impl WhatIfPanel {
                         ui.strong("Worst tensors");
                         for w in report.rollup.worst.iter().take(10) {
                             ui.label(format!(
-                                "#{} {} - {} dB{}",
-                                w.tensor.index,
-                                w.tensor.name,
+                                "{} - {} dB{}",
+                                w.tensor,
                                 fmt_opt(w.sqnr_db, 2),
                                 w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))
                             ));

@@ -83,6 +83,13 @@ pub struct TensorId {
     pub name: String,
 }
 
+/// `#index name`: how the app labels a tensor in lists and plots.
+impl std::fmt::Display for TensorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{} {}", self.index, self.name)
+    }
+}
+
 impl Tensor {
     /// This tensor's [`TensorId`] (tensors do not know their subgraph).
     pub fn id(&self, subgraph: usize) -> TensorId {
