@@ -255,7 +255,11 @@ fn pairing_by_position_when_names_differ_and_unmatched_are_listed() {
         "{}",
         r.unmatched_quant[0].reason
     );
-    let unf: Vec<&str> = r.unmatched_float.iter().map(|u| u.tensor.name.as_str()).collect();
+    let unf: Vec<&str> = r
+        .unmatched_float
+        .iter()
+        .map(|u| u.tensor.name.as_str())
+        .collect();
     assert_eq!(unf, vec!["bias", "stray"]);
 }
 

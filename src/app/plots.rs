@@ -19,7 +19,8 @@ pub fn id(model: &Arc<Model>, name: impl Hash + std::fmt::Debug) -> egui::Id {
 /// The category (bar, layer) a click on the plot picked: its x rounded to an index.
 pub fn clicked_index(p: &PlotUi) -> Option<usize> {
     if p.response().clicked() {
-        p.pointer_coordinate().map(|c| c.x.round().max(0.0) as usize)
+        p.pointer_coordinate()
+            .map(|c| c.x.round().max(0.0) as usize)
     } else {
         None
     }

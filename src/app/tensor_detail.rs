@@ -267,7 +267,14 @@ fn channels_ui(
         status,
     );
 
-    let r = channel_bars(ui, model, (id, ta.tensor.index, "ch_scale"), ta, "scale", |c| c.scale);
+    let r = channel_bars(
+        ui,
+        model,
+        (id, ta.tensor.index, "ch_scale"),
+        ta,
+        "scale",
+        |c| c.scale,
+    );
     export::plot_exports(
         ui,
         r.rect,
@@ -277,9 +284,14 @@ fn channels_ui(
         status,
     );
     if ta.channels.iter().any(|c| c.errors.sqnr_db.is_some()) {
-        channel_bars(ui, model, (id, ta.tensor.index, "ch_sqnr"), ta, "SQNR", |c| {
-            c.errors.sqnr_db
-        });
+        channel_bars(
+            ui,
+            model,
+            (id, ta.tensor.index, "ch_sqnr"),
+            ta,
+            "SQNR",
+            |c| c.errors.sqnr_db,
+        );
     }
 }
 

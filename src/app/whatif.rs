@@ -221,11 +221,7 @@ impl WhatIfPanel {
                         ui.selectable_value(
                             &mut self.tensor,
                             Some(k),
-                            format!(
-                                "{} ({} dB)",
-                                t.tensor,
-                                fmt_opt(t.errors.sqnr_db, 1)
-                            ),
+                            format!("{} ({} dB)", t.tensor, fmt_opt(t.errors.sqnr_db, 1)),
                         );
                     }
                 })

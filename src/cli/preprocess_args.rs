@@ -132,10 +132,22 @@ impl PreprocessArgs {
             pp.shorter_side = Some(n);
             why.push(format!("shorter side {n:?} set on the command line"));
         }
-        take_named(&mut why, "EXIF orientation", &self.exif, &EXIF, &mut pp.exif);
+        take_named(
+            &mut why,
+            "EXIF orientation",
+            &self.exif,
+            &EXIF,
+            &mut pp.exif,
+        );
         // Refuse a filter the library lacks here, before any image is read.
         pp.resize_lib.filter_name(pp.filter)?;
-        take_named(&mut why, "channel order", &self.channels, &CHANNELS, &mut pp.channels);
+        take_named(
+            &mut why,
+            "channel order",
+            &self.channels,
+            &CHANNELS,
+            &mut pp.channels,
+        );
         take_named(&mut why, "layout", &self.layout, &LAYOUTS, &mut pp.layout);
         let range = named(&self.range, &RANGES);
         let custom = match (&self.mean, &self.std) {

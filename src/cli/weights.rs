@@ -366,7 +366,11 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
     if !r.unmatched_quant.is_empty() {
         let _ = writeln!(o, "unpaired tensors of {} (no error measured):", r.model);
         for u in &r.unmatched_quant {
-            let _ = writeln!(o, "  {:>5} '{}': {}", u.tensor.index, u.tensor.name, u.reason);
+            let _ = writeln!(
+                o,
+                "  {:>5} '{}': {}",
+                u.tensor.index, u.tensor.name, u.reason
+            );
         }
     }
     if !r.unmatched_float.is_empty() {
