@@ -76,11 +76,18 @@ fn click_tensor_row_shows_its_numbers() {
     let q = Model::open(asset("digits_int8.tflite")).unwrap();
     let rep = quantscope::quant::analyze(&q, Some(&f), &Default::default()).unwrap();
     let worst = &rep.rollup.worst[0];
-    let ta = rep.tensors.iter().find(|t| t.index == worst.index).unwrap();
-    h.get_by_label(&shown_name(&ta.name)).click();
+    let ta = rep
+        .tensors
+        .iter()
+        .find(|t| t.tensor.index == worst.tensor.index)
+        .unwrap();
+    h.get_by_label(&shown_name(&ta.tensor.name)).click();
     h.run_steps(4);
-    assert_eq!(h.state().tabs[1].tensors.selected, Some((0, ta.index)));
-    h.get_by_label(&format!("#{} {}", ta.index, ta.name));
+    assert_eq!(
+        h.state().tabs[1].tensors.selected,
+        Some((0, ta.tensor.index))
+    );
+    h.get_by_label(&format!("#{} {}", ta.tensor.index, ta.tensor.name));
     h.get_by_label(&format!("{:.2} dB", ta.errors.sqnr_db.unwrap()));
     let levels = ta.range.levels_used.unwrap().to_string();
     assert!(
@@ -225,7 +232,7 @@ fn snapshots_of_the_main_panels() {
         let w = h.state().tabs[1].weights.clone().unwrap();
         w.rollup.worst[0].clone()
     };
-    h.get_by_label(&shown_name(&worst.name)).click();
+    h.get_by_label(&shown_name(&worst.tensor.name)).click();
     h.run_steps(4);
     h.snapshot("app_tensors");
 
@@ -799,7 +806,11 @@ fn tradeoffs_tab_runs_the_bundled_variants() {
         (o.report.clone(), o.root.clone())
     };
     assert_eq!((report.images, report.labelled_images), (10, 10));
-    let names: Vec<&str> = report.variants.iter().map(|v| v.model.as_str()).collect();
+    let names: Vec<&str> = report
+        .variants
+        .iter()
+        .map(|v| v.file.model.as_str())
+        .collect();
     assert_eq!(
         names,
         [
@@ -853,10 +864,14 @@ fn tradeoffs_tab_runs_the_bundled_variants() {
                 (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
                 (a, b) => a == b,
             };
-            assert!(same, "{} {what}: CLI {} vs tab {ours:?}", v.model, c[what]);
+            assert!(
+                same,
+                "{} {what}: CLI {} vs tab {ours:?}",
+                v.file.model, c[what]
+            );
             checked += 1;
         }
-        assert_eq!(c["file_bytes"].as_u64(), Some(v.file_bytes));
+        assert_eq!(c["file_bytes"].as_u64(), Some(v.file.file_bytes));
         assert_eq!(c["flips"], serde_json::json!(v.flips));
     }
     assert_eq!(checked, 24);
@@ -876,7 +891,12 @@ fn tradeoffs_tab_runs_the_bundled_variants() {
                 .map_or("exact".into(), |s| format!("{s:.1}"));
             *cells.entry(sqnr).or_default() += 1;
             // The variant's name: its checkbox and its row.
-            assert_eq!(h.query_all_by_label(&v.model).count(), 2, "{}", v.model);
+            assert_eq!(
+                h.query_all_by_label(&v.file.model).count(),
+                2,
+                "{}",
+                v.file.model
+            );
         }
     }
     for (text, n) in &cells {
@@ -926,12 +946,12 @@ fn blockwise_tensor_shows_its_blocks() {
     let ta = rep
         .tensors
         .iter()
-        .find(|t| t.name == "wide_fc_weights")
+        .find(|t| t.tensor.name == "wide_fc_weights")
         .unwrap();
     let b = ta.blocks.as_ref().unwrap();
     h.get_by_label("Tensors").click();
     h.run_steps(3);
-    h.get_by_label(&ta.name).click();
+    h.get_by_label(&ta.tensor.name).click();
     h.run_steps(4);
     h.get_by_label_contains("Blocks: 24 rows x 8 blocks of 32 (192 blocks)");
     h.get_by_label_contains(&format!("median {:.4e}", b.scale_median));
@@ -989,14 +1009,14 @@ fn wheel_over_a_plot_scrolls_the_page_not_the_plot() {
     h.get_by_label("Tensors").click();
     h.run_steps(3);
     let worst = h.state().tabs[1].weights.clone().unwrap().rollup.worst[0].clone();
-    h.get_by_label(&shown_name(&worst.name)).click();
+    h.get_by_label(&shown_name(&worst.tensor.name)).click();
     h.run_steps(4);
-    let heading = format!("#{} {}", worst.index, worst.name);
+    let heading = format!("#{} {}", worst.tensor.index, worst.tensor.name);
     let model = h.state().tabs[1].model.clone();
     let plots = ["int_hist", "real_hist", "ch_range", "ch_scale"];
     let ids: Vec<egui::Id> = plots
         .iter()
-        .map(|p| quantscope::app::plots::id(&model, ("detail", worst.index, *p)))
+        .map(|p| quantscope::app::plots::id(&model, ("detail", worst.tensor.index, *p)))
         .collect();
     let views = |h: &Harness<'_, QuantscopeApp>| -> Vec<Option<(egui::Rect, [f64; 4])>> {
         ids.iter()
@@ -1041,7 +1061,8 @@ fn wheel_over_a_plot_scrolls_the_page_not_the_plot() {
 
     // The other tab's plot of the same name is another plot: its own id, its own memory.
     let float_model = h.state().tabs[0].model.clone();
-    let other = quantscope::app::plots::id(&float_model, ("detail", worst.index, "int_hist"));
+    let other =
+        quantscope::app::plots::id(&float_model, ("detail", worst.tensor.index, "int_hist"));
     assert_ne!(other, ids[0]);
 }
 

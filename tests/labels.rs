@@ -54,10 +54,10 @@ fn resolve_bytes(bytes: Vec<u8>) -> Option<LabelSet> {
 fn metadata_fields_and_associated_files_are_read() {
     let m = Model::open(fixture()).unwrap();
     let md = m.tflite_metadata().unwrap();
-    assert_eq!(md.name.as_deref(), Some("digits classifier"));
-    assert_eq!(md.version.as_deref(), Some("v1"));
-    assert_eq!(md.author.as_deref(), Some("quantscope tests"));
-    assert_eq!(md.license.as_deref(), Some("MIT OR Apache-2.0"));
+    assert_eq!(md.about.name.as_deref(), Some("digits classifier"));
+    assert_eq!(md.about.version.as_deref(), Some("v1"));
+    assert_eq!(md.about.author.as_deref(), Some("quantscope tests"));
+    assert_eq!(md.about.license.as_deref(), Some("MIT OR Apache-2.0"));
     assert_eq!(md.inputs.len(), 1);
     assert_eq!(
         (md.inputs[0].mean.as_slice(), md.inputs[0].std.as_slice()),

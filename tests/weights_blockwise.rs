@@ -141,7 +141,7 @@ fn tensor<'a>(r: &'a WeightsReport, o: &Value) -> &'a quantscope::quant::TensorA
     let i = o["index"].as_u64().unwrap() as usize;
     r.tensors
         .iter()
-        .find(|t| t.subgraph == 0 && t.index == i)
+        .find(|t| t.tensor.subgraph == 0 && t.tensor.index == i)
         .unwrap_or_else(|| panic!("tensor {i} not analysed: {:?}", r.skipped))
 }
 
@@ -295,13 +295,21 @@ fn blockwise_schemes_that_cannot_be_simulated_say_why() {
         },
     )
     .unwrap();
-    let fc2 = r.tensors.iter().find(|t| t.name == "fc2_weights").unwrap();
+    let fc2 = r
+        .tensors
+        .iter()
+        .find(|t| t.tensor.name == "fc2_weights")
+        .unwrap();
     assert!(fc2.blocks.is_none() && fc2.error.is_none());
     assert!(
         fc2.checks.iter().any(|c| c.code == "not_blockwise"),
         "{:?}",
         fc2.checks
     );
-    let fc1 = r.tensors.iter().find(|t| t.name == "fc1_weights").unwrap();
+    let fc1 = r
+        .tensors
+        .iter()
+        .find(|t| t.tensor.name == "fc1_weights")
+        .unwrap();
     assert_eq!(fc1.blocks.as_ref().unwrap().scale.len(), 32);
 }

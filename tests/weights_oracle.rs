@@ -157,7 +157,7 @@ fn counts(v: &Value) -> Vec<u64> {
 }
 
 fn check_tensor(case: &str, t: &TensorAnalysis, o: &Value) {
-    let what = format!("{case} tensor {} '{}'", t.index, t.name);
+    let what = format!("{case} tensor {} '{}'", t.tensor.index, t.tensor.name);
     assert_eq!(t.dtype.name(), o["dtype"].as_str().unwrap(), "{what} dtype");
     if o.get("float_only").is_some() {
         stats(&format!("{what} values"), t.real_stats, &o["real_stats"]);
@@ -272,7 +272,7 @@ fn run_case(file: &str) -> usize {
         let t = report
             .tensors
             .iter()
-            .find(|t| t.index == idx)
+            .find(|t| t.tensor.index == idx)
             .unwrap_or_else(|| panic!("{file}: tensor {idx} not analysed"));
         if o.get("float_only").is_some() && simulate.is_some() {
             continue;

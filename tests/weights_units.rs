@@ -46,7 +46,7 @@ fn float_twin(w: &[f32], b: &[f32]) -> Model {
 }
 
 fn tensor<'a>(r: &'a WeightsReport, name: &str) -> &'a TensorAnalysis {
-    r.tensors.iter().find(|t| t.name == name).unwrap()
+    r.tensors.iter().find(|t| t.tensor.name == name).unwrap()
 }
 
 fn codes(t: &TensorAnalysis) -> Vec<&'static str> {
@@ -125,7 +125,7 @@ fn error_of_exactly_half_an_lsb() {
     assert!(b.errors.mse.unwrap() < 1e-14);
     assert!(b.errors.sqnr_db.unwrap() > 120.0);
     assert!((r.rollup.overall_sqnr_db.unwrap() - 10.0 * (1.375f64 / 0.025).log10()).abs() < 1e-4);
-    assert_eq!(r.rollup.worst[0].name, "conv/w");
+    assert_eq!(r.rollup.worst[0].tensor.name, "conv/w");
 }
 
 #[test]
@@ -249,13 +249,17 @@ fn pairing_by_position_when_names_differ_and_unmatched_are_listed() {
         other => panic!("{other:?}"),
     }
     assert_eq!(r.unmatched_quant.len(), 1);
-    assert_eq!(r.unmatched_quant[0].name, "conv/b");
+    assert_eq!(r.unmatched_quant[0].tensor.name, "conv/b");
     assert!(
         r.unmatched_quant[0].reason.contains("shape [3]"),
         "{}",
         r.unmatched_quant[0].reason
     );
-    let unf: Vec<&str> = r.unmatched_float.iter().map(|u| u.name.as_str()).collect();
+    let unf: Vec<&str> = r
+        .unmatched_float
+        .iter()
+        .map(|u| u.tensor.name.as_str())
+        .collect();
     assert_eq!(unf, vec!["bias", "stray"]);
 }
 

@@ -99,7 +99,7 @@ impl OverviewPanel {
                     ui.end_row();
                     if let Some(worst) = w.rollup.worst.first() {
                         ui.label("worst tensor");
-                        ui.label(format!("#{} {} ({} dB)", worst.index, worst.name, fmt_opt(worst.sqnr_db, 2)));
+                        ui.label(format!("{} ({} dB)", worst.tensor, fmt_opt(worst.sqnr_db, 2)));
                         ui.end_row();
                     }
                 }
@@ -252,9 +252,9 @@ impl OverviewPanel {
             if let Some(md) = model.tflite_metadata() {
                 ui.label(format!(
                     "TFLite metadata: {} {} {}",
-                    md.name.as_deref().unwrap_or_default(),
-                    md.version.as_deref().unwrap_or_default(),
-                    md.description.as_deref().unwrap_or_default()
+                    md.about.name.as_deref().unwrap_or_default(),
+                    md.about.version.as_deref().unwrap_or_default(),
+                    md.about.description.as_deref().unwrap_or_default()
                 ));
                 for (k, i) in md.inputs.iter().enumerate() {
                     ui.label(format!("input {k} normalization: mean {:?} std {:?}", i.mean, i.std));

@@ -7,13 +7,23 @@
 
 use crate::model::Model;
 use eframe::egui;
-use egui_plot::{AxisHints, Corner, GridInput, GridMark, Legend, Plot, PlotMemory};
+use egui_plot::{AxisHints, Corner, GridInput, GridMark, Legend, Plot, PlotMemory, PlotUi};
 use std::hash::Hash;
 use std::sync::Arc;
 
 /// The id of plot `name` of the tab showing `model` (tests read its memory with [`view`]).
 pub fn id(model: &Arc<Model>, name: impl Hash + std::fmt::Debug) -> egui::Id {
     egui::Id::unique(("quantscope_plot", Arc::as_ptr(model) as usize, name))
+}
+
+/// The category (bar, layer) a click on the plot picked: its x rounded to an index.
+pub fn clicked_index(p: &PlotUi) -> Option<usize> {
+    if p.response().clicked() {
+        p.pointer_coordinate()
+            .map(|c| c.x.round().max(0.0) as usize)
+    } else {
+        None
+    }
 }
 
 /// Height of one legend row (points), to leave room for the legend above the data.

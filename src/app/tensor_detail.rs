@@ -7,7 +7,9 @@ use super::plots::{headroom, legend, page_plot};
 use super::{fmt_opt, ViewCtx};
 use crate::compare::view::viridis;
 use crate::model::Model;
-use crate::quant::{BlockAnalysis, Histogram, Reference, Severity, TensorAnalysis};
+use crate::quant::{
+    BlockAnalysis, ChannelAnalysis, Histogram, Reference, Severity, TensorAnalysis,
+};
 use crate::report::csv;
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Line, PlotPoints, Points};
@@ -40,7 +42,7 @@ pub fn analysis_ui(
     overlay: Option<(&str, &Histogram)>,
     status: &StatusLine,
 ) {
-    let stem = export::stem(&format!("{id}_{}_{}", ta.index, ta.name));
+    let stem = export::stem(&format!("{id}_{}_{}", ta.tensor.index, ta.tensor.name));
     egui::Grid::new(format!("{id}_metrics"))
         .num_columns(4)
         .striped(true)
@@ -123,7 +125,7 @@ pub fn analysis_ui(
         } else {
             "Histogram of values"
         });
-        page_plot(model, (id, ta.index, "int_hist"), 170.0)
+        page_plot(model, (id, ta.tensor.index, "int_hist"), 170.0)
             .include_y(0.0)
             .include_y(headroom(0.0, ymax, 170.0, 0))
             .x_axis_label(if integer { "integer" } else { "value" })
@@ -153,7 +155,7 @@ pub fn analysis_ui(
         let rows = 1 + overlay.is_some() as usize;
         let r = ui.vertical(|ui| {
             ui.strong("Histogram of real (dequantized) values");
-            page_plot(model, (id, ta.index, "real_hist"), 170.0)
+            page_plot(model, (id, ta.tensor.index, "real_hist"), 170.0)
                 .legend(legend())
                 .include_y(0.0)
                 .include_y(headroom(0.0, ymax, 170.0, rows))
@@ -233,7 +235,7 @@ fn channels_ui(
             ta.channels.len(),
             ta.axis.map_or("-".into(), |a| a.to_string())
         ));
-        page_plot(model, (id, ta.index, "ch_range"), 190.0)
+        page_plot(model, (id, ta.tensor.index, "ch_range"), 190.0)
             .legend(legend())
             .include_y(lo)
             .include_y(headroom(lo, hi, 190.0, 3))
@@ -265,59 +267,73 @@ fn channels_ui(
         status,
     );
 
-    let blue = egui::Color32::from_rgb(90, 140, 220);
-    let smax = ta
-        .channels
-        .iter()
-        .filter_map(|c| c.scale)
-        .fold(0.0, f64::max);
-    let r = ui.vertical(|ui| {
-        ui.strong("Per-channel scale");
-        page_plot(model, (id, ta.index, "ch_scale"), 150.0)
-            .include_y(0.0)
-            .include_y(headroom(0.0, smax, 150.0, 0))
-            .x_axis_label("channel")
-            .y_axis_label("scale")
-            .y_axis_formatter(|m, _| format!("{:.2e}", m.value))
-            .show(ui, |p| {
-                let bars: Vec<Bar> = ta
-                    .channels
-                    .iter()
-                    .filter_map(|c| Some(Bar::new(c.channel as f64, c.scale?).width(0.8)))
-                    .collect();
-                p.bar_chart(BarChart::new("scale", bars).color(blue));
-            })
-    });
+    let r = channel_bars(
+        ui,
+        model,
+        (id, ta.tensor.index, "ch_scale"),
+        ta,
+        "scale",
+        |c| c.scale,
+    );
     export::plot_exports(
         ui,
-        r.response.rect,
+        r.rect,
         &format!("{stem}_scales"),
         ch_csv,
         || serde_json::to_value(&ta.channels).unwrap_or_default(),
         status,
     );
     if ta.channels.iter().any(|c| c.errors.sqnr_db.is_some()) {
-        let qmax = ta
-            .channels
-            .iter()
-            .filter_map(|c| c.errors.sqnr_db)
-            .filter(|v| v.is_finite())
-            .fold(0.0, f64::max);
-        ui.strong("Per-channel SQNR (dB)");
-        page_plot(model, (id, ta.index, "ch_sqnr"), 150.0)
-            .include_y(0.0)
-            .include_y(headroom(0.0, qmax, 150.0, 0))
-            .x_axis_label("channel")
-            .y_axis_label("SQNR dB")
-            .show(ui, |p| {
-                let bars: Vec<Bar> = ta
-                    .channels
-                    .iter()
-                    .filter_map(|c| Some(Bar::new(c.channel as f64, c.errors.sqnr_db?).width(0.8)))
-                    .collect();
-                p.bar_chart(BarChart::new("SQNR", bars).color(blue));
-            });
+        channel_bars(
+            ui,
+            model,
+            (id, ta.tensor.index, "ch_sqnr"),
+            ta,
+            "SQNR",
+            |c| c.errors.sqnr_db,
+        );
     }
+}
+
+/// One bar per channel of `value` (`scale` or `SQNR`; channels without one have no bar),
+/// titled "Per-channel ...".
+fn channel_bars(
+    ui: &mut egui::Ui,
+    model: &Arc<Model>,
+    key: (&str, usize, &str),
+    ta: &TensorAnalysis,
+    what: &str,
+    value: impl Fn(&ChannelAnalysis) -> Option<f64>,
+) -> egui::Response {
+    let scale = what == "scale";
+    let vmax = (ta.channels.iter().filter_map(&value))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    ui.vertical(|ui| {
+        ui.strong(if scale {
+            "Per-channel scale"
+        } else {
+            "Per-channel SQNR (dB)"
+        });
+        let plot = page_plot(model, key, 150.0)
+            .include_y(0.0)
+            .include_y(headroom(0.0, vmax, 150.0, 0))
+            .x_axis_label("channel")
+            .y_axis_label(if scale { "scale" } else { "SQNR dB" });
+        let plot = if scale {
+            plot.y_axis_formatter(|m, _| format!("{:.2e}", m.value))
+        } else {
+            plot
+        };
+        plot.show(ui, |p| {
+            let bars: Vec<Bar> = (ta.channels.iter())
+                .filter_map(|c| Some(Bar::new(c.channel as f64, value(c)?).width(0.8)))
+                .collect();
+            let blue = egui::Color32::from_rgb(90, 140, 220);
+            p.bar_chart(BarChart::new(what, bars).color(blue));
+        })
+    })
+    .response
 }
 
 /// What the per-block heat map colours.
@@ -477,9 +493,8 @@ impl TensorDetailPanel {
             if let Some(w) = weights {
                 if let Some(worst) = w.rollup.worst.first() {
                     ui.label(format!(
-                        "Worst weights: #{} {} ({} dB)",
-                        worst.index,
-                        worst.name,
+                        "Worst weights: {} ({} dB)",
+                        worst.tensor,
                         fmt_opt(worst.sqnr_db, 2)
                     ));
                 }
@@ -522,21 +537,21 @@ impl TensorDetailPanel {
             } else {
                 ui.label("not quantized");
             }
-            let ta = weights.and_then(|w| w.tensors.iter().find(|a| a.subgraph == sg && a.index == ti));
+            let ta = weights.and_then(|w| w.tensors.iter().find(|a| a.tensor.subgraph == sg && a.tensor.index == ti));
             match (ta, weights) {
                 (Some(ta), _) => {
                     let overlay = match (&ta.reference, ctx.float_weights) {
                         (Some(Reference::FloatModel { index, .. }), Some(fw)) => fw
                             .tensors
                             .iter()
-                            .find(|f| f.subgraph == 0 && f.index == *index)
+                            .find(|f| f.tensor.subgraph == 0 && f.tensor.index == *index)
                             .map(|f| &f.histogram),
                         _ => None,
                     };
                     analysis_ui(ui, ctx.model, "detail", ta, overlay.map(|h| ("float model", h)), status);
                 }
                 (None, Some(w)) => {
-                    if let Some(s) = w.skipped.iter().find(|s| s.subgraph == sg && s.index == ti) {
+                    if let Some(s) = w.skipped.iter().find(|s| s.tensor.subgraph == sg && s.tensor.index == ti) {
                         ui.weak(format!("not analysed: {}", s.reason));
                     } else if !t.is_constant {
                         ui.weak("An activation: its error shows in Compare (per-layer SQNR on an image).");

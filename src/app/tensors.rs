@@ -206,8 +206,8 @@ impl TensorsPanel {
             if let Some(w) = weights {
                 for t in &w.tensors {
                     if let Some(r) = starts
-                        .get(t.subgraph)
-                        .and_then(|s| self.rows.get_mut(s + t.index))
+                        .get(t.tensor.subgraph)
+                        .and_then(|s| self.rows.get_mut(s + t.tensor.index))
                     {
                         r.sqnr = t.errors.sqnr_db;
                         let probs: Vec<&str> = t

@@ -561,8 +561,8 @@ pub fn row_cells(v: &VariantReport, reference: bool) -> Vec<String> {
     };
     let reff = |s: String| if reference { "(ref)".to_string() } else { s };
     vec![
-        short_name(&v.model),
-        human_bytes(v.file_bytes),
+        short_name(&v.file.model),
+        human_bytes(v.file.file_bytes),
         v.latency_ms.map_or("-".into(), |l| format!("{l:.3}")),
         pct(v.top1_accuracy),
         pct(v.top5_accuracy),
@@ -605,7 +605,7 @@ fn table_ui(ui: &mut egui::Ui, r: &Report) {
 fn plots_ui(ui: &mut egui::Ui, r: &Report) -> Vec<PlotShown> {
     let rows: Vec<&VariantReport> = std::iter::once(&r.reference).chain(&r.variants).collect();
     let labelled = r.labelled_images > 0;
-    let size_kb = |v: &VariantReport| Some(v.file_bytes as f64 / 1024.0);
+    let size_kb = |v: &VariantReport| Some(v.file.file_bytes as f64 / 1024.0);
     let lat = |v: &VariantReport| v.latency_ms;
     let acc = |v: &VariantReport| v.top1_accuracy.map(|a| a * 100.0);
     let agree = |v: &VariantReport| v.top1_agreement.map(|a| a * 100.0);
@@ -644,7 +644,7 @@ fn plots_ui(ui: &mut egui::Ui, r: &Report) -> Vec<PlotShown> {
                 ui.strong(title);
                 let pts: Vec<(String, [f64; 2])> = rows
                     .iter()
-                    .filter_map(|v| Some((short_name(&v.model), [x(v)?, y(v)?])))
+                    .filter_map(|v| Some((short_name(&v.file.model), [x(v)?, y(v)?])))
                     .collect();
                 Plot::new(format!("tradeoffs_{title}"))
                     .width(w)
@@ -693,7 +693,7 @@ fn gallery_ui(ui: &mut egui::Ui, r: &Report, thumbs: &mut [Thumb]) -> Option<Act
     ui.strong("Flipped images (click one to open it in Compare)");
     for v in &r.variants {
         if v.flips.is_empty() {
-            ui.label(format!("{}: no flips", short_name(&v.model)));
+            ui.label(format!("{}: no flips", short_name(&v.file.model)));
             continue;
         }
         let kind = |n: &String| {
@@ -707,7 +707,7 @@ fn gallery_ui(ui: &mut egui::Ui, r: &Report, thumbs: &mut [Thumb]) -> Option<Act
         };
         ui.label(format!(
             "{}: {} flipped ({} lost, {} gained)",
-            short_name(&v.model),
+            short_name(&v.file.model),
             v.flips.len(),
             v.flips_lost.len(),
             v.flips_gained.len()

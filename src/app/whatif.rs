@@ -4,7 +4,7 @@
 
 use super::export;
 use super::jobs::Job;
-use super::plots::{category_grid, headroom, page_plot};
+use super::plots::{category_grid, clicked_index, headroom, page_plot};
 use super::tensor_detail::analysis_ui;
 use super::{fmt_opt, ViewCtx};
 use crate::model::human_bytes;
@@ -212,7 +212,7 @@ impl WhatIfPanel {
                 .selected_text(
                     self.tensor
                         .and_then(|k| report.tensors.get(k))
-                        .map_or("whole model".into(), |t| format!("#{} {}", t.index, t.name)),
+                        .map_or("whole model".into(), |t| t.tensor.to_string()),
                 )
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.tensor, None, "whole model");
@@ -221,12 +221,7 @@ impl WhatIfPanel {
                         ui.selectable_value(
                             &mut self.tensor,
                             Some(k),
-                            format!(
-                                "#{} {} ({} dB)",
-                                t.index,
-                                t.name,
-                                fmt_opt(t.errors.sqnr_db, 1)
-                            ),
+                            format!("{} ({} dB)", t.tensor, fmt_opt(t.errors.sqnr_db, 1)),
                         );
                     }
                 })
@@ -252,7 +247,7 @@ impl WhatIfPanel {
                                 let t = &report.tensors[k];
                                 Bar::new(x as f64, t.errors.sqnr_db.unwrap_or(0.0))
                                     .width(0.8)
-                                    .name(format!("#{} {}", t.index, t.name))
+                                    .name(t.tensor.to_string())
                             })
                             .collect();
                         let r = ui.vertical(|ui| {
@@ -267,12 +262,7 @@ impl WhatIfPanel {
                                 .y_axis_label("SQNR dB")
                                 .show(ui, |p| {
                                     p.bar_chart(BarChart::new("SQNR", bars));
-                                    if p.response().clicked() {
-                                        p.pointer_coordinate()
-                                            .map(|c| c.x.round().max(0.0) as usize)
-                                    } else {
-                                        None
-                                    }
+                                    clicked_index(p)
                                 })
                         });
                         let resp = r.inner;
@@ -294,9 +284,8 @@ impl WhatIfPanel {
                         ui.strong("Worst tensors");
                         for w in report.rollup.worst.iter().take(10) {
                             ui.label(format!(
-                                "#{} {} - {} dB{}",
-                                w.index,
-                                w.name,
+                                "{} - {} dB{}",
+                                w.tensor,
                                 fmt_opt(w.sqnr_db, 2),
                                 w.role.as_ref().map_or(String::new(), |r| format!(" ({r})"))
                             ));

@@ -177,14 +177,14 @@ fn print(r: &Report, json: bool) -> anyhow::Result<()> {
         if !v.flips.is_empty() && v.flips_lost.is_empty() && v.flips_gained.is_empty() {
             println!(
                 "\n{}: {} changed answers (no labels): {}",
-                v.model,
+                v.file.model,
                 v.flips.len(),
                 v.flips.join(" ")
             );
         } else if !v.flips.is_empty() {
             println!(
                 "\n{}: {} flipped (float right, variant wrong: {}; the reverse: {})",
-                v.model,
+                v.file.model,
                 v.flips.len(),
                 v.flips_lost.join(" "),
                 v.flips_gained.join(" ")

@@ -64,13 +64,7 @@ fn fmt_quant(q: Option<&crate::model::Quantization>) -> String {
 /// and its associated files (label lists...).
 fn render_tflite_metadata(o: &mut String, md: &crate::report::TfliteMetadataReport) {
     let _ = writeln!(o, "TFLite metadata:");
-    for (k, v) in [
-        ("name", &md.name),
-        ("description", &md.description),
-        ("version", &md.version),
-        ("author", &md.author),
-        ("license", &md.license),
-    ] {
+    for (k, v) in md.about.fields() {
         if let Some(v) = v {
             // Descriptions can run to paragraphs; the first line is enough here.
             let first = v.lines().next().unwrap_or("");
@@ -83,14 +77,15 @@ fn render_tflite_metadata(o: &mut String, md: &crate::report::TfliteMetadataRepo
         }
     }
     for t in &md.inputs {
-        if !t.mean.is_empty() || !t.std.is_empty() {
+        let m = &t.metadata;
+        if !m.mean.is_empty() || !m.std.is_empty() {
             let _ = writeln!(
                 o,
                 "  input {} {}: normalization mean {:?} std {:?}",
                 t.index,
-                t.name.as_deref().unwrap_or(""),
-                t.mean,
-                t.std
+                m.name.as_deref().unwrap_or(""),
+                m.mean,
+                m.std
             );
         }
     }

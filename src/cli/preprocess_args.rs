@@ -108,12 +108,7 @@ impl PreprocessArgs {
                 why.push(format!("pipeline {name}: {step}"));
             }
         }
-        take(
-            &mut why,
-            "resize",
-            named(&self.resize, &RESIZE),
-            &mut pp.resize,
-        );
+        take_named(&mut why, "resize", &self.resize, &RESIZE, &mut pp.resize);
         if let Some(f) = self.crop_fraction {
             if !(f > 0.0 && f <= 1.0) {
                 bail!("--crop-fraction must be in (0, 1], got {f}");
@@ -125,12 +120,7 @@ impl PreprocessArgs {
             self.crop_fraction,
             &mut pp.crop_fraction,
         );
-        take(
-            &mut why,
-            "filter",
-            named(&self.filter, &FILTERS),
-            &mut pp.filter,
-        );
+        take_named(&mut why, "filter", &self.filter, &FILTERS, &mut pp.filter);
         let lib = (self.resize_lib.as_deref()).map(|l| ResizeLib::parse(l).unwrap_or_default());
         take(&mut why, "resize library", lib, &mut pp.resize_lib);
         let rule = self.crop_rule.as_deref().map(CropRule::parse);
@@ -142,26 +132,23 @@ impl PreprocessArgs {
             pp.shorter_side = Some(n);
             why.push(format!("shorter side {n:?} set on the command line"));
         }
-        take(
+        take_named(
             &mut why,
             "EXIF orientation",
-            named(&self.exif, &EXIF),
+            &self.exif,
+            &EXIF,
             &mut pp.exif,
         );
         // Refuse a filter the library lacks here, before any image is read.
         pp.resize_lib.filter_name(pp.filter)?;
-        take(
+        take_named(
             &mut why,
             "channel order",
-            named(&self.channels, &CHANNELS),
+            &self.channels,
+            &CHANNELS,
             &mut pp.channels,
         );
-        take(
-            &mut why,
-            "layout",
-            named(&self.layout, &LAYOUTS),
-            &mut pp.layout,
-        );
+        take_named(&mut why, "layout", &self.layout, &LAYOUTS, &mut pp.layout);
         let range = named(&self.range, &RANGES);
         let custom = match (&self.mean, &self.std) {
             (Some(m), Some(s)) => Some(ValueRange::custom(m, s)?),
@@ -185,6 +172,17 @@ fn take<T: std::fmt::Debug>(why: &mut Vec<String>, what: &str, value: Option<T>,
         *slot = v;
         why.push(format!("{what} {slot:?} set on the command line"));
     }
+}
+
+/// [`take`] of a flag named in `table` (`--resize center-crop`).
+fn take_named<T: Clone + std::fmt::Debug>(
+    why: &mut Vec<String>,
+    what: &str,
+    flag: &Option<String>,
+    table: &[(&str, T)],
+    slot: &mut T,
+) {
+    take(why, what, named(flag, table), slot);
 }
 
 /// `--match-input` inputs: each image with the user's tensor for it. `tensors` is one .npy for

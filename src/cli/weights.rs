@@ -187,8 +187,8 @@ fn render_blocks(o: &mut String, t: &TensorAnalysis, b: &BlockAnalysis) {
     let _ = writeln!(
         o,
         "\nblockwise tensor {} '{}' {:?}: {} blocks of {} ({} rows x {}), integers in [{}, {}]",
-        t.index,
-        short(&t.name, 60),
+        t.tensor.index,
+        short(&t.tensor.name, 60),
         t.shape,
         b.scale.len(),
         b.block_size,
@@ -265,7 +265,7 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
         let _ = writeln!(
             o,
             "{:>5} {:<13} {:<16} {:<24} {:>5} {:>6} {:>5} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6}  {}",
-            t.index,
+            t.tensor.index,
             short(&dtype, 13),
             short(&format!("{:?}", t.shape), 16),
             short_role(t.role.as_deref()),
@@ -279,7 +279,7 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
             f(t.errors.rmse_over_scale, 3),
             t.errors.clip_rate.map_or("-".into(), |c| format!("{:.3}", 100.0 * c)),
             if nchecks == 0 { String::new() } else { nchecks.to_string() },
-            short(&t.name, 60)
+            short(&t.tensor.name, 60)
         );
     }
     let all: Vec<_> = r.tensors.iter().flat_map(|t| &t.checks).collect();
@@ -307,7 +307,7 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
         let _ = writeln!(
             o,
             "dead channels of tensor {} '{}': {:?}",
-            t.index, t.name, t.dead_channels
+            t.tensor.index, t.tensor.name, t.dead_channels
         );
     }
     let ru = &r.rollup;
@@ -331,9 +331,9 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
                 w.sqnr_db.map_or("exact".into(), |s| format!("{s:.2}")),
                 f(w.rmse_over_scale, 3),
                 f(w.max_abs_err_lsb, 3),
-                w.index,
+                w.tensor.index,
                 short_role(w.role.as_deref()),
-                short(&w.name, 60)
+                short(&w.tensor.name, 60)
             );
         }
     }
@@ -366,7 +366,11 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
     if !r.unmatched_quant.is_empty() {
         let _ = writeln!(o, "unpaired tensors of {} (no error measured):", r.model);
         for u in &r.unmatched_quant {
-            let _ = writeln!(o, "  {:>5} '{}': {}", u.index, u.name, u.reason);
+            let _ = writeln!(
+                o,
+                "  {:>5} '{}': {}",
+                u.tensor.index, u.tensor.name, u.reason
+            );
         }
     }
     if !r.unmatched_float.is_empty() {
@@ -375,8 +379,8 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
             let _ = writeln!(
                 o,
                 "  {:>5} '{}' ({})",
-                u.index,
-                u.name,
+                u.tensor.index,
+                u.tensor.name,
                 u.role.as_deref().unwrap_or("no consumer")
             );
         }
@@ -387,7 +391,7 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
             let _ = writeln!(
                 o,
                 "  {:>5} {:<8} '{}': {}",
-                s.index, s.dtype, s.name, s.reason
+                s.tensor.index, s.dtype, s.tensor.name, s.reason
             );
         }
     }

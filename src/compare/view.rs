@@ -130,10 +130,17 @@ pub fn viridis(t: f32) -> [u8; 3] {
         [94.0, 201.0, 98.0],
         [253.0, 231.0, 37.0],
     ];
-    let f = t.clamp(0.0, 1.0) * 4.0;
-    let k = (f.floor() as usize).min(3);
+    ramp(&STOPS, t)
+}
+
+/// The colour at `t` in 0..1 (clamped) of a map through evenly spaced RGB `stops` (at least
+/// two), mixed linearly between neighbours.
+pub fn ramp(stops: &[[f32; 3]], t: f32) -> [u8; 3] {
+    let last = stops.len() - 1;
+    let f = t.clamp(0.0, 1.0) * last as f32;
+    let k = (f.floor() as usize).min(last - 1);
     let u = f - k as f32;
-    let (a, b) = (STOPS[k], STOPS[k + 1]);
+    let (a, b) = (stops[k], stops[k + 1]);
     [0, 1, 2].map(|i| (a[i] + (b[i] - a[i]) * u) as u8)
 }
 

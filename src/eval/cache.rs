@@ -23,10 +23,10 @@ pub struct CacheHeader {
 pub fn cache_key(info: &RunInfo) -> String {
     let mut s = String::new();
     for m in &info.models {
-        s += &m.sha256;
+        s += &m.file.sha256;
         s.push('\n');
     }
-    s += &serde_json::to_string(&info.preprocess).unwrap_or_default();
+    s += &serde_json::to_string(&info.settings.preprocess).unwrap_or_default();
     super::inputs::sha256_hex(s.as_bytes())
 }
 

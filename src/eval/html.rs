@@ -109,8 +109,8 @@ fn table(r: &Report) -> Markup {
         }
         p.note { (cols.len()) " models; constant bytes by dtype: "
             @for c in &cols {
-                br; b { (short(&c.model)) } ": "
-                @for (d, n) in &c.constant_bytes { (d) " " (n) " B; " }
+                br; b { (short(&c.file.model)) } ": "
+                @for (d, n) in &c.file.constant_bytes { (d) " " (n) " B; " }
             }
         }
     }
@@ -119,12 +119,12 @@ fn table(r: &Report) -> Markup {
 /// The page. `images_root`: where flipped images are read for thumbnails (none without it).
 pub fn render(r: &Report, images_root: Option<&Path>) -> anyhow::Result<String> {
     let all: Vec<&VariantReport> = std::iter::once(&r.reference).chain(&r.variants).collect();
-    let kb = |v: &VariantReport| v.file_bytes as f64 / 1024.0;
+    let kb = |v: &VariantReport| v.file.file_bytes as f64 / 1024.0;
     let pts = |x: &dyn Fn(&VariantReport) -> Option<f64>,
                y: &dyn Fn(&VariantReport) -> Option<f64>|
      -> Points {
         all.iter()
-            .filter_map(|v| Some((x(v)?, y(v)?, short(&v.model))))
+            .filter_map(|v| Some((x(v)?, y(v)?, short(&v.file.model))))
             .collect()
     };
     let acc = |v: &VariantReport| v.top1_accuracy.map(|a| a * 100.0);
@@ -162,10 +162,10 @@ pub fn render(r: &Report, images_root: Option<&Path>) -> anyhow::Result<String> 
                 h1 { "Accuracy trade-offs" }
                 p {
                     (r.images) " inputs (" (r.labelled_images) " labelled"
-                    @if let Some(s) = &r.labels_source { ", labels from " (s) }
-                    "), " (r.threads) " thread(s); float reference " b { (short(&r.reference.model)) } "."
+                    @if let Some(s) = &r.settings.labels_source { ", labels from " (s) }
+                    "), " (r.settings.threads) " thread(s); float reference " b { (short(&r.reference.file.model)) } "."
                 }
-                @if let Some(p) = &r.preprocess {
+                @if let Some(p) = &r.settings.preprocess {
                     p.note { "preprocessing: " (serde_json::to_string(p).unwrap_or_default()) }
                 }
                 h2 { "Table" }
@@ -173,7 +173,7 @@ pub fn render(r: &Report, images_root: Option<&Path>) -> anyhow::Result<String> 
                 h2 { "Plots" }
                 div.plots { @for svg in plots.iter().flatten() { (PreEscaped(svg)) } }
                 @for v in &r.variants {
-                    h2 { (short(&v.model)) }
+                    h2 { (short(&v.file.model)) }
                     @if !v.per_class.is_empty() {
                         table {
                             tr { th { "class" } th { "images" } th { "float" } th { "variant" } th { "change" } }

@@ -18,6 +18,7 @@ pub use report::{
     build_report, human_bytes, markdown_table, pct, ClassReport, ModelInfo, OutputReport, Report,
     RunInfo, VariantReport,
 };
+use report::{ModelFile, RunSettings};
 
 use crate::compare::to_value;
 use crate::engine::kernels::cast::{dequantize_value, quantize_f32};
@@ -87,10 +88,12 @@ pub fn model_info(model: &Model, name: &str) -> ModelInfo {
     }
     let sg0 = &model.subgraphs[0];
     ModelInfo {
-        model: name.to_string(),
-        sha256: inputs::sha256_hex(model.file_bytes()),
-        file_bytes: model.file_bytes().len() as u64,
-        constant_bytes,
+        file: ModelFile {
+            model: name.to_string(),
+            sha256: inputs::sha256_hex(model.file_bytes()),
+            file_bytes: model.file_bytes().len() as u64,
+            constant_bytes,
+        },
         output_names: sg0
             .outputs
             .iter()
@@ -281,13 +284,15 @@ pub fn evaluate(
         .collect();
     let info = RunInfo {
         models: all.iter().map(|(m, n)| model_info(m, n)).collect(),
-        labels_source: opts.labels_source.clone(),
-        preprocess: match kind {
-            InputKind::Images => Some(serde_json::to_value(&opts.pp)?),
-            InputKind::Npy => None,
+        settings: RunSettings {
+            labels_source: opts.labels_source.clone(),
+            preprocess: match kind {
+                InputKind::Images => Some(serde_json::to_value(&opts.pp)?),
+                InputKind::Npy => None,
+            },
+            threads: opts.threads.max(1),
+            class_names: opts.class_names.clone(),
         },
-        threads: opts.threads.max(1),
-        class_names: opts.class_names.clone(),
     };
     let items = shard(items.to_vec(), opts.shard);
     let (mut writer, mut records) = match &opts.cache {

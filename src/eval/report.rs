@@ -5,15 +5,22 @@ use super::record::ImageRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// What the report needs to know about a model, read once from the file (also stored in cache
-/// headers so `--merge` needs no model files).
+/// A model file as the report names it (each row of the table starts with these).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelInfo {
+pub struct ModelFile {
     pub model: String,
     pub sha256: String,
     pub file_bytes: u64,
     /// Bytes of constant tensor data by dtype name ("float32", "int8", ...).
     pub constant_bytes: BTreeMap<String, u64>,
+}
+
+/// What the report needs to know about a model, read once from the file (also stored in cache
+/// headers so `--merge` needs no model files).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    #[serde(flatten)]
+    pub file: ModelFile,
     pub output_names: Vec<String>,
 }
 
@@ -54,10 +61,8 @@ pub struct ClassReport {
 /// One row of the trade-off table. Top-level metrics are those of output 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VariantReport {
-    pub model: String,
-    pub sha256: String,
-    pub file_bytes: u64,
-    pub constant_bytes: BTreeMap<String, u64>,
+    #[serde(flatten)]
+    pub file: ModelFile,
     /// Median wall time of one invocation over the images (our engine, `threads` threads).
     pub latency_ms: Option<f64>,
     pub top1_accuracy: Option<f64>,
@@ -89,12 +94,8 @@ pub struct VariantReport {
 pub struct Report {
     pub images: usize,
     pub labelled_images: usize,
-    /// "folders", "csv: FILE", or null (agreement with the float model is the measure).
-    pub labels_source: Option<String>,
-    /// The preprocessing applied to images (null for .npy inputs).
-    pub preprocess: Option<serde_json::Value>,
-    pub threads: usize,
-    pub class_names: Vec<String>,
+    #[serde(flatten)]
+    pub settings: RunSettings,
     /// The float model, measured like the variants (its agreement is 1 by definition).
     pub reference: VariantReport,
     pub variants: Vec<VariantReport>,
@@ -107,22 +108,32 @@ impl Report {
             "{} inputs ({} labelled{}), {} thread(s)",
             self.images,
             self.labelled_images,
-            self.labels_source
+            self.settings
+                .labels_source
                 .as_ref()
                 .map_or(String::new(), |s| format!(", labels from {s}")),
-            self.threads
+            self.settings.threads
         )
     }
+}
+
+/// How the inputs were run: the report's header, and with the models a cache's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// "folders", "csv: FILE", or null (agreement with the float model is the measure).
+    pub labels_source: Option<String>,
+    /// The preprocessing applied to images (null for .npy inputs).
+    pub preprocess: Option<serde_json::Value>,
+    pub threads: usize,
+    pub class_names: Vec<String>,
 }
 
 /// Header facts the report carries (also in cache headers).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub models: Vec<ModelInfo>,
-    pub labels_source: Option<String>,
-    pub preprocess: Option<serde_json::Value>,
-    pub threads: usize,
-    pub class_names: Vec<String>,
+    #[serde(flatten)]
+    pub settings: RunSettings,
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
@@ -236,6 +247,7 @@ fn variant_report(records: &[ImageRecord], info: &RunInfo, m: usize) -> VariantR
             let (fa, va) = (f as f64 / n as f64, v as f64 / n as f64);
             ClassReport {
                 label: info
+                    .settings
                     .class_names
                     .get(c)
                     .cloned()
@@ -261,10 +273,7 @@ fn variant_report(records: &[ImageRecord], info: &RunInfo, m: usize) -> VariantR
         }
     }
     VariantReport {
-        model: mi.model.clone(),
-        sha256: mi.sha256.clone(),
-        file_bytes: mi.file_bytes,
-        constant_bytes: mi.constant_bytes.clone(),
+        file: mi.file.clone(),
         latency_ms: median(records.iter().map(|r| r.models[m].latency_ms).collect()),
         top1_accuracy,
         top5_accuracy,
@@ -297,10 +306,7 @@ pub fn build_report(mut records: Vec<ImageRecord>, info: &RunInfo) -> Report {
     Report {
         images: records.len(),
         labelled_images,
-        labels_source: info.labels_source.clone(),
-        preprocess: info.preprocess.clone(),
-        threads: info.threads,
-        class_names: info.class_names.clone(),
+        settings: info.settings.clone(),
         reference,
         variants: rows.collect(),
     }
@@ -326,9 +332,9 @@ pub fn human_bytes(b: u64) -> String {
 pub fn markdown_table(r: &Report) -> String {
     let cols: Vec<&VariantReport> = std::iter::once(&r.reference).chain(&r.variants).collect();
     let name = |v: &VariantReport| {
-        std::path::Path::new(&v.model)
+        std::path::Path::new(&v.file.model)
             .file_name()
-            .map_or(v.model.clone(), |f| f.to_string_lossy().into_owned())
+            .map_or(v.file.model.clone(), |f| f.to_string_lossy().into_owned())
     };
     let mut s = String::from("| metric |");
     for c in &cols {
@@ -344,7 +350,7 @@ pub fn markdown_table(r: &Report) -> String {
         }
         s += "\n";
     };
-    row("size", &|_, c| human_bytes(c.file_bytes));
+    row("size", &|_, c| human_bytes(c.file.file_bytes));
     row("latency (median, ms)", &|_, c| {
         c.latency_ms.map_or("-".into(), |l| format!("{l:.3}"))
     });

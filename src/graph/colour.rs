@@ -279,8 +279,8 @@ impl ColourData {
     ) -> ColourData {
         let mut d = ColourData::default();
         for t in weights.map(|w| w.tensors.as_slice()).unwrap_or_default() {
-            if let (true, Some(s)) = (t.subgraph == subgraph, t.errors.sqnr_db) {
-                d.weight_sqnr_db.insert(t.index, s);
+            if let (true, Some(s)) = (t.tensor.subgraph == subgraph, t.errors.sqnr_db) {
+                d.weight_sqnr_db.insert(t.tensor.index, s);
             }
         }
         if subgraph == 0 {
@@ -326,19 +326,12 @@ pub fn category_rgb(name: &str, severity: f32, by: ColourBy) -> [u8; 3] {
 
 /// Green (0, fine) through amber to red (1, worst).
 pub fn severity_rgb(s: f32) -> [u8; 3] {
-    let s = s.clamp(0.0, 1.0);
-    let (g, a, r) = (
+    const GREEN_AMBER_RED: [[f32; 3]; 3] = [
         [70.0, 160.0, 80.0],
         [220.0, 170.0, 50.0],
         [210.0, 60.0, 50.0],
-    );
-    let mix =
-        |x: [f32; 3], y: [f32; 3], t: f32| [0, 1, 2].map(|k| (x[k] + (y[k] - x[k]) * t) as u8);
-    if s < 0.5 {
-        mix(g, a, s * 2.0)
-    } else {
-        mix(a, r, (s - 0.5) * 2.0)
-    }
+    ];
+    crate::compare::view::ramp(&GREEN_AMBER_RED, s)
 }
 
 /// Grey for a node with no value.

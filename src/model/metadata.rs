@@ -10,13 +10,33 @@
 
 use serde::{Serialize, Serializer};
 
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct TfliteMetadata {
+/// What a model says about itself (ModelMetadata's descriptive fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ModelDescription {
     pub name: Option<String>,
     pub description: Option<String>,
     pub version: Option<String>,
     pub author: Option<String>,
     pub license: Option<String>,
+}
+
+impl ModelDescription {
+    /// Each field with its name, in schema order.
+    pub fn fields(&self) -> [(&'static str, &Option<String>); 5] {
+        [
+            ("name", &self.name),
+            ("description", &self.description),
+            ("version", &self.version),
+            ("author", &self.author),
+            ("license", &self.license),
+        ]
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TfliteMetadata {
+    #[serde(flatten)]
+    pub about: ModelDescription,
     /// Per input tensor of subgraph 0, in `SubGraph.inputs` order.
     pub inputs: Vec<TensorMetadata>,
     /// Per output tensor of subgraph 0, in `SubGraph.outputs` order.
@@ -33,8 +53,12 @@ pub struct TensorMetadata {
     pub name: Option<String>,
     pub description: Option<String>,
     /// NormalizationOptions (on 0..255 pixels for images), empty when not given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mean: Vec<f32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub std: Vec<f32>,
+    /// Reported once, with every other file, by [`TfliteMetadata::all_associated_files`].
+    #[serde(skip)]
     pub associated_files: Vec<AssociatedFile>,
 }
 
@@ -288,11 +312,13 @@ pub fn parse(bytes: &[u8]) -> Option<TfliteMetadata> {
     // ModelMetadata: 0 name, 1 description, 2 version, 3 subgraph_metadata, 4 author,
     // 5 license, 6 associated_files, 7 min_parser_version.
     let mut md = TfliteMetadata {
-        name: b.string(root, 0),
-        description: b.string(root, 1),
-        version: b.string(root, 2),
-        author: b.string(root, 4),
-        license: b.string(root, 5),
+        about: ModelDescription {
+            name: b.string(root, 0),
+            description: b.string(root, 1),
+            version: b.string(root, 2),
+            author: b.string(root, 4),
+            license: b.string(root, 5),
+        },
         associated_files: b.associated_files(root, 6),
         ..Default::default()
     };

@@ -75,7 +75,31 @@ pub struct Tensor {
     pub sparsity: Option<Sparsity>,
 }
 
+/// A tensor as reports name it: subgraph, index and name (the first fields of each row).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TensorId {
+    pub subgraph: usize,
+    pub index: usize,
+    pub name: String,
+}
+
+/// `#index name`: how the app labels a tensor in lists and plots.
+impl std::fmt::Display for TensorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{} {}", self.index, self.name)
+    }
+}
+
 impl Tensor {
+    /// This tensor's [`TensorId`] (tensors do not know their subgraph).
+    pub fn id(&self, subgraph: usize) -> TensorId {
+        TensorId {
+            subgraph,
+            index: self.index,
+            name: self.name.clone(),
+        }
+    }
+
     /// Number of elements the shape declares; None for a negative (unknown) dimension or a
     /// product that overflows (a corrupt file).
     pub fn element_count(&self) -> Option<usize> {

@@ -4,7 +4,7 @@
 //! with the reason, never dropped.
 
 use super::roles::{self, Use};
-use crate::model::Model;
+use crate::model::{Model, TensorId};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -42,9 +42,8 @@ impl Pair {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Unmatched {
-    pub subgraph: usize,
-    pub index: usize,
-    pub name: String,
+    #[serde(flatten)]
+    pub tensor: TensorId,
     pub role: Option<String>,
     pub reason: String,
 }
@@ -78,9 +77,7 @@ pub fn pair(quant: &Model, float: &Model, wanted: impl Fn(usize, usize) -> bool)
         let Some(fsg) = float.subgraphs.get(si) else {
             for t in qsg.tensors.iter().filter(|t| wanted(si, t.index)) {
                 out.unmatched_quant.push(Unmatched {
-                    subgraph: si,
-                    index: t.index,
-                    name: t.name.clone(),
+                    tensor: t.id(si),
                     role: roles::primary(&quses[t.index]).map(Use::label),
                     reason: format!("the float model has no subgraph {si}"),
                 });
@@ -170,9 +167,7 @@ pub fn pair(quant: &Model, float: &Model, wanted: impl Fn(usize, usize) -> bool)
                 None => reason,
             };
             out.unmatched_quant.push(Unmatched {
-                subgraph: si,
-                index: q,
-                name: qt.name.clone(),
+                tensor: qt.id(si),
                 role: role.map(Use::label),
                 reason,
             });
@@ -180,9 +175,7 @@ pub fn pair(quant: &Model, float: &Model, wanted: impl Fn(usize, usize) -> bool)
         for &f in &candidates {
             if !used[f] {
                 out.unmatched_float.push(Unmatched {
-                    subgraph: si,
-                    index: f,
-                    name: fsg.tensors[f].name.clone(),
+                    tensor: fsg.tensors[f].id(si),
                     role: roles::primary(&fuses[f]).map(Use::label),
                     reason: "no quantized constant paired with it".into(),
                 });

@@ -35,92 +35,105 @@ impl Default for Moments {
 impl Moments {
     /// Moments of a slice: two sweeps (mean, then central sums), exact up to f64 rounding.
     pub fn of_slice(v: &[f64]) -> Moments {
-        if v.is_empty() {
-            return Moments::default();
-        }
-        let n = v.len() as f64;
-        // Four lanes each: independent dependency chains the CPU can overlap.
-        let (mut s, mut lo, mut hi) = ([0.0; 4], [f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
         let n4 = v.len() / 4 * 4;
-        for c in v[..n4].chunks_exact(4) {
-            for k in 0..4 {
-                s[k] += c[k];
-                lo[k] = lo[k].min(c[k]);
-                hi[k] = hi[k].max(c[k]);
-            }
-        }
-        for &x in &v[n4..] {
-            s[0] += x;
-            lo[0] = lo[0].min(x);
-            hi[0] = hi[0].max(x);
-        }
-        let mean = (s[0] + s[1] + s[2] + s[3]) / n;
-        let lo = lo[0].min(lo[1]).min(lo[2]).min(lo[3]);
-        let hi = hi[0].max(hi[1]).max(hi[2]).max(hi[3]);
-        let (mut m2, mut m3, mut m4) = ([0.0; 4], [0.0; 4], [0.0; 4]);
-        for c in v[..n4].chunks_exact(4) {
-            for k in 0..4 {
-                let d = c[k] - mean;
-                let d2 = d * d;
-                m2[k] += d2;
-                m3[k] += d2 * d;
-                m4[k] += d2 * d2;
-            }
-        }
-        for &x in &v[n4..] {
-            let d = x - mean;
-            let d2 = d * d;
-            m2[0] += d2;
-            m3[0] += d2 * d;
-            m4[0] += d2 * d2;
-        }
-        let sum4 = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
-        let (m2, m3, m4) = (sum4(m2), sum4(m3), sum4(m4));
-        Moments {
-            n: v.len() as u64,
-            mean,
-            m2,
-            m3,
-            m4,
-            min: lo,
-            max: hi,
-        }
+        Moments::two_pass(
+            v.len() as u64,
+            || {
+                // Four lanes each: independent dependency chains the CPU can overlap.
+                let (mut s, mut lo, mut hi) =
+                    ([0.0; 4], [f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+                for c in v[..n4].chunks_exact(4) {
+                    for k in 0..4 {
+                        s[k] += c[k];
+                        lo[k] = lo[k].min(c[k]);
+                        hi[k] = hi[k].max(c[k]);
+                    }
+                }
+                for &x in &v[n4..] {
+                    s[0] += x;
+                    lo[0] = lo[0].min(x);
+                    hi[0] = hi[0].max(x);
+                }
+                (
+                    s[0] + s[1] + s[2] + s[3],
+                    lo[0].min(lo[1]).min(lo[2]).min(lo[3]),
+                    hi[0].max(hi[1]).max(hi[2]).max(hi[3]),
+                )
+            },
+            |mean| {
+                let (mut m2, mut m3, mut m4) = ([0.0; 4], [0.0; 4], [0.0; 4]);
+                for c in v[..n4].chunks_exact(4) {
+                    for k in 0..4 {
+                        let d = c[k] - mean;
+                        let d2 = d * d;
+                        m2[k] += d2;
+                        m3[k] += d2 * d;
+                        m4[k] += d2 * d2;
+                    }
+                }
+                for &x in &v[n4..] {
+                    let d = x - mean;
+                    let d2 = d * d;
+                    m2[0] += d2;
+                    m3[0] += d2 * d;
+                    m4[0] += d2 * d2;
+                }
+                let sum4 = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
+                [sum4(m2), sum4(m3), sum4(m4)]
+            },
+        )
     }
 
     /// Moments of a weighted set: `count[k]` copies of `value(k)` (a histogram of exact values).
     pub fn of_counts(counts: &[u64], value: impl Fn(usize) -> f64) -> Moments {
-        let n: u64 = counts.iter().sum();
+        let present = || (counts.iter().enumerate()).filter(|&(_, &c)| c > 0);
+        Moments::two_pass(
+            counts.iter().sum(),
+            || {
+                let (mut s, mut lo, mut hi) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
+                for (k, &c) in present() {
+                    let v = value(k);
+                    s += c as f64 * v;
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+                (s, lo, hi)
+            },
+            |mean| {
+                let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
+                for (k, &c) in present() {
+                    let d = value(k) - mean;
+                    let w = c as f64;
+                    m2 += w * d * d;
+                    m3 += w * d * d * d;
+                    m4 += w * d * d * d * d;
+                }
+                [m2, m3, m4]
+            },
+        )
+    }
+
+    /// The two sweeps both constructors make over `n` values: `sums` gives `(sum, min, max)`,
+    /// then `central` the central sums `[m2, m3, m4]` about the mean.
+    fn two_pass(
+        n: u64,
+        sums: impl FnOnce() -> (f64, f64, f64),
+        central: impl FnOnce(f64) -> [f64; 3],
+    ) -> Moments {
         if n == 0 {
             return Moments::default();
         }
-        let (mut s, mut lo, mut hi) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
-        for (k, &c) in counts.iter().enumerate() {
-            if c > 0 {
-                let v = value(k);
-                s += c as f64 * v;
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-        }
+        let (s, min, max) = sums();
         let mean = s / n as f64;
-        let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
-        for (k, &c) in counts.iter().enumerate() {
-            if c > 0 {
-                let d = value(k) - mean;
-                let w = c as f64;
-                m2 += w * d * d;
-                m3 += w * d * d * d;
-                m4 += w * d * d * d * d;
-            }
-        }
+        let [m2, m3, m4] = central(mean);
         Moments {
             n,
             mean,
             m2,
             m3,
             m4,
-            min: lo,
-            max: hi,
+            min,
+            max,
         }
     }
 

@@ -77,9 +77,9 @@ pub fn weights(r: &WeightsReport) -> String {
     for t in &r.tensors {
         let head = |channel: String| {
             vec![
-                t.subgraph.to_string(),
-                t.index.to_string(),
-                t.name.clone(),
+                t.tensor.subgraph.to_string(),
+                t.tensor.index.to_string(),
+                t.tensor.name.clone(),
                 t.dtype.to_string(),
                 t.role.clone().unwrap_or_default(),
                 channel,
@@ -342,8 +342,8 @@ pub fn tensor_errors(tensors: &[&TensorAnalysis]) -> String {
         tensors.iter().map(|t| {
             let e = &t.errors;
             vec![
-                t.index.to_string(),
-                t.name.clone(),
+                t.tensor.index.to_string(),
+                t.tensor.name.clone(),
                 opt(e.sqnr_db),
                 opt(e.rmse_over_scale),
                 opt(e.max_abs_err_lsb),

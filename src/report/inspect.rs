@@ -30,11 +30,8 @@ pub struct MetadataReport<'a> {
 /// The decoded model metadata: descriptive fields, input normalization, associated files.
 #[derive(Serialize)]
 pub struct TfliteMetadataReport {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub version: Option<String>,
-    pub author: Option<String>,
-    pub license: Option<String>,
+    #[serde(flatten)]
+    pub about: crate::model::metadata::ModelDescription,
     pub inputs: Vec<TensorMetadataReport>,
     pub outputs: Vec<TensorMetadataReport>,
     /// Every associated file, model-level first, then subgraph, inputs, outputs.
@@ -46,15 +43,12 @@ pub struct TfliteMetadataReport {
     pub archive_error: Option<String>,
 }
 
+/// One input's or output's metadata and its position (its files are in `associated_files`).
 #[derive(Serialize)]
 pub struct TensorMetadataReport {
     pub index: usize,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mean: Vec<f32>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub std: Vec<f32>,
+    #[serde(flatten)]
+    pub metadata: crate::model::metadata::TensorMetadata,
 }
 
 #[derive(Serialize)]
@@ -90,10 +84,7 @@ impl TfliteMetadataReport {
                 .enumerate()
                 .map(|(index, t)| TensorMetadataReport {
                     index,
-                    name: t.name.clone(),
-                    description: t.description.clone(),
-                    mean: t.mean.clone(),
-                    std: t.std.clone(),
+                    metadata: t.clone(),
                 })
                 .collect()
         };
@@ -114,11 +105,7 @@ impl TfliteMetadataReport {
         Some(TfliteMetadataReport {
             inputs: tensors(&md.inputs),
             outputs: tensors(&md.outputs),
-            name: md.name,
-            description: md.description,
-            version: md.version,
-            author: md.author,
-            license: md.license,
+            about: md.about,
             associated_files,
             archive,
             archive_error,

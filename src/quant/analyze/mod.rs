@@ -31,7 +31,7 @@ use super::roles::{self, RoleKind, Use};
 use super::scan::{scan, Floats, Ints, Layout, Narrow, Wide, BLOCK};
 use super::simulate::{self, ClipHist, Scheme, CLIP_BINS};
 use super::stats::{Binner, Histogram, IntBinner, Moments, RangeUse, Summary};
-use crate::model::{DType, Model, Tensor};
+use crate::model::{DType, Model, Tensor, TensorId};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -151,9 +151,7 @@ pub fn analyze(
         .par_iter()
         .map(|&(si, t)| {
             analyze_tensor(&ctx, si, t).map_err(|reason| Skipped {
-                subgraph: si,
-                index: t.index,
-                name: t.name.clone(),
+                tensor: t.id(si),
                 dtype: t.dtype,
                 reason,
             })
@@ -222,9 +220,7 @@ fn rollup(
     let mut worst: Vec<Worst> = compared
         .iter()
         .map(|t| Worst {
-            subgraph: t.subgraph,
-            index: t.index,
-            name: t.name.clone(),
+            tensor: t.tensor.clone(),
             role: t.role.clone(),
             sqnr_db: t.errors.sqnr_db,
             rmse_over_scale: t.errors.rmse_over_scale,

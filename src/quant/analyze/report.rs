@@ -105,9 +105,8 @@ pub struct ChannelAnalysis {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TensorAnalysis {
-    pub subgraph: usize,
-    pub index: usize,
-    pub name: String,
+    #[serde(flatten)]
+    pub tensor: TensorId,
     pub dtype: DType,
     pub shape: Vec<i32>,
     /// `CONV_2D#0 weights`: the op that consumes it (through DEQUANTIZE).
@@ -156,9 +155,8 @@ pub struct TensorAnalysis {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Skipped {
-    pub subgraph: usize,
-    pub index: usize,
-    pub name: String,
+    #[serde(flatten)]
+    pub tensor: TensorId,
     pub dtype: DType,
     pub reason: String,
 }
@@ -172,9 +170,8 @@ pub struct DtypeBytes {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Worst {
-    pub subgraph: usize,
-    pub index: usize,
-    pub name: String,
+    #[serde(flatten)]
+    pub tensor: TensorId,
     pub role: Option<String>,
     pub sqnr_db: Option<f64>,
     pub rmse_over_scale: Option<f64>,

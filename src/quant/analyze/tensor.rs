@@ -226,9 +226,7 @@ pub(super) fn analyze_tensor(
     checks.extend(notes);
 
     let mut out = TensorAnalysis {
-        subgraph: sg,
-        index: t.index,
-        name: t.name.clone(),
+        tensor: t.id(sg),
         dtype: t.dtype,
         shape: t.shape.clone(),
         role: role.map(Use::label),
