@@ -7,20 +7,44 @@
 
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Fewest values worth splitting (about 64 KB of f32 moved in, 128 KB in and out).
 pub const MIN_PAR: usize = 1 << 15;
+
+/// The split threshold in force ([`MIN_PAR`] unless a test lowers it).
+static THRESHOLD: AtomicUsize = AtomicUsize::new(MIN_PAR);
+/// How many times work was split (for tests that must see the parallel paths run).
+static SPLITS: AtomicUsize = AtomicUsize::new(0);
+
+/// For tests: split work from `n` values on, so that small fixtures take the parallel paths.
+#[doc(hidden)]
+pub fn set_threshold(n: usize) {
+    THRESHOLD.store(n.max(1), Ordering::Relaxed);
+}
+
+/// How many times work has been split into parallel pieces so far in this process.
+#[doc(hidden)]
+pub fn splits() -> usize {
+    SPLITS.load(Ordering::Relaxed)
+}
+
+/// Whether `n` values (times `cost`) are worth splitting over the current pool.
+pub fn worth_splitting(n: usize, cost: usize) -> bool {
+    rayon::current_num_threads() > 1
+        && n.saturating_mul(cost.max(1)) >= THRESHOLD.load(Ordering::Relaxed)
+}
 
 /// Values per piece for `n` values in whole `unit`s, each value costing `cost` input values
 /// (`n` when the work stays in one piece): about two pieces per thread, so one slow thread does
 /// not hold up the op.
 fn piece(n: usize, unit: usize, cost: usize) -> usize {
     let (unit, cost) = (unit.max(1), cost.max(1));
-    let threads = rayon::current_num_threads();
-    if threads <= 1 || n.saturating_mul(cost) < MIN_PAR || n <= unit {
+    if !worth_splitting(n, cost) || n <= unit {
         return n.max(1);
     }
-    let per = n.div_ceil(2 * threads).max((MIN_PAR / 2).div_ceil(cost));
+    let least = (THRESHOLD.load(Ordering::Relaxed) / 2).div_ceil(cost);
+    let per = n.div_ceil(2 * rayon::current_num_threads()).max(least);
     per.div_ceil(unit) * unit
 }
 
@@ -42,6 +66,7 @@ pub fn for_pieces_costly<T: Send>(
     if per >= out.len() {
         return f(0, out);
     }
+    SPLITS.fetch_add(1, Ordering::Relaxed);
     out.par_chunks_mut(per)
         .enumerate()
         .for_each(|(i, c)| f(i * per, c));

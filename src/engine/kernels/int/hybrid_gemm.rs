@@ -139,10 +139,11 @@ fn quantize_in(x: &[f32], q: &mut [i8], asym: bool, range: Option<(f32, f32)>) -
 /// batch): min/max and the rounding in parallel pieces when it is big, with the result of one
 /// piece (a min or max does not depend on the order; each value is rounded on its own).
 pub(super) fn quantize_par(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
-    if x.len() < par::MIN_PAR || rayon::current_num_threads() <= 1 {
+    if x.is_empty() || !par::worth_splitting(x.len(), 1) {
         return quantize(x, q, asym);
     }
-    let (mn, mx) = x.par_chunks(par::MIN_PAR).map(min_max).reduce(
+    let per = x.len().div_ceil(2 * rayon::current_num_threads());
+    let (mn, mx) = x.par_chunks(per).map(min_max).reduce(
         || (f32::INFINITY, f32::NEG_INFINITY),
         |a, b| {
             let mn = if b.0 < a.0 { b.0 } else { a.0 };
