@@ -48,6 +48,20 @@ fn piece(n: usize, unit: usize, cost: usize) -> usize {
     per.div_ceil(unit) * unit
 }
 
+/// Rows per parallel task of a GEMM over `rows` rows: at most `max` (the cache-friendly size),
+/// and at least two tasks of about equal size per thread, so that few rows (the last stages of
+/// a ConvNeXt: 64 rows) still keep every thread busy; a multiple of `align` unless one task.
+/// GEMM results do not depend on how rows are grouped (each output sums its own products).
+pub fn rows_per_task(rows: usize, max: usize, align: usize) -> usize {
+    let (max, align) = (max.max(1), align.max(1));
+    let threads = rayon::current_num_threads();
+    if threads <= 1 {
+        return max;
+    }
+    let tasks = rows.div_ceil(max).max(2 * threads).div_ceil(threads) * threads;
+    (rows.div_ceil(tasks).div_ceil(align) * align).clamp(1, max)
+}
+
 /// Calls `f(offset, piece)` over `out` cut into pieces of whole `unit`s (the last may be short),
 /// in parallel when `out` is big enough; `offset` is the piece's first index in `out`.
 pub fn for_pieces<T: Send>(out: &mut [T], unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {

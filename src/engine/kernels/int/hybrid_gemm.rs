@@ -363,10 +363,11 @@ fn hybrid_rows(
         }
         return;
     }
-    out.par_chunks_mut(ROWS_PER_TASK * units)
+    let per = par::rows_per_task(rows, ROWS_PER_TASK, 6);
+    out.par_chunks_mut(per * units)
         .enumerate()
         .for_each(|(t, oc)| {
-            let r0 = t * ROWS_PER_TASK;
+            let r0 = t * per;
             let nr = oc.len() / units;
             let xs = &xf[r0 * k..(r0 + nr) * k];
             let mut q = vec![0i8; nr * k];
