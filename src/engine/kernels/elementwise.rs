@@ -320,9 +320,14 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same length"),
         )]
     };
+    // Cheap maps split from `par::MIN_PAR` values, the polynomial and libm ones (cost 8)
+    // from fewer.
     macro_rules! map {
         ($f:expr) => {
-            un(vmath::map(src, $f))
+            un(vmath::map(src, 1, $f))
+        };
+        ($f:expr, costly) => {
+            un(vmath::map(src, 8, $f))
         };
     }
     Ok(match name {
@@ -331,10 +336,10 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         "SQRT" => map!(|v: f32| v.sqrt()),
         "RSQRT" => map!(|v: f32| 1.0 / v.sqrt()),
         "SQUARE" => map!(|v: f32| v * v),
-        "EXP" => map!(|v: f32| v.exp()),
-        "LOG" => map!(|v: f32| v.ln()),
-        "SIN" => map!(|v: f32| v.sin()),
-        "COS" => map!(|v: f32| v.cos()),
+        "EXP" => map!(|v: f32| v.exp(), costly),
+        "LOG" => map!(|v: f32| v.ln(), costly),
+        "SIN" => map!(|v: f32| v.sin(), costly),
+        "COS" => map!(|v: f32| v.cos(), costly),
         "FLOOR" => map!(|v: f32| v.floor()),
         "CEIL" => map!(|v: f32| v.ceil()),
         "ROUND" => map!(round_half_even),
@@ -360,8 +365,8 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             map!(move |v: f32| if v > 0.0 { v } else { v * alpha })
         }
         "HARD_SWISH" => map!(|v: f32| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
-        "LOGISTIC" => map!(|v: f32| 1.0 / (1.0 + (-v).exp())),
-        "TANH" => map!(|v: f32| v.tanh()),
+        "LOGISTIC" => map!(|v: f32| 1.0 / (1.0 + (-v).exp()), costly),
+        "TANH" => map!(|v: f32| v.tanh(), costly),
         "ELU" => map!(|v: f32| if v < 0.0 { v.exp_m1() } else { v }),
         "GELU" => {
             let approx = ctx
@@ -371,9 +376,9 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
                 .unwrap_or(false);
             // f32 polynomials (vmath), within 5e-7 * max(|x|, 1) of the f64 formulas.
             if approx {
-                map!(vmath::gelu_tanh)
+                map!(vmath::gelu_tanh, costly)
             } else {
-                map!(vmath::gelu)
+                map!(vmath::gelu, costly)
             }
         }
         other => bail!("{other} is not a unary op"),

@@ -9,8 +9,11 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Fewest values worth splitting (about 64 KB of f32 moved in, 128 KB in and out).
-pub const MIN_PAR: usize = 1 << 15;
+/// Fewest values worth splitting when each costs about one memory access (128K f32, 512 KB in
+/// and out, tens of microseconds): below that, waking a second thread (and, on a busy machine,
+/// waiting for it to be scheduled) costs more than it saves. Values that cost more (GELU's
+/// polynomials, reductions) pass a `cost` and split from fewer.
+pub const MIN_PAR: usize = 1 << 17;
 
 /// The split threshold in force ([`MIN_PAR`] unless a test lowers it).
 static THRESHOLD: AtomicUsize = AtomicUsize::new(MIN_PAR);
@@ -120,12 +123,14 @@ pub fn build_costly<T: Copy + Default + Send>(
     v
 }
 
-/// `src` mapped value by value into a new vector, in parallel pieces when big enough.
+/// `src` mapped value by value into a new vector, in parallel pieces when big enough (each
+/// value costing `cost`, see [`for_pieces_costly`]).
 pub fn map<T: Copy + Default + Send + Sync>(
     src: &[T],
+    cost: usize,
     f: impl Fn(&[T], &mut [T]) + Sync,
 ) -> Vec<T> {
-    build(src.len(), 1, |off, o| f(&src[off..off + o.len()], o))
+    build_costly(src.len(), 1, cost, |off, o| f(&src[off..off + o.len()], o))
 }
 
 #[cfg(test)]

@@ -83,10 +83,11 @@ unsafe fn map_avx2(src: &[f32], dst: &mut [f32], f: impl Fn(f32) -> f32) {
 }
 
 /// `f` of every value of `src`, with AVX2-wide vectors when the CPU has them, in parallel
-/// pieces when `src` is big (value by value, so the result does not depend on the split).
+/// pieces when `src` is big (value by value, so the result does not depend on the split);
+/// `cost`: about how many memory accesses' time one `f` takes (GELU: 8).
 #[inline(always)]
-pub fn map(src: &[f32], f: impl Fn(f32) -> f32 + Copy + Sync) -> Vec<f32> {
-    super::par::map(src, |s, d| {
+pub fn map(src: &[f32], cost: usize, f: impl Fn(f32) -> f32 + Copy + Sync) -> Vec<f32> {
+    super::par::map(src, cost, |s, d| {
         #[cfg(target_arch = "x86_64")]
         if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
@@ -142,7 +143,7 @@ mod tests {
         }
         assert!(worst < 5e-7, "worst {worst}");
         let x: Vec<f32> = grid().collect();
-        let v = map(&x, gelu);
+        let v = map(&x, 8, gelu);
         assert_eq!(v.len(), 80_001);
         assert!(v.iter().zip(grid()).all(|(&g, x)| g == gelu(x)));
     }
