@@ -217,7 +217,9 @@ impl<'m> Engine<'m> {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .build()
-                    .map_err(|e| EngineError::msg(format!("cannot start {n} kernel threads: {e}")))?,
+                    .map_err(|e| {
+                        EngineError::msg(format!("cannot start {n} kernel threads: {e}"))
+                    })?,
             )),
         };
         Ok(Engine {

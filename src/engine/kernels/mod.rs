@@ -7,11 +7,11 @@ pub mod densify;
 pub mod elementwise;
 pub mod embedding;
 pub mod int;
+pub mod par;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod tiles;
-pub mod par;
 pub mod vmath;
 
 use super::{EngineError, Value};

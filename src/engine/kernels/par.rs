@@ -145,7 +145,13 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            for (n, unit) in [(0, 1), (5, 3), (MIN_PAR - 1, 1), (MIN_PAR * 3 + 7, 96), (100_003, 384)] {
+            for (n, unit) in [
+                (0, 1),
+                (5, 3),
+                (MIN_PAR - 1, 1),
+                (MIN_PAR * 3 + 7, 96),
+                (100_003, 384),
+            ] {
                 let v: Vec<u64> = pool.install(|| {
                     build(n, unit, |off, o| {
                         assert!(off % unit == 0 && (o.len() % unit == 0 || off + o.len() == n));

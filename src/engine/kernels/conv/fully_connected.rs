@@ -38,13 +38,11 @@ pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             clamp: None,
         };
         let per = crate::engine::kernels::par::rows_per_task(b, ROWS_PER_TASK, 4);
-        out.par_chunks_mut(per * o)
-            .enumerate()
-            .for_each(|(t, c)| {
-                let r0 = t * per;
-                let m = c.len() / o;
-                sgemm::gemm(&xs[r0 * k..(r0 + m) * k], k, m, &pb, &ep, c, o);
-            });
+        out.par_chunks_mut(per * o).enumerate().for_each(|(t, c)| {
+            let r0 = t * per;
+            let m = c.len() / o;
+            sgemm::gemm(&xs[r0 * k..(r0 + m) * k], k, m, &pb, &ep, c, o);
+        });
     }
     apply_act(&mut out, ctx.activation())?;
     Ok(vec![Value::F32(
