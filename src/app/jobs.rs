@@ -6,10 +6,22 @@
 use crate::engine::EngineOptions;
 use eframe::egui;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// Kernel threads for the engine runs of jobs started from now on (Run > Kernel threads;
+/// 0: one per core), passed to the library as `EngineOptions::threads`.
+static KERNEL_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn set_kernel_threads(n: usize) {
+    KERNEL_THREADS.store(n, Ordering::Relaxed);
+}
+
+pub fn kernel_threads() -> usize {
+    KERNEL_THREADS.load(Ordering::Relaxed)
+}
 
 /// What a running job can see: where to write progress, whether it was cancelled.
 #[derive(Clone)]
@@ -43,6 +55,7 @@ impl JobCtx {
                 let p = prefix.lock().map(|p| p.clone()).unwrap_or_default();
                 me.set_progress(format!("{p}layer {}/{n} {op}", i + 1));
             })),
+            threads: kernel_threads(),
             ..Default::default()
         }
     }
@@ -56,6 +69,7 @@ impl JobCtx {
             progress: Some(Arc::new(move |i: usize, n: usize, op: &str| {
                 me.set_progress(format!("{what}: layer {}/{n} {op}", i + 1));
             })),
+            threads: kernel_threads(),
             ..Default::default()
         }
     }

@@ -99,6 +99,7 @@ impl QuantscopeApp {
                 if item(ui, "Rerun comparison  (F5)") {
                     self.rerun();
                 }
+                ui.menu_button("Kernel threads", |ui| self.threads_menu(ui));
             });
             if ui.button("Export report").clicked() {
                 self.export_report();
@@ -108,6 +109,22 @@ impl QuantscopeApp {
                 self.tab_bar(ui);
             }
         });
+    }
+
+    /// Run > Kernel threads: how many threads the engine's big ops split over (the same
+    /// `EngineOptions::threads` as the CLI's `--threads`); used by the next run.
+    fn threads_menu(&mut self, ui: &mut egui::Ui) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut choice = self.settings.threads;
+        ui.radio_value(&mut choice, 0, format!("One per core ({cores})"));
+        for n in (1..=cores.min(16)).filter(|&n| n <= 2 || n.is_power_of_two() || n == cores) {
+            ui.radio_value(&mut choice, n, n.to_string());
+        }
+        if choice != self.settings.threads {
+            self.settings.threads = choice;
+            super::jobs::set_kernel_threads(choice);
+            ui.close();
+        }
     }
 
     pub(super) fn tab_bar(&mut self, ui: &mut egui::Ui) {

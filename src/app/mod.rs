@@ -82,6 +82,9 @@ struct Settings {
     /// Label files the user loaded, by model path (restored when that model opens again).
     #[serde(default)]
     labels: std::collections::BTreeMap<String, String>,
+    /// Kernel threads for model runs (Run > Kernel threads); 0: one per core.
+    #[serde(default)]
+    threads: usize,
 }
 
 impl Default for Settings {
@@ -90,6 +93,7 @@ impl Default for Settings {
             recent: Vec::new(),
             view: View::Overview,
             labels: Default::default(),
+            threads: 0,
         }
     }
 }
@@ -284,6 +288,7 @@ impl QuantscopeApp {
     pub fn restore(&mut self, storage: &dyn eframe::Storage) {
         if let Some(s) = eframe::get_value::<Settings>(storage, eframe::APP_KEY) {
             self.settings = s;
+            jobs::set_kernel_threads(self.settings.threads);
         }
     }
 

@@ -81,10 +81,6 @@ fn bench(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
     } else {
         super::run::read_inputs(&model, &args.inputs)?
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.max(1))
-        .build()
-        .context("cannot start the thread pool")?;
     // Per-op timing via the progress callback: time between consecutive callbacks.
     type Prof = std::sync::Mutex<(
         Option<(String, Instant)>,
@@ -93,6 +89,7 @@ fn bench(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
     let prof: std::sync::Arc<Prof> = Default::default();
     let mut opts = EngineOptions {
         cancel: deadline.flag.clone(),
+        threads: args.threads.max(1),
         ..Default::default()
     };
     if args.profile {
@@ -109,7 +106,7 @@ fn bench(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
     let mut engine =
         Engine::new(&model, opts).with_context(|| format!("{}", args.model.display()))?;
     let runs = args.runs.max(1);
-    let mut times = pool.install(|| -> anyhow::Result<Vec<f64>> {
+    let mut times = (|| -> anyhow::Result<Vec<f64>> {
         engine.invoke(&inputs)?; // warm-up
         *prof.lock().unwrap() = Default::default();
         let mut t = Vec::with_capacity(runs);
@@ -125,7 +122,7 @@ fn bench(args: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
             }
         }
         Ok(t)
-    })?;
+    })()?;
     times.sort_by(|a, b| a.total_cmp(b));
     let median = if runs % 2 == 1 {
         times[runs / 2]

@@ -33,6 +33,9 @@ pub struct Args {
     pub alternatives_when_unsure: bool,
     #[arg(long)]
     pub json: bool,
+    /// Kernel threads for the model runs (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Stop with an error after this many seconds (checked between ops and images).
     #[arg(long)]
     pub timeout: Option<f64>,
@@ -94,6 +97,7 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         ..Default::default()
     };
     opts.engine.cancel = deadline.flag.clone();
+    opts.engine.threads = a.threads;
     let mut cmp = Comparator::new(float.as_ref(), &quant, opts)?;
     let files = image_files(&a.image)?;
     let mut results = Vec::new();
@@ -117,6 +121,7 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
             };
             let eo = crate::engine::EngineOptions {
                 cancel: deadline.flag.clone(),
+                threads: a.threads,
                 ..Default::default()
             };
             Some(crate::compare::pipeline_match::match_pipeline(

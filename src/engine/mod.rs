@@ -52,7 +52,14 @@ pub struct EngineOptions {
     /// Set to true (from any thread) to stop at the next op boundary with [`EngineError::Cancelled`].
     pub cancel: Option<Arc<AtomicBool>>,
     pub progress: Option<ProgressFn>,
+    /// Threads for the kernels of [`Engine::invoke`] (big ops split their rows or values over
+    /// them, with the same results for any count); 0: the caller's rayon pool (the global one
+    /// has a thread per core). At most [`MAX_THREADS`].
+    pub threads: usize,
 }
+
+/// The most kernel threads an engine starts.
+pub const MAX_THREADS: usize = 256;
 
 /// What one invocation produced.
 #[derive(Clone, Debug, Default)]
@@ -86,6 +93,8 @@ pub struct Engine<'m> {
     /// Per subgraph, per op: how it runs, resolved once from the registry (`None`: in a
     /// subgraph the model never reaches).
     plan: Vec<Vec<Option<Prepared>>>,
+    /// The kernels' thread pool when [`EngineOptions::threads`] asks for one.
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 /// The builtin code of an op (`None` for custom ops).
@@ -160,8 +169,15 @@ impl<'m> Engine<'m> {
         Ok(())
     }
 
-    /// Runs subgraph 0 on `inputs` (one per model input, in order).
+    /// Runs subgraph 0 on `inputs` (one per model input, in order), on the engine's threads.
     pub fn invoke(&mut self, inputs: &[Value]) -> Result<RunOutput, EngineError> {
+        match self.pool.clone() {
+            Some(pool) => pool.install(|| self.invoke_here(inputs)),
+            None => self.invoke_here(inputs),
+        }
+    }
+
+    fn invoke_here(&mut self, inputs: &[Value]) -> Result<RunOutput, EngineError> {
         self.check_inputs(inputs)?;
         let mut kept = HashMap::new();
         let outputs = self.run_subgraph(0, inputs.to_vec(), Some(&mut kept))?;
@@ -264,7 +280,7 @@ impl<'m> Engine<'m> {
                 },
                 other => other,
             };
-            let outs = self.run_one(sg, op, &env).map_err(wrap)?;
+            let outs = self.run_one(sg, op, &mut env).map_err(wrap)?;
             if outs.len() != op.outputs.len() {
                 return Err(wrap(EngineError::msg(format!(
                     "kernel produced {} outputs, the op has {}",
@@ -327,11 +343,30 @@ impl<'m> Engine<'m> {
         Ok(outs)
     }
 
+    /// Whether op `op` may take its input 0 out of `env` instead of reading it: a reshape
+    /// (the buffer is kept, only the shape changes) whose input dies here and is not kept,
+    /// variable, constant or read twice by the op.
+    fn moves_input(&self, sg: usize, op: &Operator, env: &[Option<Value>]) -> bool {
+        let Some(&t) = op.inputs.first() else {
+            return false;
+        };
+        let is_reshape = matches!(op.op.as_str(), "RESHAPE" | "SQUEEZE" | "EXPAND_DIMS");
+        is_reshape
+            && !op.is_custom
+            && t >= 0
+            && env.get(t as usize).is_some_and(|v| v.is_some())
+            && self.last_use[sg][t as usize] == op.index
+            && !self.model.subgraphs[sg].tensors[t as usize].is_variable
+            && !(sg == 0 && self.is_kept(t as usize))
+            && !op.inputs[1..].contains(&t)
+            && !op.outputs.contains(&t)
+    }
+
     fn run_one(
         &mut self,
         sg: usize,
         op: &Operator,
-        env: &[Option<Value>],
+        env: &mut [Option<Value>],
     ) -> Result<Vec<Value>, EngineError> {
         let model = self.model;
         let s = &model.subgraphs[sg];
@@ -343,13 +378,22 @@ impl<'m> Engine<'m> {
             Some(Prepared::Control) => return self.run_control(sg, op, fb, env),
             None => return Err(EngineError::msg("op was not prepared")),
         };
+        let moved = if self.moves_input(sg, op, env) {
+            env[op.inputs[0] as usize].take()
+        } else {
+            None
+        };
+        let env = &*env;
         let consts = &self.consts[sg];
         let inputs: Vec<Option<&Value>> = op
             .inputs
             .iter()
-            .map(|&t| {
+            .enumerate()
+            .map(|(i, &t)| {
                 if t < 0 {
                     None
+                } else if i == 0 && moved.is_some() {
+                    moved.as_ref()
                 } else {
                     env[t as usize].as_ref().or(consts[t as usize].as_ref())
                 }
@@ -372,6 +416,12 @@ impl<'m> Engine<'m> {
             .fold(0u64, |m, (i, _)| m | 1 << i);
         let mut ctx = kernels::OpCtx::new(model, sg, op, fb, inputs);
         ctx.prep = self.prep[sg].get(op.index).map(|p| (p, const_mask));
+        if moved.is_some() {
+            let shape = kernels::run_kernel(kernels::shape::reshape_target, &ctx)?;
+            drop(ctx);
+            let v = moved.expect("checked above");
+            return Ok(vec![kernels::shape::reshape_into(v, &shape)?]);
+        }
         kernels::run_kernel(route.kernel, &ctx)
     }
 }

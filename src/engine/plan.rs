@@ -211,9 +211,21 @@ impl<'m> Engine<'m> {
                 }
             }
         }
+        let pool = match opts.threads.min(super::MAX_THREADS) {
+            0 => None,
+            n => Some(std::sync::Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| {
+                        EngineError::msg(format!("cannot start {n} kernel threads: {e}"))
+                    })?,
+            )),
+        };
         Ok(Engine {
             model,
             opts,
+            pool,
             consts,
             last_use,
             vars: HashMap::new(),

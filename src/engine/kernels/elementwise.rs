@@ -3,7 +3,7 @@
 
 use super::cast::dequantize_value;
 use super::conv::broadcast_shapes;
-use super::{apply_act, bail, vmath, OpCtx};
+use super::{apply_act, bail, par, vmath, OpCtx};
 use crate::engine::{EngineError, Value};
 use ndarray::{ArrayD, IxDyn, Zip};
 
@@ -29,7 +29,7 @@ pub fn bcast<T: Copy, U>(
 fn bin_f32(
     a: &ArrayD<f32>,
     b: &ArrayD<f32>,
-    f: impl Fn(f32, f32) -> f32 + Copy,
+    f: impl Fn(f32, f32) -> f32 + Copy + Sync,
 ) -> Result<ArrayD<f32>, EngineError> {
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) else {
@@ -53,39 +53,54 @@ fn bin_f32(
     let per_row = |p: &[usize]| -> bool {
         last > 1 && p[p.len() - 1] == 1 && p[..p.len() - 1] == shape[..shape.len() - 1]
     };
-    let mut out = vec![0f32; n];
-    if n == 0 {
+    // Each branch fills pieces of whole rows (in parallel when big: `par`), every value
+    // computed as in one piece.
+    let out = if n == 0 {
+        Vec::new()
     } else if pa == shape && pb == shape {
-        for ((o, &u), &v) in out.iter_mut().zip(x).zip(y) {
-            *o = f(u, v);
-        }
+        par::build(n, 1, |off, o| {
+            let (x, y) = (&x[off..], &y[off..]);
+            for ((o, &u), &v) in o.iter_mut().zip(x).zip(y) {
+                *o = f(u, v);
+            }
+        })
     } else if pa == shape && repeats(&pb) {
-        for (o, u) in out.chunks_exact_mut(y.len()).zip(x.chunks_exact(y.len())) {
-            for ((o, &u), &v) in o.iter_mut().zip(u).zip(y) {
-                *o = f(u, v);
+        par::build(n, y.len(), |off, o| {
+            for (o, u) in o.chunks_mut(y.len()).zip(x[off..].chunks(y.len())) {
+                for ((o, &u), &v) in o.iter_mut().zip(u).zip(y) {
+                    *o = f(u, v);
+                }
             }
-        }
+        })
     } else if pb == shape && repeats(&pa) {
-        for (o, v) in out.chunks_exact_mut(x.len()).zip(y.chunks_exact(x.len())) {
-            for ((o, &u), &v) in o.iter_mut().zip(x).zip(v) {
-                *o = f(u, v);
+        par::build(n, x.len(), |off, o| {
+            for (o, v) in o.chunks_mut(x.len()).zip(y[off..].chunks(x.len())) {
+                for ((o, &u), &v) in o.iter_mut().zip(x).zip(v) {
+                    *o = f(u, v);
+                }
             }
-        }
+        })
     } else if pa == shape && per_row(&pb) {
-        for ((o, u), &v) in out.chunks_exact_mut(last).zip(x.chunks_exact(last)).zip(y) {
-            for (o, &u) in o.iter_mut().zip(u) {
-                *o = f(u, v);
+        par::build(n, last, |off, o| {
+            let rows = o.chunks_mut(last).zip(x[off..].chunks(last));
+            for ((o, u), &v) in rows.zip(&y[off / last..]) {
+                for (o, &u) in o.iter_mut().zip(u) {
+                    *o = f(u, v);
+                }
             }
-        }
+        })
     } else if pb == shape && per_row(&pa) {
-        for ((o, v), &u) in out.chunks_exact_mut(last).zip(y.chunks_exact(last)).zip(x) {
-            for (o, &v) in o.iter_mut().zip(v) {
-                *o = f(u, v);
+        par::build(n, last, |off, o| {
+            let rows = o.chunks_mut(last).zip(y[off..].chunks(last));
+            for ((o, v), &u) in rows.zip(&x[off / last..]) {
+                for (o, &v) in o.iter_mut().zip(v) {
+                    *o = f(u, v);
+                }
             }
-        }
+        })
     } else {
         return bcast(a, b, f);
-    }
+    };
     Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap())
 }
 
@@ -298,14 +313,21 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     }
     let a = ctx.in_f32(0)?;
     // One monomorphic loop per op (no call through a pointer per value), so each vectorizes.
-    let un = |f: &dyn Fn(&mut [f32])| -> Vec<Value> {
-        let mut out = a.as_standard_layout().into_owned();
-        f(out.as_slice_mut().expect("standard layout"));
-        vec![Value::F32(out)]
+    let src = a.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
+    let un = |out: Vec<f32>| -> Vec<Value> {
+        vec![Value::F32(
+            ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same length"),
+        )]
     };
+    // Cheap maps split from `par::MIN_PAR` values, the polynomial and libm ones (cost 8)
+    // from fewer.
     macro_rules! map {
         ($f:expr) => {
-            un(&|v: &mut [f32]| vmath::map_inplace(v, $f))
+            un(vmath::map(src, 1, $f))
+        };
+        ($f:expr, costly) => {
+            un(vmath::map(src, 8, $f))
         };
     }
     Ok(match name {
@@ -314,10 +336,10 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         "SQRT" => map!(|v: f32| v.sqrt()),
         "RSQRT" => map!(|v: f32| 1.0 / v.sqrt()),
         "SQUARE" => map!(|v: f32| v * v),
-        "EXP" => map!(|v: f32| v.exp()),
-        "LOG" => map!(|v: f32| v.ln()),
-        "SIN" => map!(|v: f32| v.sin()),
-        "COS" => map!(|v: f32| v.cos()),
+        "EXP" => map!(|v: f32| v.exp(), costly),
+        "LOG" => map!(|v: f32| v.ln(), costly),
+        "SIN" => map!(|v: f32| v.sin(), costly),
+        "COS" => map!(|v: f32| v.cos(), costly),
         "FLOOR" => map!(|v: f32| v.floor()),
         "CEIL" => map!(|v: f32| v.ceil()),
         "ROUND" => map!(round_half_even),
@@ -343,8 +365,8 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             map!(move |v: f32| if v > 0.0 { v } else { v * alpha })
         }
         "HARD_SWISH" => map!(|v: f32| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
-        "LOGISTIC" => map!(|v: f32| 1.0 / (1.0 + (-v).exp())),
-        "TANH" => map!(|v: f32| v.tanh()),
+        "LOGISTIC" => map!(|v: f32| 1.0 / (1.0 + (-v).exp()), costly),
+        "TANH" => map!(|v: f32| v.tanh(), costly),
         "ELU" => map!(|v: f32| if v < 0.0 { v.exp_m1() } else { v }),
         "GELU" => {
             let approx = ctx
@@ -354,9 +376,9 @@ pub fn unary(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
                 .unwrap_or(false);
             // f32 polynomials (vmath), within 5e-7 * max(|x|, 1) of the f64 formulas.
             if approx {
-                map!(vmath::gelu_tanh)
+                map!(vmath::gelu_tanh, costly)
             } else {
-                map!(vmath::gelu)
+                map!(vmath::gelu, costly)
             }
         }
         other => bail!("{other} is not a unary op"),

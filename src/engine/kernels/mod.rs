@@ -7,6 +7,7 @@ pub mod densify;
 pub mod elementwise;
 pub mod embedding;
 pub mod int;
+pub mod par;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
@@ -202,7 +203,10 @@ pub fn supported(op: &Operator, model: &Model, sg: usize) -> Result<(), String> 
 ///
 /// A kernel that panics on input it should have refused (a bug; the fuzzers hunt for these) is
 /// reported as this op's error rather than taking the caller down with it.
-pub fn run_kernel(kernel: Kernel, ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
+pub fn run_kernel<R>(
+    kernel: impl Fn(&OpCtx) -> Result<R, EngineError>,
+    ctx: &OpCtx,
+) -> Result<R, EngineError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel(ctx))).unwrap_or_else(|p| {
         let what = p
             .downcast_ref::<&str>()

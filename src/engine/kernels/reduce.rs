@@ -1,6 +1,6 @@
 //! MEAN, SUM, REDUCE_MAX/MIN/PROD/ANY/ALL and ARG_MAX/ARG_MIN.
 
-use super::{bail, norm_axis, OpCtx};
+use super::{bail, norm_axis, par, OpCtx};
 use crate::engine::{EngineError, Value};
 use crate::model::DType;
 use ndarray::{ArrayD, IxDyn};
@@ -107,34 +107,38 @@ fn sum_run_f32(a: &ArrayD<f32>, p: &Plan) -> Option<ArrayD<f32>> {
     let outer: usize = shape[..first].iter().product();
     let redn: usize = shape[first..=last].iter().product();
     let inner: usize = shape[last + 1..].iter().product();
-    let mut out = vec![0f32; outer * inner];
-    if redn == 0 || inner == 0 {
+    // Output rows in parallel pieces (`par`); each output adds its values in the same order
+    // whatever the split.
+    let out = if redn == 0 || inner == 0 {
+        vec![0f32; outer * inner]
     } else if inner == 1 {
-        for (o, row) in out.iter_mut().zip(x.chunks_exact(redn)) {
-            let mut acc = [0f32; 8];
-            let mut it = row.chunks_exact(8);
-            for c in &mut it {
-                for (a, &v) in acc.iter_mut().zip(c) {
-                    *a += v;
+        par::build_costly(outer, 1, redn, |off, o| {
+            for (o, row) in o.iter_mut().zip(x[off * redn..].chunks_exact(redn)) {
+                let mut acc = [0f32; 8];
+                let mut it = row.chunks_exact(8);
+                for c in &mut it {
+                    for (a, &v) in acc.iter_mut().zip(c) {
+                        *a += v;
+                    }
                 }
+                let tail: f32 = it.remainder().iter().sum();
+                *o = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
+                    + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+                    + tail;
             }
-            let tail: f32 = it.remainder().iter().sum();
-            *o = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
-                + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
-                + tail;
-        }
+        })
     } else {
-        for (o, block) in out
-            .chunks_exact_mut(inner)
-            .zip(x.chunks_exact(redn * inner))
-        {
-            for row in block.chunks_exact(inner) {
-                for (o, &v) in o.iter_mut().zip(row) {
-                    *o += v;
+        par::build_costly(outer * inner, inner, redn, |off, o| {
+            let blocks = x[off * redn..].chunks_exact(redn * inner);
+            for (o, block) in o.chunks_exact_mut(inner).zip(blocks) {
+                for row in block.chunks_exact(inner) {
+                    for (o, &v) in o.iter_mut().zip(row) {
+                        *o += v;
+                    }
                 }
             }
-        }
-    }
+        })
+    };
     Some(ArrayD::from_shape_vec(IxDyn(&p.out_shape), out).unwrap())
 }
 

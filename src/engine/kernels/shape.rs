@@ -104,6 +104,27 @@ fn infer_shape(req: &[i64], total: usize) -> Result<Vec<usize>, EngineError> {
 
 pub fn reshape_like(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.input(0)?;
+    let shape = reshape_target(ctx)?;
+    Ok(vec![map_value!(x, a => reshape_t(a, &shape)?)])
+}
+
+/// RESHAPE, SQUEEZE or EXPAND_DIMS of an input the engine hands over (its last reader is this
+/// op) to `shape` (from [`reshape_target`]): the buffer is kept and only the shape changes,
+/// instead of a copy.
+pub fn reshape_into(x: Value, shape: &[usize]) -> Result<Value, EngineError> {
+    Ok(map_value!(x, a => {
+        if a.is_standard_layout() && shape.iter().product::<usize>() == a.len() {
+            a.into_shape_with_order(IxDyn(shape))
+                .map_err(|e| EngineError::msg(format!("reshape: {e}")))?
+        } else {
+            reshape_t(&a, shape)?
+        }
+    }))
+}
+
+/// The output shape of RESHAPE, SQUEEZE or EXPAND_DIMS.
+pub fn reshape_target(ctx: &OpCtx) -> Result<Vec<usize>, EngineError> {
+    let x = ctx.input(0)?;
     let in_shape = x.shape().to_vec();
     let shape: Vec<usize> = match ctx.name() {
         "RESHAPE" => {
@@ -164,7 +185,7 @@ pub fn reshape_like(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         }
         other => bail!("{other} is not a reshape"),
     };
-    Ok(vec![map_value!(x, a => reshape_t(a, &shape)?)])
+    Ok(shape)
 }
 
 pub fn transpose(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {

@@ -6,7 +6,7 @@ use super::*;
 
 /// Below this many input rows the weights are read in place, row by row of the input.
 const GEMV_ROWS: usize = 4;
-/// Input rows per parallel task of the GEMM path.
+/// Input rows per parallel task of the GEMM path (at most; fewer when there are few rows).
 const ROWS_PER_TASK: usize = 48;
 
 pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
@@ -37,13 +37,12 @@ pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             bias: bias.as_deref(),
             clamp: None,
         };
-        out.par_chunks_mut(ROWS_PER_TASK * o)
-            .enumerate()
-            .for_each(|(t, c)| {
-                let r0 = t * ROWS_PER_TASK;
-                let m = c.len() / o;
-                sgemm::gemm(&xs[r0 * k..(r0 + m) * k], k, m, &pb, &ep, c, o);
-            });
+        let per = crate::engine::kernels::par::rows_per_task(b, ROWS_PER_TASK, 4);
+        out.par_chunks_mut(per * o).enumerate().for_each(|(t, c)| {
+            let r0 = t * per;
+            let m = c.len() / o;
+            sgemm::gemm(&xs[r0 * k..(r0 + m) * k], k, m, &pb, &ep, c, o);
+        });
     }
     apply_act(&mut out, ctx.activation())?;
     Ok(vec![Value::F32(

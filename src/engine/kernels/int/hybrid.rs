@@ -26,8 +26,16 @@ pub(super) fn symmetric_quantize(v: &[f32], q: &mut [i8]) -> f32 {
     range / 127.0
 }
 
-/// `tensor_utils::AsymmetricQuantizeFloats`: returns (scaling factor, zero point).
+/// `tensor_utils::AsymmetricQuantizeFloats` of a whole tensor: returns (scaling factor, zero
+/// point). Runs `hybrid_gemm`'s vectorized quantizer, in parallel pieces when big.
 pub(super) fn asymmetric_quantize(v: &[f32], q: &mut [i8]) -> (f32, i32) {
+    super::hybrid_gemm::quantize_par(v, q, true)
+}
+
+/// `tensor_utils::AsymmetricQuantizeFloats`, scalar: the reference that `hybrid_gemm`'s
+/// vectorized quantizer is tested against.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(super) fn asymmetric_quantize_ref(v: &[f32], q: &mut [i8]) -> (f32, i32) {
     let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
     for &x in v {
         mn = mn.min(x);

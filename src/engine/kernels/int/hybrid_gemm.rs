@@ -16,7 +16,7 @@ use super::gemm::{self, PackedW};
 use super::gemv;
 use super::{array, bail, flat, fused, scales};
 use crate::engine::arith::Activation;
-use crate::engine::kernels::OpCtx;
+use crate::engine::kernels::{par, OpCtx};
 use crate::engine::{EngineError, Value};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -114,34 +114,73 @@ fn finish_row(acc: &[i32], s: f32, sc: &[f32], bias: &[f32], act: Activation, ou
 /// `f32::round` is a libm call per element (30x faster on a 96-wide row).
 #[inline]
 fn quantize(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
+    quantize_in(x, q, asym, None)
+}
+
+/// [`quantize`] with the range `(min, max)` of the values given (`None`: of `x`), so that pieces
+/// of one tensor quantize with the whole tensor's parameters.
+#[inline]
+fn quantize_in(x: &[f32], q: &mut [i8], asym: bool, range: Option<(f32, f32)>) -> (f32, i32) {
     #[cfg(target_arch = "x86_64")]
     {
         if crate::engine::simd::avx512() {
             // SAFETY: the CPU has AVX-512F/BW/VL/DQ.
-            return unsafe { quantize_avx512(x, q, asym) };
+            return unsafe { quantize_avx512(x, q, asym, range) };
         }
         if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { quantize_avx2(x, q, asym) };
+            return unsafe { quantize_avx2(x, q, asym, range) };
         }
     }
-    quantize_generic(x, q, asym)
+    quantize_generic(x, q, asym, range)
+}
+
+/// [`quantize`] of a whole tensor at once (hybrid CONV_2D and DEPTHWISE_CONV_2D quantize each
+/// batch): min/max and the rounding in parallel pieces when it is big, with the result of one
+/// piece (a min or max does not depend on the order; each value is rounded on its own).
+pub(super) fn quantize_par(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
+    if x.is_empty() || !par::worth_splitting(x.len(), 1) {
+        return quantize(x, q, asym);
+    }
+    let per = x.len().div_ceil(2 * rayon::current_num_threads());
+    let (mn, mx) = x.par_chunks(per).map(min_max).reduce(
+        || (f32::INFINITY, f32::NEG_INFINITY),
+        |a, b| {
+            let mn = if b.0 < a.0 { b.0 } else { a.0 };
+            (mn, if b.1 > a.1 { b.1 } else { a.1 })
+        },
+    );
+    par::for_pieces(q, 1, |off, qp| {
+        quantize_in(&x[off..off + qp.len()], qp, asym, Some((mn, mx)));
+    });
+    // The parameters alone (no values; the range is that of the non-empty `x`).
+    quantize_generic(&[], &mut [], asym, Some((mn, mx)))
 }
 
 /// # Safety
 /// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn quantize_avx512(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
-    quantize_generic(x, q, asym)
+unsafe fn quantize_avx512(
+    x: &[f32],
+    q: &mut [i8],
+    asym: bool,
+    range: Option<(f32, f32)>,
+) -> (f32, i32) {
+    quantize_generic(x, q, asym, range)
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_avx2(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
-    quantize_generic(x, q, asym)
+unsafe fn quantize_avx2(
+    x: &[f32],
+    q: &mut [i8],
+    asym: bool,
+    range: Option<(f32, f32)>,
+) -> (f32, i32) {
+    quantize_generic(x, q, asym, range)
 }
 
 /// min and max of `v` in 16 independent lanes (the order does not change a min or a max).
@@ -193,11 +232,13 @@ fn round_clamp(y: f32, lo: f32, hi: f32) -> i8 {
 }
 
 #[inline(always)]
-fn quantize_generic(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
-    let (mn, mx) = min_max(x);
+fn quantize_generic(x: &[f32], q: &mut [i8], asym: bool, range: Option<(f32, f32)>) -> (f32, i32) {
+    // Empty only when the range is not given (a given range comes from values).
+    let empty = x.is_empty() && range.is_none();
+    let (mn, mx) = range.unwrap_or_else(|| min_max(x));
     if !asym {
         let range = mn.abs().max(mx.abs());
-        if x.is_empty() || range == 0.0 {
+        if empty || range == 0.0 {
             q.iter_mut().for_each(|v| *v = 0);
             return (1.0, 0);
         }
@@ -207,7 +248,7 @@ fn quantize_generic(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
         }
         return (range / 127.0, 0);
     }
-    if x.is_empty() || 0.0f32.min(mn) == 0.0f32.max(mx) {
+    if empty || 0.0f32.min(mn) == 0.0f32.max(mx) {
         q.iter_mut().for_each(|v| *v = 0);
         return (1.0, 0);
     }
@@ -322,10 +363,11 @@ fn hybrid_rows(
         }
         return;
     }
-    out.par_chunks_mut(ROWS_PER_TASK * units)
+    let per = par::rows_per_task(rows, ROWS_PER_TASK, 6);
+    out.par_chunks_mut(per * units)
         .enumerate()
         .for_each(|(t, oc)| {
-            let r0 = t * ROWS_PER_TASK;
+            let r0 = t * per;
             let nr = oc.len() / units;
             let xs = &xf[r0 * k..(r0 + nr) * k];
             let mut q = vec![0i8; nr * k];
@@ -411,7 +453,7 @@ pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     for b in 0..g.n {
         let xb = &xf[b * per_batch..(b + 1) * per_batch];
         let mut q = vec![0i8; per_batch];
-        let (s, zp) = quantize(xb, &mut q, asym);
+        let (s, zp) = quantize_par(xb, &mut q, asym);
         let gb = ConvGeom { n: 1, ..g };
         let ob = &mut out[b * pix * oc..(b + 1) * pix * oc];
         #[cfg(target_arch = "x86_64")]
@@ -561,7 +603,7 @@ pub fn batch_matmul(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::hybrid::{asymmetric_quantize, symmetric_quantize};
+    use super::super::hybrid::{asymmetric_quantize_ref, symmetric_quantize};
     use super::*;
 
     /// The vectorized quantizers against the scalar ones (TFLite's arithmetic) on rows with
@@ -596,7 +638,7 @@ mod tests {
                 let (mut a, mut b) = (vec![0i8; r.len()], vec![0i8; r.len()]);
                 let got = quantize(r, &mut a, asym);
                 let want = if asym {
-                    asymmetric_quantize(r, &mut b)
+                    asymmetric_quantize_ref(r, &mut b)
                 } else {
                     (symmetric_quantize(r, &mut b), 0)
                 };
