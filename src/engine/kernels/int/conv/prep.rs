@@ -17,6 +17,16 @@ pub(super) struct Q8Prep {
     pub(super) vnni: Vec<(PackedW, Vec<i32>)>,
 }
 
+/// The constant inputs an op's prepared weights depend on: the weights (1) and the bias (2)
+/// when the op has one. (Asking for an absent bias would make every run prepare again.)
+pub(super) fn weight_inputs(ctx: &OpCtx) -> &'static [usize] {
+    if ctx.opt_input(2).is_some() {
+        &[1, 2]
+    } else {
+        &[1]
+    }
+}
+
 /// Whether this op runs the VNNI GEMM: int8 activations and weights on a CPU with VNNI.
 pub(super) fn use_vnni(ctx: &OpCtx) -> bool {
     matches!(
