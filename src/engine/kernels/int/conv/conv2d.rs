@@ -73,6 +73,7 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
                 out_off: out_z,
                 lo,
                 hi,
+                rq: p.rq.get(gi).and_then(|r| r.as_deref()),
             };
             gemm::vnni_gemm_into(&a, rows, pw, &q, &mut out[c0..], oc);
         }
@@ -96,6 +97,7 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
             out_off: out_z,
             lo,
             hi,
+            rq: None,
         };
         let part = gemm::<T>(a, rows, k, &p.w16[c0 * k..(c0 + ocg) * k], ocg, &q);
         if groups == 1 {

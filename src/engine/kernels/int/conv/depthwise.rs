@@ -81,7 +81,7 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
         let w: Vec<i32> = weights_i16(ctx, 1)?.0.iter().map(|&v| v as i32).collect();
         let bias: Vec<i32> = bias.iter().map(|&b| b as i32).collect();
         let fast = (m == 1 && crate::engine::simd::avx512())
-            .then(|| dw_q8_prep(&w, &bias, oc, -in_z))
+            .then(|| dw_q8_prep(&w, &bias, &mult, &shift, oc, -in_z))
             .flatten();
         Ok(DwPrep {
             w,
@@ -100,6 +100,7 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
             out_off: out_z,
             lo,
             hi,
+            rq: Some(&f.rq),
         };
         out.par_chunks_mut(g.ow * oc)
             .enumerate()
@@ -116,6 +117,7 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
         out_off: out_z,
         lo,
         hi,
+        rq: None,
     };
     let d = DwArgs {
         x: &xin,

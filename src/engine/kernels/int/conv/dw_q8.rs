@@ -9,17 +9,27 @@
 use super::*;
 
 /// What the fast path prepares once: the folded weights as int8 (the path is only taken when
-/// every folded weight fits in int8) and `bias + in_off * sum_taps w` per channel.
+/// every folded weight fits in int8), `bias + in_off * sum_taps w` per channel and the output
+/// stage as [`gemm::Rq16`] blocks.
 pub(super) struct DwQ8 {
     pub(super) w8: Vec<i8>,
     pub(super) bias: Vec<i32>,
+    pub(super) rq: Vec<gemm::Rq16>,
     /// `oc + 64` bytes of the input zero point, read by taps that fall in the padding.
     pub(super) pad: Vec<u8>,
 }
 
 /// The fast-path data for folded i32 weights `w` (`[taps][oc]`), `None` if a weight does not
-/// fit in int8 (uint8 models with a filter zero point) or the zero point is not a byte.
-pub(super) fn dw_q8_prep(w: &[i32], bias: &[i32], oc: usize, in_off: i32) -> Option<DwQ8> {
+/// fit in int8 (uint8 models with a filter zero point), the zero point is not a byte or a
+/// channel's multiplier is outside [`gemm::rq16_blocks`]' range.
+pub(super) fn dw_q8_prep(
+    w: &[i32],
+    bias: &[i32],
+    mult: &[i32],
+    shift: &[i32],
+    oc: usize,
+    in_off: i32,
+) -> Option<DwQ8> {
     if oc == 0 || bias.len() < oc || !w.len().is_multiple_of(oc) {
         return None;
     }
@@ -36,15 +46,17 @@ pub(super) fn dw_q8_prep(w: &[i32], bias: &[i32], oc: usize, in_off: i32) -> Opt
             *b = b.wrapping_add(in_off.wrapping_mul(v));
         }
     }
+    let rq = gemm::rq16_blocks(&folded, mult, shift, oc)?;
     Some(DwQ8 {
         w8,
         bias: folded,
+        rq,
         pad: vec![zp; oc + 64],
     })
 }
 
 /// One output row `r` (= batch * oh + oy) of a depth-multiplier-1 8-bit depthwise convolution.
-/// `q.bias` must be [`DwQ8::bias`]; `ptrs` is scratch.
+/// `q.rq` must be [`DwQ8::rq`]; `ptrs` is scratch.
 ///
 /// # Safety
 /// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
@@ -67,7 +79,8 @@ pub(super) unsafe fn dw_row_q8_fast<T: QInt>(
     assert!(std::mem::size_of::<T>() == 1 && b < g.n);
     assert!(orow.len() >= g.ow * oc && p.w8.len() >= taps * oc && p.pad.len() >= oc);
     assert!(x.len() >= g.n * g.ih * g.iw * g.ic);
-    assert!(q.bias.len() >= oc && q.mult.len() >= oc && q.shift.len() >= oc);
+    let rq = q.rq.unwrap_or(&[]);
+    assert!(rq.len() * 16 >= oc);
     let signed = T::MIN < 0;
     let xp = x.as_ptr() as *const u8;
     let dst = orow.as_mut_ptr() as *mut u8;
@@ -80,12 +93,23 @@ pub(super) unsafe fn dw_row_q8_fast<T: QInt>(
     // the whole image, asserted) or `p.pad` (`oc` bytes or more, asserted); the loads read
     // channels `c..c + 16 <= oc` (`full`) or are masked to `oc` in the tail. The weight loads read
     // `wp[t * oc + c..][..16]` inside `p.w8` (`taps * oc`, asserted) by the same rule, and the
-    // stores write pixel `ox`'s `oc` bytes of `orow` (`g.ow * oc`, asserted).
+    // stores write pixel `ox`'s `oc` bytes of `orow` (`g.ow * oc`, asserted); `rq` has a block
+    // for every 16 channels (asserted).
     unsafe {
-        let o = gemm::OutStage {
-            off: _mm512_set1_epi32(q.out_off),
-            lo: _mm512_set1_epi32(q.lo),
-            hi: _mm512_set1_epi32(q.hi),
+        let off = _mm512_set1_epi32(q.out_off);
+        let (lo, hi) = (_mm512_set1_epi32(q.lo), _mm512_set1_epi32(q.hi));
+        let (lo8, hi8) = (
+            _mm_set1_epi8(q.lo.clamp(-128, 127) as i8),
+            _mm_set1_epi8(q.hi.clamp(-128, 127) as i8),
+        );
+        // The output stage of channels `c..c + 16` as 16 bytes.
+        let out16 = |acc: __m512i, c: usize| {
+            let v = gemm::requant16_rq(acc, &rq[c / 16], off);
+            if signed {
+                gemm::clamp_i8(v, lo8, hi8)
+            } else {
+                _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi))
+            }
         };
         let widen = |v: __m128i| {
             if signed {
@@ -113,9 +137,7 @@ pub(super) unsafe fn dw_row_q8_fast<T: QInt>(
                     let wv = _mm512_cvtepi8_epi32(_mm_loadu_si128(wp.add(t * oc + c) as *const _));
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
                 }
-                let ld = |v: &[i32]| _mm512_loadu_si512(v.as_ptr().add(c) as *const _);
-                let v = gemm::requant16(acc, ld(q.bias), ld(q.mult), ld(q.shift), o);
-                _mm_storeu_si128(od.add(c) as *mut _, _mm512_cvtepi32_epi8(v));
+                _mm_storeu_si128(od.add(c) as *mut _, out16(acc, c));
                 c += 16;
             }
             if c < oc {
@@ -123,12 +145,13 @@ pub(super) unsafe fn dw_row_q8_fast<T: QInt>(
                 let mut acc = _mm512_setzero_si512();
                 for (t, &xt) in ptrs.iter().enumerate() {
                     let xv = widen(_mm_maskz_loadu_epi8(m, xt.add(c) as *const _));
-                    let wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, wp.add(t * oc + c) as *const _));
+                    let wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
+                        m,
+                        wp.add(t * oc + c) as *const _,
+                    ));
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
                 }
-                let ld = |v: &[i32]| _mm512_maskz_loadu_epi32(m, v.as_ptr().add(c));
-                let v = gemm::requant16(acc, ld(q.bias), ld(q.mult), ld(q.shift), o);
-                _mm_mask_storeu_epi8(od.add(c) as *mut _, m, _mm512_cvtepi32_epi8(v));
+                _mm_mask_storeu_epi8(od.add(c) as *mut _, m, out16(acc, c));
             }
         }
     }

@@ -77,6 +77,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
             out_off: out_z,
             lo,
             hi,
+            rq: None,
         };
         let out = gemm::vnni_gemm::<i8>(&a, rows, pw, &q);
         return Ok(vec![Value::I8(array(&shape, out)?)]);
@@ -89,6 +90,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
         out_off: out_z,
         lo,
         hi,
+        rq: None,
     };
     let out = gemm::<T>(&xs, rows, k, &p.w16, units, &q);
     Ok(vec![T::wrap(array(&shape, out)?)])
