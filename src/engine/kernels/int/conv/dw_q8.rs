@@ -130,6 +130,22 @@ pub(super) unsafe fn dw_row_q8_fast<T: QInt>(
             }
             let od = dst.add(ox * oc);
             let mut c = 0;
+            // 32 channels per pass: each tap pointer and weight row address serves two vectors.
+            while c + 32 <= full {
+                let (mut a0, mut a1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                for (t, &xt) in ptrs.iter().enumerate() {
+                    let (xs, ws) = (xt.add(c), wp.add(t * oc + c));
+                    let x0 = widen(_mm_loadu_si128(xs as *const _));
+                    let x1 = widen(_mm_loadu_si128(xs.add(16) as *const _));
+                    let w0 = _mm512_cvtepi8_epi32(_mm_loadu_si128(ws as *const _));
+                    let w1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(ws.add(16) as *const _));
+                    a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(x0, w0));
+                    a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(x1, w1));
+                }
+                _mm_storeu_si128(od.add(c) as *mut _, out16(a0, c));
+                _mm_storeu_si128(od.add(c + 16) as *mut _, out16(a1, c + 16));
+                c += 32;
+            }
             while c < full {
                 let mut acc = _mm512_setzero_si512();
                 for (t, &xt) in ptrs.iter().enumerate() {
