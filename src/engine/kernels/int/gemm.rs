@@ -394,87 +394,54 @@ pub(crate) fn pack_weights(w: &[i8], oc: usize, k: usize) -> PackedW {
 mod vnni {
     use std::arch::x86_64::*;
 
-    /// `MR` rows of `a` (u8, row stride `lda`) times two 16-channel blocks (`w0`, `w1`, each
-    /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, 32 columns; `cols` valid).
+    /// `MR` rows of `a` (u8, row stride `lda`) times `NB` 16-channel blocks (`w[j]`, each
+    /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, `NB * 16` columns; `cols` valid).
     ///
     /// # Safety
     /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
-    /// for `r < MR`, `q < kq`; `w0` and `w1` for `kq * 64` bytes; `c` writable for `min(cols, 32)`
-    /// i32s at `r * ldc` for `r < MR`.
+    /// for `r < MR`, `q < kq`; each `w[j]` for `kq * 64` bytes; `c` writable for
+    /// `min(cols, NB * 16)` i32s at `r * ldc` for `r < MR`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn kernel2<const MR: usize>(
+    pub unsafe fn kernel<const MR: usize, const NB: usize>(
         a: *const u8,
         lda: usize,
-        w0: *const i8,
-        w1: *const i8,
+        w: [*const i8; NB],
         kq: usize,
         c: *mut i32,
         ldc: usize,
         cols: usize,
     ) {
-        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row and k
-        // group the loops touch, AVX-512F/BW/VNNI enabled; the stores write `min(cols, 32)` values.
+        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row, block
+        // and k group the loops touch, AVX-512F/BW/VNNI enabled; the stores write
+        // `min(cols, NB * 16)` values per row, through a whole-tile buffer when fewer are valid.
         unsafe {
-            let mut acc0 = [_mm512_setzero_si512(); MR];
-            let mut acc1 = [_mm512_setzero_si512(); MR];
+            let mut acc = [[_mm512_setzero_si512(); NB]; MR];
             for q in 0..kq {
-                let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
-                let b1 = _mm512_loadu_si512(w1.add(q * 64) as *const _);
-                for r in 0..MR {
+                let mut bv = [_mm512_setzero_si512(); NB];
+                for (j, v) in bv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(w[j].add(q * 64) as *const _);
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
                     let av =
                         _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
-                    acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
-                    acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+                    for j in 0..NB {
+                        row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
+                    }
                 }
             }
-            for r in 0..MR {
+            for (r, row) in acc.iter().enumerate() {
                 let dst = c.add(r * ldc);
-                if cols >= 32 {
-                    _mm512_storeu_si512(dst as *mut _, acc0[r]);
-                    _mm512_storeu_si512(dst.add(16) as *mut _, acc1[r]);
+                if cols >= NB * 16 {
+                    for (j, v) in row.iter().enumerate() {
+                        _mm512_storeu_si512(dst.add(j * 16) as *mut _, *v);
+                    }
                 } else {
-                    let mut tmp = [0i32; 32];
-                    _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
-                    _mm512_storeu_si512(tmp.as_mut_ptr().add(16) as *mut _, acc1[r]);
-                    std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+                    let mut tmp = [[0i32; 16]; NB];
+                    for (t, v) in tmp.iter_mut().zip(row) {
+                        _mm512_storeu_si512(t.as_mut_ptr() as *mut _, *v);
+                    }
+                    std::ptr::copy_nonoverlapping(tmp.as_ptr() as *const i32, dst, cols);
                 }
-            }
-        }
-    }
-
-    /// One 16-channel block.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
-    /// for `r < MR`, `q < kq`; `w0` for `kq * 64` bytes; `c` writable for `min(cols, 16)` i32s at
-    /// `r * ldc` for `r < MR`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn kernel1<const MR: usize>(
-        a: *const u8,
-        lda: usize,
-        w0: *const i8,
-        kq: usize,
-        c: *mut i32,
-        ldc: usize,
-        cols: usize,
-    ) {
-        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row and k
-        // group the loops touch, AVX-512F/BW/VNNI enabled; the stores write `min(cols, 16)` values.
-        unsafe {
-            let mut acc0 = [_mm512_setzero_si512(); MR];
-            for q in 0..kq {
-                let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
-                for r in 0..MR {
-                    let av =
-                        _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
-                    acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
-                }
-            }
-            for r in 0..MR {
-                let dst = c.add(r * ldc);
-                let mut tmp = [0i32; 16];
-                _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
-                std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols.min(16));
             }
         }
     }
@@ -703,9 +670,9 @@ pub(crate) fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
                     let cp = c.as_mut_ptr().add(r * oc + col0);
                     if two {
                         let w1 = w.data[(b + 1) * kp * 16..].as_ptr();
-                        vnni::kernel2::<{ $R }>(ap, kp, w0, w1, kq, cp, oc, cols);
+                        vnni::kernel::<{ $R }, 2>(ap, kp, [w0, w1], kq, cp, oc, cols);
                     } else {
-                        vnni::kernel1::<{ $R }>(ap, kp, w0, kq, cp, oc, cols);
+                        vnni::kernel::<{ $R }, 1>(ap, kp, [w0], kq, cp, oc, cols);
                     }
                     r += $R;
                 }};
