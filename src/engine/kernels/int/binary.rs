@@ -121,8 +121,19 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let act = fused(ctx);
     let (lo, hi) = out_range(ctx, act, 0);
     let wide = std::mem::size_of::<T>() == 2;
-    let (shape, ia, ib) = broadcast(x1.shape(), x2.shape())?;
-    let (a, b) = (get::<T>(x1)?, get::<T>(x2)?);
+    // Same-shape 8-bit ADD/SUB usually takes the fast path below, which needs neither the
+    // broadcast index maps nor i32 copies of the operands: build those only when used.
+    let lazy = !wide && x1.shape() == x2.shape() && matches!(name, "ADD" | "SUB");
+    let (shape, ia, ib) = if lazy {
+        (x1.shape().to_vec(), Vec::new(), Vec::new())
+    } else {
+        broadcast(x1.shape(), x2.shape())?
+    };
+    let (a, b) = if lazy {
+        (Vec::new(), Vec::new())
+    } else {
+        (get::<T>(x1)?, get::<T>(x2)?)
+    };
     let out: Vec<T> = match name {
         "ADD" | "SUB" => {
             let left_shift = if wide { 15 } else { 20 };
@@ -165,6 +176,12 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
                 let out = add8_dispatch::<T>(&flat_t::<T>(x1)?, &flat_t::<T>(x2)?, &p);
                 return Ok(vec![T::wrap(array(x1.shape(), out)?)]);
             }
+            let (ia, ib, a, b) = if lazy {
+                let (_, ia, ib) = broadcast(x1.shape(), x2.shape())?;
+                (ia, ib, get::<T>(x1)?, get::<T>(x2)?)
+            } else {
+                (ia, ib, a, b)
+            };
             ia.iter()
                 .zip(&ib)
                 .map(|(&i, &j)| {

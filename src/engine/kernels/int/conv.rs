@@ -34,6 +34,8 @@ mod conv2d;
 pub use conv2d::*;
 mod depthwise;
 pub use depthwise::*;
+mod dw_q8;
+use dw_q8::*;
 mod fully_connected;
 pub use fully_connected::*;
 mod transpose;

@@ -6,6 +6,9 @@
 //! accumulators equal the reference kernel's. Other CPUs use the portable i16 GEMM in `conv.rs`
 //! compiled for AVX2 when available. Requantization is a branch-free loop that vectorizes.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use super::rq16::{clamp_i8, requant16_rq};
+pub(crate) use super::rq16::{rq16_blocks, Rq16};
 use super::QInt;
 use rayon::prelude::*;
 
@@ -17,6 +20,9 @@ pub(crate) struct Requant<'a> {
     pub out_off: i32,
     pub lo: i32,
     pub hi: i32,
+    /// The same bias, multipliers and shifts prepared as [`Rq16`] blocks (from the first
+    /// channel on), when the vector kernels may use the single-rounding form.
+    pub rq: Option<&'a [Rq16]>,
 }
 
 #[inline(always)]
@@ -277,87 +283,54 @@ pub(crate) fn pack_weights(w: &[i8], oc: usize, k: usize) -> PackedW {
 mod vnni {
     use std::arch::x86_64::*;
 
-    /// `MR` rows of `a` (u8, row stride `lda`) times two 16-channel blocks (`w0`, `w1`, each
-    /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, 32 columns; `cols` valid).
+    /// `MR` rows of `a` (u8, row stride `lda`) times `NB` 16-channel blocks (`w[j]`, each
+    /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, `NB * 16` columns; `cols` valid).
     ///
     /// # Safety
     /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
-    /// for `r < MR`, `q < kq`; `w0` and `w1` for `kq * 64` bytes; `c` writable for `min(cols, 32)`
-    /// i32s at `r * ldc` for `r < MR`.
+    /// for `r < MR`, `q < kq`; each `w[j]` for `kq * 64` bytes; `c` writable for
+    /// `min(cols, NB * 16)` i32s at `r * ldc` for `r < MR`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn kernel2<const MR: usize>(
+    pub unsafe fn kernel<const MR: usize, const NB: usize>(
         a: *const u8,
         lda: usize,
-        w0: *const i8,
-        w1: *const i8,
+        w: [*const i8; NB],
         kq: usize,
         c: *mut i32,
         ldc: usize,
         cols: usize,
     ) {
-        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row and k
-        // group the loops touch, AVX-512F/BW/VNNI enabled; the stores write `min(cols, 32)` values.
+        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row, block
+        // and k group the loops touch, AVX-512F/BW/VNNI enabled; the stores write
+        // `min(cols, NB * 16)` values per row, through a whole-tile buffer when fewer are valid.
         unsafe {
-            let mut acc0 = [_mm512_setzero_si512(); MR];
-            let mut acc1 = [_mm512_setzero_si512(); MR];
+            let mut acc = [[_mm512_setzero_si512(); NB]; MR];
             for q in 0..kq {
-                let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
-                let b1 = _mm512_loadu_si512(w1.add(q * 64) as *const _);
-                for r in 0..MR {
+                let mut bv = [_mm512_setzero_si512(); NB];
+                for (j, v) in bv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(w[j].add(q * 64) as *const _);
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
                     let av =
                         _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
-                    acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
-                    acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+                    for j in 0..NB {
+                        row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
+                    }
                 }
             }
-            for r in 0..MR {
+            for (r, row) in acc.iter().enumerate() {
                 let dst = c.add(r * ldc);
-                if cols >= 32 {
-                    _mm512_storeu_si512(dst as *mut _, acc0[r]);
-                    _mm512_storeu_si512(dst.add(16) as *mut _, acc1[r]);
+                if cols >= NB * 16 {
+                    for (j, v) in row.iter().enumerate() {
+                        _mm512_storeu_si512(dst.add(j * 16) as *mut _, *v);
+                    }
                 } else {
-                    let mut tmp = [0i32; 32];
-                    _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
-                    _mm512_storeu_si512(tmp.as_mut_ptr().add(16) as *mut _, acc1[r]);
-                    std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols);
+                    let mut tmp = [[0i32; 16]; NB];
+                    for (t, v) in tmp.iter_mut().zip(row) {
+                        _mm512_storeu_si512(t.as_mut_ptr() as *mut _, *v);
+                    }
+                    std::ptr::copy_nonoverlapping(tmp.as_ptr() as *const i32, dst, cols);
                 }
-            }
-        }
-    }
-
-    /// One 16-channel block.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
-    /// for `r < MR`, `q < kq`; `w0` for `kq * 64` bytes; `c` writable for `min(cols, 16)` i32s at
-    /// `r * ldc` for `r < MR`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn kernel1<const MR: usize>(
-        a: *const u8,
-        lda: usize,
-        w0: *const i8,
-        kq: usize,
-        c: *mut i32,
-        ldc: usize,
-        cols: usize,
-    ) {
-        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row and k
-        // group the loops touch, AVX-512F/BW/VNNI enabled; the stores write `min(cols, 16)` values.
-        unsafe {
-            let mut acc0 = [_mm512_setzero_si512(); MR];
-            for q in 0..kq {
-                let b0 = _mm512_loadu_si512(w0.add(q * 64) as *const _);
-                for r in 0..MR {
-                    let av =
-                        _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
-                    acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
-                }
-            }
-            for r in 0..MR {
-                let dst = c.add(r * ldc);
-                let mut tmp = [0i32; 16];
-                _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, acc0[r]);
-                std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, cols.min(16));
             }
         }
     }
@@ -367,7 +340,7 @@ mod vnni {
 /// requantized and stored as int8 straight away, so no i32 matrix goes through memory.
 #[cfg(target_arch = "x86_64")]
 mod vnni_fused {
-    use super::{requant16, OutStage, PackedW, Requant};
+    use super::{clamp_i8, requant16, requant16_rq, OutStage, PackedW, Requant, Rq16};
     use crate::engine::kernels::tiles::{by_height, for_tiles, mask16};
     use std::arch::x86_64::*;
 
@@ -379,16 +352,20 @@ mod vnni_fused {
     /// The CPU must support AVX-512F/BW/VL/DQ/VNNI (the caller's target features). `a` must be
     /// readable for 4 bytes at `i * lda + p * 4`, `w` for 64 bytes at `j * wstride + p * 64`, and
     /// `out` writable for 16 bytes at `i * ldo + j * 16` (the last block only in the lanes `mask`
-    /// selects), for `i < R`, `j < NB`, `p < kq`.
+    /// selects), for `i < R`, `j < NB`, `p < kq`; with `FAST`, `rq[j]` valid for `j < NB`.
+    ///
+    /// `FAST`: requantize with the prepared blocks `rq` (one per 16-channel block, valid
+    /// pointers) instead of `q`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const R: usize, const NB: usize>(
+    unsafe fn tile<const R: usize, const NB: usize, const FAST: bool>(
         a: *const u8,
         lda: usize,
         kq: usize,
         w: *const i8,
         wstride: usize,
         q: [(__m512i, __m512i, __m512i); NB],
+        rq: [*const Rq16; NB],
         o: OutStage,
         out: *mut i8,
         ldo: usize,
@@ -411,10 +388,22 @@ mod vnni_fused {
                     }
                 }
             }
+            let (lo8, hi8) = (
+                _mm_set1_epi8(
+                    _mm_cvtsi128_si32(_mm512_castsi512_si128(o.lo)).clamp(-128, 127) as i8,
+                ),
+                _mm_set1_epi8(
+                    _mm_cvtsi128_si32(_mm512_castsi512_si128(o.hi)).clamp(-128, 127) as i8,
+                ),
+            );
             for (i, row) in acc.iter().enumerate() {
                 for j in 0..NB {
-                    let (b, m, s) = q[j];
-                    let v = _mm512_cvtepi32_epi8(requant16(row[j], b, m, s, o));
+                    let v = if FAST {
+                        clamp_i8(requant16_rq(row[j], &*rq[j], o.off), lo8, hi8)
+                    } else {
+                        let (b, m, s) = q[j];
+                        _mm512_cvtepi32_epi8(requant16(row[j], b, m, s, o))
+                    };
                     let k = if j + 1 == NB { mask } else { 0xffff };
                     _mm_mask_storeu_epi8(out.add(i * ldo + j * 16) as *mut _, k, v);
                 }
@@ -454,28 +443,43 @@ mod vnni_fused {
             let ld = |v: &[i32], j: usize, m: __mmask16| {
                 _mm512_maskz_loadu_epi32(m, v.as_ptr().add(j * 16))
             };
+            let rq = q.rq.filter(|b| b.len() >= w.blocks);
             for_tiles(rows, w.blocks, per, |r, rt, j, nb| {
                 let zero = _mm512_setzero_si512();
                 let mut qv = [(zero, zero, zero); 2];
+                let mut rv = [std::ptr::null::<Rq16>(); 2];
                 let mut mask: __mmask16 = 0xffff;
                 for (t, v) in qv.iter_mut().enumerate().take(nb) {
                     mask = mask16(oc - (j + t) * 16);
-                    *v = (
-                        ld(q.bias, j + t, mask),
-                        ld(q.mult, j + t, mask),
-                        ld(q.shift, j + t, mask),
-                    );
+                    if let Some(b) = rq {
+                        rv[t] = &b[j + t];
+                    } else {
+                        *v = (
+                            ld(q.bias, j + t, mask),
+                            ld(q.mult, j + t, mask),
+                            ld(q.shift, j + t, mask),
+                        );
+                    }
                 }
                 let a0 = ap.add(r * kp);
                 let w0 = wp.add(j * wstride);
                 let o0 = op.add(r * ldo + j * 16);
+                macro_rules! go2 {
+                    ($r:literal, $fast:literal) => {
+                        if nb == 2 {
+                            tile::<$r, 2, $fast>(a0, kp, kq, w0, wstride, qv, rv, o, o0, ldo, mask)
+                        } else {
+                            let (qv, rv) = ([qv[0]], [rv[0]]);
+                            tile::<$r, 1, $fast>(a0, kp, kq, w0, wstride, qv, rv, o, o0, ldo, mask)
+                        }
+                    };
+                }
                 macro_rules! go {
                     ($r:literal) => {
-                        if nb == 2 {
-                            tile::<$r, 2>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
+                        if rq.is_some() {
+                            go2!($r, true)
                         } else {
-                            let qv = [qv[0]];
-                            tile::<$r, 1>(a0, kp, kq, w0, wstride, qv, o, o0, ldo, mask)
+                            go2!($r, false)
                         }
                     };
                 }
@@ -555,9 +559,9 @@ pub(crate) fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
                     let cp = c.as_mut_ptr().add(r * oc + col0);
                     if two {
                         let w1 = w.data[(b + 1) * kp * 16..].as_ptr();
-                        vnni::kernel2::<{ $R }>(ap, kp, w0, w1, kq, cp, oc, cols);
+                        vnni::kernel::<{ $R }, 2>(ap, kp, [w0, w1], kq, cp, oc, cols);
                     } else {
-                        vnni::kernel1::<{ $R }>(ap, kp, w0, kq, cp, oc, cols);
+                        vnni::kernel::<{ $R }, 1>(ap, kp, [w0], kq, cp, oc, cols);
                     }
                     r += $R;
                 }};
@@ -660,6 +664,7 @@ mod tests {
                 out_off: -3,
                 lo: -128,
                 hi: 127,
+                rq: None,
             };
             let mut out = vec![0i8; n];
             requant_row(&accs, &q, &mut out);

@@ -16,6 +16,7 @@ pub(crate) mod hybrid;
 mod hybrid_gemm;
 pub(crate) mod pool;
 pub(crate) mod quant;
+mod rq16;
 mod softmax_lut;
 
 use super::OpCtx;

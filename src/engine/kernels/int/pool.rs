@@ -114,6 +114,32 @@ fn reduce_plan(shape: &[usize], axes: &[usize], keep: bool) -> (Vec<usize>, Vec<
     (out_shape, out_dims, count)
 }
 
+/// The wrapping i32 sums over `axes` when they are one contiguous run of dimensions (in any
+/// order) followed by at least one kept one, e.g. MEAN over H and W of NHWC: each reduced row
+/// of `inner` values is added onto its output row, in input order like the general path (the
+/// sums wrap identically in any order anyway). `None`: other axis sets.
+fn sum_middle_axes<T: QInt>(xs: &[T], shape: &[usize], axes: &[usize]) -> Option<Vec<i32>> {
+    let (&a0, &a1) = (axes.iter().min()?, axes.iter().max()?);
+    if a1 - a0 + 1 != axes.len() || a1 + 1 >= shape.len() {
+        return None;
+    }
+    let outer: usize = shape[..a0].iter().product();
+    let red: usize = shape[a0..=a1].iter().product();
+    let inner: usize = shape[a1 + 1..].iter().product();
+    if xs.len() != outer * red * inner || inner == 0 {
+        return None;
+    }
+    let mut acc = vec![0i32; outer * inner];
+    for (o, dst) in acc.chunks_exact_mut(inner).enumerate() {
+        for row in xs[o * red * inner..(o + 1) * red * inner].chunks_exact(inner) {
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d = d.wrapping_add(v.to_i32());
+            }
+        }
+    }
+    Some(acc)
+}
+
 /// Output index of every input element.
 fn out_index(shape: &[usize], out_dims: &[usize]) -> Vec<usize> {
     let n: usize = shape.iter().product();
@@ -163,8 +189,19 @@ fn reduce_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineErr
         .unwrap_or(false);
     let (out_shape, out_dims, count) = reduce_plan(&shape, &axes, keep);
     let n_out: usize = out_dims.iter().product();
-    let map = out_index(&shape, &out_dims);
     let xs = flat(x);
+    if matches!(ctx.name(), "MEAN" | "SUM") {
+        if let Some(acc) = sum_middle_axes(&xs, &shape, &axes) {
+            let (in_s, in_z) = qparams(ctx.input_meta[0]);
+            let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
+            let (mult, shift) = arith::quantize_multiplier(in_s as f64 / out_s as f64);
+            let compute_sum = ctx.name() == "SUM";
+            let out =
+                quantized_mean_or_sum::<T>(&acc, count, in_z, mult, shift, out_z, compute_sum);
+            return Ok(vec![T::wrap(array(&out_shape, out)?)]);
+        }
+    }
+    let map = out_index(&shape, &out_dims);
     let (in_s, in_z) = qparams(ctx.input_meta[0]);
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = (T::MIN, T::MAX);

@@ -43,7 +43,7 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
     let groups = conv_groups(g.ic, fic, oc)?;
     let (ocg, k, rows) = (oc / groups, kh * kw * fic, g.pixels());
     let vnni = use_vnni(ctx);
-    let p = ctx.prepared(&[1, 2], || q8_prep(ctx, oc, k, groups, vnni))?;
+    let p = ctx.prepared(weight_inputs(ctx), || q8_prep(ctx, oc, k, groups, vnni))?;
     let (_, in_z) = qparams(ctx.input_meta[0]);
     let (_, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
@@ -73,6 +73,7 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
                 out_off: out_z,
                 lo,
                 hi,
+                rq: p.rq.get(gi).and_then(|r| r.as_deref()),
             };
             gemm::vnni_gemm_into(&a, rows, pw, &q, &mut out[c0..], oc);
         }
@@ -96,6 +97,7 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
             out_off: out_z,
             lo,
             hi,
+            rq: None,
         };
         let part = gemm::<T>(a, rows, k, &p.w16[c0 * k..(c0 + ocg) * k], ocg, &q);
         if groups == 1 {

@@ -72,19 +72,44 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
         });
         return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
     }
-    let p = ctx.prepared(&[1, 2], || {
+    let p = ctx.prepared(weight_inputs(ctx), || {
         let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
         let bias = bias_i64(ctx, 2, oc)?;
         if bias.len() < oc {
             bail!("bias has {} values, expected {oc}", bias.len());
         }
+        let w: Vec<i32> = weights_i16(ctx, 1)?.0.iter().map(|&v| v as i32).collect();
+        let bias: Vec<i32> = bias.iter().map(|&b| b as i32).collect();
+        let fast = (m == 1 && crate::engine::simd::avx512())
+            .then(|| dw_q8_prep(&w, &bias, &mult, &shift, oc, -in_z))
+            .flatten();
         Ok(DwPrep {
-            w: weights_i16(ctx, 1)?.0.iter().map(|&v| v as i32).collect(),
-            bias: bias.iter().map(|&b| b as i32).collect(),
+            w,
+            bias,
             mult,
             shift,
+            fast,
         })
     })?;
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(f), true) = (&p.fast, m == 1 && gemm::has_avx512()) {
+        let q = Requant {
+            bias: &f.bias,
+            mult: &p.mult,
+            shift: &p.shift,
+            out_off: out_z,
+            lo,
+            hi,
+            rq: Some(&f.rq),
+        };
+        out.par_chunks_mut(g.ow * oc)
+            .enumerate()
+            .for_each_init(Vec::new, |ptrs, (r, orow)| {
+                // SAFETY: the CPU has AVX-512F/BW/VL/DQ (checked above).
+                unsafe { dw_row_q8_fast(&xin, &g, f, &q, r, orow, ptrs) }
+            });
+        return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
+    }
     let q = Requant {
         bias: &p.bias,
         mult: &p.mult,
@@ -92,6 +117,7 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
         out_off: out_z,
         lo,
         hi,
+        rq: None,
     };
     let d = DwArgs {
         x: &xin,
@@ -116,6 +142,8 @@ pub(super) struct DwPrep {
     bias: Vec<i32>,
     mult: Vec<i32>,
     shift: Vec<i32>,
+    /// The AVX-512 depth-multiplier-1 path's data (see `dw_q8.rs`), when it applies.
+    fast: Option<DwQ8>,
 }
 
 pub(super) struct DwArgs<'a, T> {

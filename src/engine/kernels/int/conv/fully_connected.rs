@@ -66,7 +66,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
     let (_, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let vnni = use_vnni(ctx);
-    let p = ctx.prepared(&[1, 2], || q8_prep(ctx, units, k, 1, vnni))?;
+    let p = ctx.prepared(weight_inputs(ctx), || q8_prep(ctx, units, k, 1, vnni))?;
     #[cfg(target_arch = "x86_64")]
     if let (Some((pw, bias)), Some(Value::I8(xi))) = (p.vnni.first(), ctx.opt_input(0)) {
         let a = rows_u8(&flat(xi), rows, k, pw.kp);
@@ -77,6 +77,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
             out_off: out_z,
             lo,
             hi,
+            rq: None,
         };
         let out = gemm::vnni_gemm::<i8>(&a, rows, pw, &q);
         return Ok(vec![Value::I8(array(&shape, out)?)]);
@@ -89,6 +90,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
         out_off: out_z,
         lo,
         hi,
+        rq: None,
     };
     let out = gemm::<T>(&xs, rows, k, &p.w16, units, &q);
     Ok(vec![T::wrap(array(&shape, out)?)])

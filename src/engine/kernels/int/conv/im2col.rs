@@ -20,6 +20,9 @@ pub(crate) fn im2col_u8(
     if rows == 0 {
         return a;
     }
+    // A row of kernel taps whose columns are all inside the image reads one contiguous run of
+    // `kw * fic` bytes when the taps are adjacent (no dilation) and every channel is read.
+    let runs = g.dw == 1 && fic == g.ic;
     a.par_chunks_mut(g.ow * kp)
         .enumerate()
         .for_each(|(r, dst)| {
@@ -27,15 +30,23 @@ pub(crate) fn im2col_u8(
             let oy = r % g.oh;
             for ox in 0..g.ow {
                 let d = &mut dst[ox * kp..];
+                let ix0 = (ox * g.sw) as isize - g.pw as isize;
+                let inside = runs && ix0 >= 0 && ix0 as usize + g.kw <= g.iw;
                 for ky in 0..g.kh {
                     let iy = g.in_row(oy, ky);
+                    if let (true, Some(iy)) = (inside, iy) {
+                        let n = g.kw * fic;
+                        let src = ((b * g.ih + iy) * g.iw + ix0 as usize) * g.ic;
+                        copy_small(&mut d[ky * n..(ky + 1) * n], &xu[src..src + n]);
+                        continue;
+                    }
                     for kx in 0..g.kw {
                         let off = (ky * g.kw + kx) * fic;
                         let d = &mut d[off..off + fic];
                         match (iy, g.in_col(ox, kx)) {
                             (Some(iy), Some(ix)) => {
                                 let src = ((b * g.ih + iy) * g.iw + ix) * g.ic + c0;
-                                d.copy_from_slice(&xu[src..src + fic]);
+                                copy_small(d, &xu[src..src + fic]);
                             }
                             _ => d.fill(pad),
                         }
@@ -44,6 +55,29 @@ pub(crate) fn im2col_u8(
             }
         });
     a
+}
+
+/// `d.copy_from_slice(s)`, short runs (an RGB stem's taps) as a byte loop instead of a
+/// `memcpy` call.
+#[inline(always)]
+fn copy_small(d: &mut [u8], s: &[u8]) {
+    let n = s.len();
+    if n >= 32 {
+        return d.copy_from_slice(s);
+    }
+    let d = &mut d[..n];
+    // Fixed-size pieces (8, 4, 2, 1 bytes), so the compiler emits moves, not a call.
+    let mut i = 0;
+    while i + 8 <= n {
+        d[i..i + 8].copy_from_slice(&s[i..i + 8]);
+        i += 8;
+    }
+    for w in [4, 2, 1] {
+        if i + w <= n {
+            d[i..i + w].copy_from_slice(&s[i..i + w]);
+            i += w;
+        }
+    }
 }
 
 /// Rows of `x` (+128 as u8) padded to `kp` columns.

@@ -15,6 +15,19 @@ pub(super) struct Q8Prep {
     /// VNNI path, per group: packed int8 weights and the bias with the activations' +128
     /// shift taken back out: `bias - (128 + in_zp) * sum(w)`.
     pub(super) vnni: Vec<(PackedW, Vec<i32>)>,
+    /// VNNI path, per group: that bias with the group's multipliers and shifts as
+    /// [`gemm::Rq16`] blocks (`None`: a channel outside the single-rounding form).
+    pub(super) rq: Vec<Option<Vec<gemm::Rq16>>>,
+}
+
+/// The constant inputs an op's prepared weights depend on: the weights (1) and the bias (2)
+/// when the op has one. (Asking for an absent bias would make every run prepare again.)
+pub(super) fn weight_inputs(ctx: &OpCtx) -> &'static [usize] {
+    if ctx.opt_input(2).is_some() {
+        &[1, 2]
+    } else {
+        &[1]
+    }
 }
 
 /// Whether this op runs the VNNI GEMM: int8 activations and weights on a CPU with VNNI.
@@ -45,6 +58,7 @@ pub(super) fn q8_prep(
         shift,
         w16: Vec::new(),
         vnni: Vec::new(),
+        rq: Vec::new(),
     };
     match ctx.opt_input(1) {
         Some(Value::I8(wa)) if vnni => {
@@ -56,7 +70,9 @@ pub(super) fn q8_prep(
                     .map(|o| {
                         p.bias[gi * per + o].wrapping_sub((128 + in_z).wrapping_mul(pw.sums[o]))
                     })
-                    .collect();
+                    .collect::<Vec<i32>>();
+                let c0 = gi * per;
+                p.rq.push(gemm::rq16_blocks(&b2, &p.mult[c0..], &p.shift[c0..], per));
                 p.vnni.push((pw, b2));
             }
         }
