@@ -192,7 +192,7 @@ fn layer_metrics(
 
 /// The float side of a run pair.
 enum FloatRun {
-    Model(crate::engine::RunOutput, Prepared),
+    Model(crate::engine::RunOutput, Box<Prepared>),
     Twin(HashMap<usize, ArrayD<f32>>),
 }
 
@@ -316,10 +316,10 @@ impl<'m> Comparator<'m> {
                         let fspec = InputSpec::from_model(fm, 0, Some(pp.layout))?;
                         let fprep = prepare(img, &fspec, pp)?;
                         let r = engine.invoke(&[to_value(&fprep.tensor)])?;
-                        Ok((FloatRun::Model(r, fprep), t.elapsed()))
+                        Ok((FloatRun::Model(r, Box::new(fprep)), t.elapsed()))
                     }
                     _ => {
-                        let r = run_float_twin(quant, &[qprep.real.clone()])?;
+                        let r = run_float_twin(quant, std::slice::from_ref(&qprep.real))?;
                         Ok((FloatRun::Twin(r), t.elapsed()))
                     }
                 }
@@ -352,7 +352,7 @@ impl<'m> Comparator<'m> {
                         dequantize_value(v, fs.tensors[t as usize].quantization.as_ref())
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                (outs, real_tensors(r.tensors, fs), Some(fprep))
+                (outs, real_tensors(r.tensors, fs), Some(*fprep))
             }
             FloatRun::Twin(t) => {
                 let outs = qs
