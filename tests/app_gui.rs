@@ -98,6 +98,16 @@ fn click_tensor_row_shows_its_numbers() {
 }
 
 fn expected(range: Option<ValueRange>, channels: ChannelOrder) -> (String, String, Vec<String>) {
+    expected_on("samples/digit_2_0.png", range, channels)
+}
+
+/// The library's own comparison of `image` (one call, alternatives included): both top-1
+/// captions and the warnings.
+fn expected_on(
+    image: &str,
+    range: Option<ValueRange>,
+    channels: ChannelOrder,
+) -> (String, String, Vec<String>) {
     let f = Model::open(asset("digits_f32.tflite")).unwrap();
     let q = Model::open(asset("digits_int8.tflite")).unwrap();
     let (mut pp, why) = detect_defaults(&q, 0, Some(&f)).unwrap();
@@ -115,7 +125,7 @@ fn expected(range: Option<ValueRange>, channels: ChannelOrder) -> (String, Strin
         ..Default::default()
     };
     let mut c = Comparator::new(Some(&f), &q, opts).unwrap();
-    let img = load_image(&asset("samples/digit_2_0.png"), ImageLimits::default()).unwrap();
+    let img = load_image(&asset(image), ImageLimits::default()).unwrap();
     let r = c.compare(&img, "x", &pp, why).unwrap();
     let cl = r.outputs[0].classification.as_ref().unwrap();
     let name = |s: &quantscope::compare::Scored| s.label.clone().unwrap();
@@ -1334,4 +1344,83 @@ fn a_label_file_in_the_path_field_names_the_classes() {
     // Given to the active (quantized) tab, whose comparison names both models' classes.
     let app = h.state();
     assert_eq!(app.tabs[app.active].labels.as_ref(), Some(&names));
+}
+
+/// The main comparison shows as soon as it is ready; the other preprocessing settings (due here
+/// because the models disagree under a wrong value mapping: ImageNet's on a [0,1] model) arrive
+/// later from the same job,
+/// with a note while they run. A test hook holds the job between the two.
+#[test]
+fn compare_shows_the_main_result_before_the_other_settings() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let mut h = harness();
+    open_pair(&mut h);
+    drop_file(&mut h, &asset("samples/digit_8_0.png"));
+    settle(&mut h);
+    let hold = Arc::new(AtomicBool::new(true));
+    h.state_mut().tabs[1].compare.hold_alternatives = Some(hold.clone());
+    h.state_mut().tabs[1]
+        .compare
+        .set_range(ValueRange::ImageNet);
+    let (f, q, warnings) = expected_on(
+        "samples/digit_8_0.png",
+        Some(ValueRange::ImageNet),
+        ChannelOrder::Rgb,
+    );
+    assert!(
+        !warnings.is_empty(),
+        "the other settings add a warning here"
+    );
+    // Frames poll the job without blocking, as the window does.
+    let start = Instant::now();
+    let main_shown = |h: &Harness<'_, QuantscopeApp>| {
+        h.state().tabs[1].compare.results.first().is_some_and(|r| {
+            r.as_ref()
+                .is_ok_and(|r| r.comparison.preprocess.applied.range == ValueRange::ImageNet)
+        })
+    };
+    while !main_shown(&h) {
+        assert!(start.elapsed() < Duration::from_secs(120), "no main result");
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.run_steps(3);
+    {
+        let c = &h.state().tabs[1].compare;
+        let r = &c.results[0].as_ref().unwrap().comparison;
+        assert!(r.alternatives.is_empty());
+        assert_eq!(r.alternatives_tried, "pending: the models disagree");
+        assert!(c.is_running() && c.alternatives_pending());
+        assert!(
+            !r.layers.is_empty(),
+            "per-layer errors come with the main result"
+        );
+    }
+    h.get_by_label(&f);
+    h.get_by_label(&q);
+    h.get_by_label("trying other settings (channel order, value range)...");
+    assert!(h.query_by_label("Other settings tried").is_none());
+    let alt_warning = warnings.last().unwrap();
+    assert!(h
+        .query_by_label(&format!("warning: {alt_warning}"))
+        .is_none());
+    hold.store(false, Ordering::Relaxed);
+    settle(&mut h);
+    let c = &h.state().tabs[1].compare;
+    assert!(!c.is_running());
+    let r = &c.results[0].as_ref().unwrap().comparison;
+    assert_eq!(r.alternatives.len(), 2 * ValueRange::presets().len() - 1);
+    assert_eq!(r.alternatives_tried, "yes: the models disagree");
+    assert_eq!(
+        r.warnings, warnings,
+        "the same warnings as the library's one-call compare"
+    );
+    h.get_by_label("Other settings tried");
+    for w in &warnings {
+        h.get_by_label(&format!("warning: {w}"));
+    }
+    assert!(h
+        .query_by_label("trying other settings (channel order, value range)...")
+        .is_none());
 }

@@ -2,6 +2,8 @@
 //! the window keeps painting. Each job has a progress text (fed by the engine's progress
 //! callback: "float: layer 3/12 CONV_2D"), a cancel flag (the engine's), and catches panics at
 //! its boundary so a bug in a kernel shows as an error in the window instead of killing it.
+//! A job can hand over results before its last one ([`Job::spawn_streaming`]): the main
+//! comparison first, the other preprocessing settings when they arrive.
 
 use crate::engine::EngineOptions;
 use eframe::egui;
@@ -75,10 +77,17 @@ impl JobCtx {
     }
 }
 
-/// A job running on its own thread, producing `T` or an error message.
+/// What a job sends: a result it will still improve on, or its last one.
+enum Msg<T> {
+    Partial(T),
+    Last(Result<T, String>),
+}
+
+/// A job running on its own thread, producing `T` or an error message (and, for a streaming
+/// job, earlier versions of `T` before that).
 pub struct Job<T> {
     pub label: String,
-    rx: Receiver<Result<T, String>>,
+    rx: Receiver<Msg<T>>,
     ctx: JobCtx,
     pub started: Instant,
     done: bool,
@@ -89,6 +98,17 @@ impl<T: Send + 'static> Job<T> {
         label: impl Into<String>,
         repaint: Option<egui::Context>,
         f: impl FnOnce(&JobCtx) -> Result<T, String> + Send + 'static,
+    ) -> Job<T> {
+        Self::spawn_streaming(label, repaint, move |jc, _| f(jc))
+    }
+
+    /// A job that can hand over results before its last one: `f` calls `partial(t)` with each
+    /// (shown at once), then returns the last. [`Self::poll`] / [`Self::wait`] return each in
+    /// turn; [`Self::finished`] tells the last one apart.
+    pub fn spawn_streaming(
+        label: impl Into<String>,
+        repaint: Option<egui::Context>,
+        f: impl FnOnce(&JobCtx, &dyn Fn(T)) -> Result<T, String> + Send + 'static,
     ) -> Job<T> {
         let (tx, rx) = mpsc::channel();
         let ctx = JobCtx {
@@ -102,7 +122,13 @@ impl<T: Send + 'static> Job<T> {
         std::thread::Builder::new()
             .name(format!("job: {label}"))
             .spawn(move || {
-                let r = catch_unwind(AssertUnwindSafe(|| f(&jc))).unwrap_or_else(|p| {
+                let partial = |t: T| {
+                    let _ = tx.send(Msg::Partial(t));
+                    if let Some(c) = &jc.repaint {
+                        c.request_repaint();
+                    }
+                };
+                let r = catch_unwind(AssertUnwindSafe(|| f(&jc, &partial))).unwrap_or_else(|p| {
                     let msg = p
                         .downcast_ref::<&str>()
                         .map(|s| s.to_string())
@@ -112,7 +138,7 @@ impl<T: Send + 'static> Job<T> {
                         "internal error while {what}: {msg} (please report this)"
                     ))
                 });
-                let _ = tx.send(r);
+                let _ = tx.send(Msg::Last(r));
                 if let Some(c) = &jc.repaint {
                     c.request_repaint();
                 }
@@ -127,16 +153,29 @@ impl<T: Send + 'static> Job<T> {
         }
     }
 
-    /// The result once the job has finished (returned once), without blocking.
+    /// Whether the last result was handed over (a streaming job may have sent earlier ones).
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn received(&mut self, m: Msg<T>) -> Result<T, String> {
+        match m {
+            Msg::Partial(t) => Ok(t),
+            Msg::Last(r) => {
+                self.done = true;
+                r
+            }
+        }
+    }
+
+    /// The next result (an earlier one of a streaming job, or the last, returned once),
+    /// without blocking.
     pub fn poll(&mut self) -> Option<Result<T, String>> {
         if self.done {
             return None;
         }
         match self.rx.try_recv() {
-            Ok(r) => {
-                self.done = true;
-                Some(r)
-            }
+            Ok(m) => Some(self.received(m)),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => {
                 self.done = true;
@@ -148,17 +187,21 @@ impl<T: Send + 'static> Job<T> {
         }
     }
 
-    /// Blocks until the job finishes (tests, and the report export).
+    /// Blocks until the job's next result (tests, and the report export).
     pub fn wait(&mut self) -> Option<Result<T, String>> {
         if self.done {
             return None;
         }
-        self.done = true;
-        Some(
-            self.rx
-                .recv()
-                .unwrap_or_else(|_| Err(format!("{}: the job ended without a result", self.label))),
-        )
+        match self.rx.recv() {
+            Ok(m) => Some(self.received(m)),
+            Err(_) => {
+                self.done = true;
+                Some(Err(format!(
+                    "{}: the job ended without a result",
+                    self.label
+                )))
+            }
+        }
     }
 
     /// The result once finished: [`Self::wait`] when `block` (tests, scripted use), else
@@ -178,7 +221,7 @@ impl<T: Send + 'static> Job<T> {
         jobs.retain_mut(|j| match j.take(block) {
             Some(r) => {
                 done.push(r);
-                false
+                !j.finished()
             }
             None => true,
         });

@@ -33,9 +33,14 @@ pub struct Args {
     pub alternatives_when_unsure: bool,
     #[arg(long)]
     pub json: bool,
-    /// Kernel threads for the model runs (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// Print the wall time of each phase (model loading, preprocessing, runs, layer errors,
+    /// alternatives, output) to stderr.
+    #[arg(long)]
+    pub timings: bool,
+    /// Worker threads for everything the comparison runs (both models at once, their
+    /// kernels, the per-layer errors); default: every core.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Stop with an error after this many seconds (checked between ops and images).
     #[arg(long)]
     pub timeout: Option<f64>,
@@ -60,10 +65,17 @@ pub fn image_files(p: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    super::Deadline::run(a.timeout, |d| compare(a, d))
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = a.threads {
+        pool = pool.num_threads(n.max(1));
+    }
+    let pool = pool.build().context("cannot start the thread pool")?;
+    pool.install(|| super::Deadline::run(a.timeout, |d| compare(a, d)))
 }
 
 fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
+    let mut timings = crate::compare::Timings::default();
+    let t0 = std::time::Instant::now();
     let open = |p: &PathBuf| Model::open(p).with_context(|| p.display().to_string());
     let (float, quant) = match a.models.as_slice() {
         [q] => (None, open(q)?),
@@ -89,6 +101,7 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         }
     }
     let (pp, why) = a.pp.resolve(&quant, float.as_ref())?;
+    timings.add("open models, labels, preprocessing defaults", t0);
     let mut opts = CompareOptions {
         top_k: a.top_k,
         label_set,
@@ -97,8 +110,13 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         ..Default::default()
     };
     opts.engine.cancel = deadline.flag.clone();
-    opts.engine.threads = a.threads;
+    // Engine threads 0: the kernels split over the pool `run` installed (--threads).
     let mut cmp = Comparator::new(float.as_ref(), &quant, opts)?;
+    for (name, ms) in std::mem::take(&mut cmp.timings.0) {
+        timings.add_ms(name, ms);
+    }
+    let t0 = std::time::Instant::now();
+    let mut t_decode = 0.0;
     let files = image_files(&a.image)?;
     let mut results = Vec::new();
     for (i, f) in files.iter().enumerate() {
@@ -106,9 +124,12 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         if files.len() > 1 && !a.json {
             eprintln!("[{}/{}] {}", i + 1, files.len(), f.display());
         }
+        let t = std::time::Instant::now();
         let img = load_image_with(f, ImageLimits::default(), pp.exif)?;
+        t_decode += t.elapsed().as_secs_f64() * 1e3;
         results.push(cmp.compare(&img, &f.display().to_string(), &pp, why.clone())?);
     }
+    let mut t0 = timings.add("compare images", t0);
     let matched = match &a.pp.match_input {
         Some(t) => {
             deadline.check()?;
@@ -121,7 +142,6 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
             };
             let eo = crate::engine::EngineOptions {
                 cancel: deadline.flag.clone(),
-                threads: a.threads,
                 ..Default::default()
             };
             Some(crate::compare::pipeline_match::match_pipeline(
@@ -134,6 +154,9 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if matched.is_some() {
+        t0 = timings.add("match input", t0);
+    }
     if a.json {
         for r in &mut results {
             r.warnings.extend(label_warnings.iter().cloned());
@@ -162,6 +185,20 @@ fn compare(a: Args, deadline: &super::Deadline) -> anyhow::Result<()> {
         if let Some(m) = &matched {
             println!();
             super::preprocess_args::print_match(m);
+        }
+    }
+    if a.timings {
+        timings.add("print results", t0);
+        eprintln!("timings (ms):");
+        let show = |name: &str, ms: f64| eprintln!("  {ms:>9.1}  {name}");
+        for (name, ms) in &timings.0 {
+            show(name, *ms);
+            if *name == "compare images" {
+                show("  decode images", t_decode);
+                for (n, ms) in &cmp.timings.0 {
+                    show(&format!("  {n}"), *ms);
+                }
+            }
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ pub mod view;
 
 pub use outputs::{compare_output, tensor_metrics, Classification, OutputComparison, Scored};
 pub use pairing::{is_boundary_op, pair_activations, producers, ActivationPair, PairedBy};
-pub use twin::{dequantized_constant, float_op_on, run_float_twin};
+pub use twin::{dequantized_constant, float_op_on, into_real, run_float_twin};
 pub use view::{ChannelPlanes, Rgb8, TopKRow};
 
 use crate::engine::kernels::cast::dequantize_value;
@@ -20,9 +20,10 @@ use crate::preprocess::{
     prepare, ChannelOrder, InputSpec, InputTensor, Prepared, Preprocess, PreprocessError,
     ValueRange,
 };
-use crate::quant::metrics::ErrorMetrics;
+use crate::quant::metrics::{ErrorAcc, ErrorMetrics};
 use image::RgbImage;
 use ndarray::ArrayD;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -145,6 +146,67 @@ pub struct Comparator<'m> {
     quant_engine: Engine<'m>,
     pairs: Vec<ActivationPair>,
     opts: CompareOptions,
+    /// Wall time per phase, accumulated over calls (`compare --timings`).
+    pub timings: Timings,
+}
+
+/// Wall time per named phase in milliseconds, in first-seen order.
+#[derive(Clone, Debug, Default)]
+pub struct Timings(pub Vec<(&'static str, f64)>);
+
+impl Timings {
+    /// Adds the time since `since` to `phase`; returns now.
+    pub fn add(&mut self, phase: &'static str, since: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        self.add_ms(phase, (now - since).as_secs_f64() * 1e3);
+        now
+    }
+
+    pub fn add_ms(&mut self, phase: &'static str, ms: f64) {
+        match self.0.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, t)) => *t += ms,
+            None => self.0.push((phase, ms)),
+        }
+    }
+}
+
+/// [`tensor_metrics`] for the per-layer errors: the same sums in the same order, over the
+/// arrays' slices when both are contiguous (ndarray's per-element iterator over dynamic
+/// dimensions took most of a ConvNeXt comparison's time).
+fn layer_metrics(
+    x: &ArrayD<f32>,
+    approx: &ArrayD<f32>,
+    scale: Option<f64>,
+    range: Option<(f64, f64)>,
+) -> ErrorMetrics {
+    let (Some(xs), Some(ys)) = (x.as_slice(), approx.as_slice()) else {
+        return tensor_metrics(x, approx, scale, range);
+    };
+    let (lo, hi) = range.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    let mut acc = ErrorAcc::default();
+    for (&a, &b) in xs.iter().zip(ys) {
+        acc.push(a as f64, b as f64, lo, hi);
+    }
+    ErrorMetrics::for_channel(&acc, scale)
+}
+
+/// The float side of a run pair.
+enum FloatRun {
+    Model(crate::engine::RunOutput, Box<Prepared>),
+    Twin(HashMap<usize, ArrayD<f32>>),
+}
+
+/// Kept tensors of a run as real values (dequantized when quantized), each taken over from the
+/// run; tensors that have no real value (integers without quantization) are left out.
+fn real_tensors(
+    kept: HashMap<usize, Value>,
+    sg: &crate::model::Subgraph,
+) -> HashMap<usize, ArrayD<f32>> {
+    kept.into_iter()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter_map(|(i, v)| into_real(v, sg.tensors[i].quantization.as_ref()).map(|a| (i, a)))
+        .collect()
 }
 
 impl<'m> Comparator<'m> {
@@ -161,14 +223,15 @@ impl<'m> Comparator<'m> {
             }
             other => (other, quant),
         };
-        let mut eo = opts.engine.clone();
-        eo.keep = if opts.layers {
-            Keep::All
-        } else {
-            Keep::Outputs
-        };
-        let quant_engine = Engine::new(quant, eo.clone())?;
-        let float_engine = float.map(|f| Engine::new(f, eo)).transpose()?;
+        let mut timings = Timings::default();
+        let t0 = std::time::Instant::now();
+        let eo = opts.engine.clone();
+        let (quant_engine, float_engine) = rayon::join(
+            || Engine::new(quant, eo.clone()),
+            || float.map(|f| Engine::new(f, eo.clone())).transpose(),
+        );
+        let (quant_engine, float_engine) = (quant_engine?, float_engine?);
+        let t0 = timings.add("prepare engines", t0);
         if let Some(f) = float {
             let (a, b) = (
                 f.subgraphs[0].outputs.len(),
@@ -205,6 +268,7 @@ impl<'m> Comparator<'m> {
                 p
             }
         };
+        timings.add("pair tensors", t0);
         Ok(Comparator {
             float,
             quant,
@@ -212,6 +276,7 @@ impl<'m> Comparator<'m> {
             quant_engine,
             pairs,
             opts,
+            timings,
         })
     }
 
@@ -219,46 +284,78 @@ impl<'m> Comparator<'m> {
         &self.pairs
     }
 
-    /// Runs both models on one prepared image; returns float and quantized tensors (dequantized
-    /// quantized outputs), by tensor index, and the outputs.
-    fn run_pair(&mut self, img: &RgbImage, pp: &Preprocess) -> Result<RunPair, CompareError> {
+    /// Runs both models on one prepared image, at the same time (each run's kernels share the
+    /// thread pool); returns the outputs and the tensors each run keeps (float, quantized) as
+    /// real values, taken over from the runs rather than copied.
+    fn run_pair(
+        &mut self,
+        img: &RgbImage,
+        pp: &Preprocess,
+        (fkeep, qkeep): (Keep, Keep),
+    ) -> Result<RunPair, CompareError> {
+        let t0 = std::time::Instant::now();
         let qspec = InputSpec::from_model(self.quant, 0, Some(pp.layout))?;
         let qprep = prepare(img, &qspec, pp)?;
-        let qrun = self.quant_engine.invoke(&[to_value(&qprep.tensor)])?;
-        let mut float_input = None;
-        let (fout, ftensors) = match (&mut self.float_engine, self.float) {
-            (Some(engine), Some(fm)) => {
-                let fspec = InputSpec::from_model(fm, 0, Some(pp.layout))?;
-                let fprep = float_input.insert(prepare(img, &fspec, pp)?);
-                let r = engine.invoke(&[to_value(&fprep.tensor)])?;
+        let t0 = self.timings.add("preprocess", t0);
+        self.quant_engine.options_mut().keep = qkeep;
+        let (quant, float) = (self.quant, self.float);
+        let quant_engine = &mut self.quant_engine;
+        let float_engine = &mut self.float_engine;
+        let (qrun, frun) = rayon::join(
+            || {
+                let t = std::time::Instant::now();
+                quant_engine
+                    .invoke(&[to_value(&qprep.tensor)])
+                    .map(|r| (r, t.elapsed()))
+            },
+            || -> Result<_, CompareError> {
+                let t = std::time::Instant::now();
+                match (float_engine, float) {
+                    (Some(engine), Some(fm)) => {
+                        engine.options_mut().keep = fkeep;
+                        let fspec = InputSpec::from_model(fm, 0, Some(pp.layout))?;
+                        let fprep = prepare(img, &fspec, pp)?;
+                        let r = engine.invoke(&[to_value(&fprep.tensor)])?;
+                        Ok((FloatRun::Model(r, Box::new(fprep)), t.elapsed()))
+                    }
+                    _ => {
+                        let r = run_float_twin(quant, std::slice::from_ref(&qprep.real))?;
+                        Ok((FloatRun::Twin(r), t.elapsed()))
+                    }
+                }
+            },
+        );
+        let (qrun, tq) = qrun?;
+        let (frun, tf) = frun?;
+        let t0 = self.timings.add("both runs at once", t0);
+        self.timings
+            .add_ms("  quantized run", tq.as_secs_f64() * 1e3);
+        self.timings.add_ms(
+            "  float run (with its preprocessing)",
+            tf.as_secs_f64() * 1e3,
+        );
+        let qs = &quant.subgraphs[0];
+        let qout = qrun
+            .outputs
+            .iter()
+            .zip(&qs.outputs)
+            .map(|(v, &t)| dequantize_value(v, qs.tensors[t as usize].quantization.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (fout, ftensors, float_input) = match frun {
+            FloatRun::Model(r, fprep) => {
+                let fs = &float.expect("a float run has its model").subgraphs[0];
                 let outs = r
                     .outputs
                     .iter()
-                    .zip(&fm.subgraphs[0].outputs)
+                    .zip(&fs.outputs)
                     .map(|(v, &t)| {
-                        dequantize_value(
-                            v,
-                            fm.subgraphs[0].tensors[t as usize].quantization.as_ref(),
-                        )
+                        dequantize_value(v, fs.tensors[t as usize].quantization.as_ref())
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let tensors = if self.opts.layers {
-                    r.tensors
-                        .iter()
-                        .filter_map(|(&i, v)| {
-                            dequantize_value(v, fm.subgraphs[0].tensors[i].quantization.as_ref())
-                                .ok()
-                                .map(|a| (i, a))
-                        })
-                        .collect()
-                } else {
-                    HashMap::new()
-                };
-                (outs, tensors)
+                (outs, real_tensors(r.tensors, fs), Some(*fprep))
             }
-            _ => {
-                let t = run_float_twin(self.quant, &[qprep.real.clone()])?;
-                let outs = self.quant.subgraphs[0]
+            FloatRun::Twin(t) => {
+                let outs = qs
                     .outputs
                     .iter()
                     .map(|&o| {
@@ -267,23 +364,18 @@ impl<'m> Comparator<'m> {
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                (outs, t)
+                (outs, t, None)
             }
         };
-        let qs = &self.quant.subgraphs[0];
-        let qout = qrun
-            .outputs
-            .iter()
-            .zip(&qs.outputs)
-            .map(|(v, &t)| dequantize_value(v, qs.tensors[t as usize].quantization.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let qtensors = real_tensors(qrun.tensors, qs);
+        self.timings.add("dequantize kept tensors", t0);
         Ok(RunPair {
             quant_input: qprep,
             float_input,
             fout,
             qout,
             ftensors,
-            qraw: qrun.tensors,
+            qtensors,
         })
     }
 
@@ -331,124 +423,47 @@ impl<'m> Comparator<'m> {
         pp: &Preprocess,
         why: Vec<String>,
     ) -> Result<ComparedImage, CompareError> {
-        let r = self.run_pair(img, pp)?;
+        let mut c = self.compare_main(img, image_name, pp, why)?;
+        self.add_alternatives(img, pp, &mut c.comparison)?;
+        Ok(c)
+    }
+
+    /// The main comparison of one image: outputs and per-layer errors, without trying other
+    /// preprocessing settings. When they are due ([`Comparator::alternatives_due`]),
+    /// `alternatives_tried` says "pending: ..." until [`Comparator::add_alternatives`] runs
+    /// them, so a caller can show this result first.
+    pub fn compare_main(
+        &mut self,
+        img: &RgbImage,
+        image_name: &str,
+        pp: &Preprocess,
+        why: Vec<String>,
+    ) -> Result<ComparedImage, CompareError> {
+        let keep = if self.opts.layers {
+            (Keep::All, Keep::All)
+        } else {
+            (Keep::Outputs, Keep::Outputs)
+        };
+        let r = self.run_pair(img, pp, keep)?;
+        let t0 = std::time::Instant::now();
         let outputs = self.outputs(&r);
+        let t0 = self.timings.add("output metrics", t0);
         let layers = if self.opts.layers {
-            self.layers(&r)?
+            self.layers(&r)
         } else {
             Vec::new()
         };
-        let mut warnings = r.quant_input.warnings.clone();
-        let disagree = outputs.iter().any(|o| {
-            o.classification.as_ref().is_some_and(|c| !c.top1_agree)
-                || o.metrics.sqnr_db.is_some_and(|s| s < 10.0)
-        });
-        let unsure = outputs
-            .first()
-            .and_then(|o| o.classification.as_ref())
-            .is_some_and(|c| c.float_top1_prob < 0.5);
-        let mut alternatives = Vec::new();
-        let run_alternatives = self.opts.try_alternatives
-            && (disagree || (unsure && self.opts.alternatives_when_unsure));
-        let alternatives_tried = match (run_alternatives, disagree, unsure) {
-            (true, true, _) => "yes: the models disagree".to_string(),
-            (true, false, _) => "yes: the float model is unsure (top-1 probability below 0.5)".into(),
-            (false, _, _) if !self.opts.try_alternatives => "no: not asked for".into(),
-            (false, _, true) => "no: the models agree; the float model is unsure, but alternatives for that were not asked for".into(),
-            (false, _, false) => "no: the models agree".into(),
-        };
-        if run_alternatives {
-            let layers_were = std::mem::replace(&mut self.opts.layers, false);
-            for channels in [ChannelOrder::Rgb, ChannelOrder::Bgr] {
-                for range in ValueRange::presets() {
-                    if channels == pp.channels && range == pp.range {
-                        continue;
-                    }
-                    let alt = Preprocess {
-                        channels,
-                        range: range.clone(),
-                        ..pp.clone()
-                    };
-                    if let Ok(ar) = self.run_pair(img, &alt) {
-                        let o = self.outputs(&ar);
-                        alternatives.push(Alternative {
-                            channels,
-                            range: range.label(),
-                            top1_agree: o
-                                .first()
-                                .and_then(|o| o.classification.as_ref())
-                                .map(|c| c.top1_agree),
-                            output_sqnr_db: o.first().and_then(|o| o.metrics.sqnr_db),
-                            float_top1_prob: o
-                                .first()
-                                .and_then(|o| o.classification.as_ref())
-                                .map(|c| c.float_top1_prob),
-                            input_clipped_fraction: ar.quant_input.clipped_fraction,
-                        });
-                    }
-                }
-            }
-            self.opts.layers = layers_were;
-            let cur = outputs
-                .first()
-                .and_then(|o| o.metrics.sqnr_db)
-                .unwrap_or(f64::NEG_INFINITY);
-            let cur_conf = outputs
-                .first()
-                .and_then(|o| o.classification.as_ref())
-                .map(|c| c.float_top1_prob);
-            let score = |a: &Alternative| a.output_sqnr_db.unwrap_or(f64::NEG_INFINITY);
-            // Candidates: the models agree and the quantized input does not clip (a clipped input
-            // can agree by saturating both models to the same answer).
-            let agreeing = || {
-                alternatives
-                    .iter()
-                    .filter(|a| a.top1_agree != Some(false) && a.input_clipped_fraction < 0.01)
-            };
-            let mut better: Vec<&Alternative> = agreeing()
-                .filter(|a| disagree && score(a) > cur + 3.0)
-                .collect();
-            better.sort_by(|a, b| score(b).total_cmp(&score(a)));
-            if !better.is_empty() {
-                let list: Vec<String> = better
-                    .iter()
-                    .take(3)
-                    .map(|a| {
-                        format!(
-                            "{} {} ({:.1} dB{})",
-                            a.channels,
-                            a.range,
-                            score(a),
-                            if a.top1_agree == Some(true) {
-                                ", same top-1"
-                            } else {
-                                ""
-                            }
-                        )
-                    })
-                    .collect();
-                warnings.push(format!(
-                    "the models disagree (output SQNR {cur:.1} dB) but agree, without clipping the input, under: {} — check the preprocessing",
-                    list.join("; ")
-                ));
-            }
-            if let (Some(c), Some(best)) = (
-                cur_conf,
-                agreeing().max_by(|a, b| {
-                    a.float_top1_prob
-                        .unwrap_or(0.0)
-                        .total_cmp(&b.float_top1_prob.unwrap_or(0.0))
-                }),
-            ) {
-                let b = best.float_top1_prob.unwrap_or(0.0);
-                if b > c + 0.3 {
-                    warnings.push(format!(
-                        "the float model is unsure (top-1 probability {c:.2}) with this preprocessing but confident ({b:.2}) with channel order {} and value mapping {}: check the preprocessing",
-                        best.channels, best.range
-                    ));
-                }
-            }
-        }
+        let t0 = self.timings.add("layer errors (cumulative and local)", t0);
+        let RunPair {
+            quant_input,
+            float_input,
+            ftensors,
+            qtensors,
+            ..
+        } = r;
+        drop((ftensors, qtensors));
+        self.timings.add("free kept tensors", t0);
+        let (due, why_alt) = self.alternatives_due(&outputs);
         let comparison = ImageComparison {
             image: image_name.to_string(),
             reference: if self.float.is_some() {
@@ -459,25 +474,171 @@ impl<'m> Comparator<'m> {
             preprocess: PreprocessReport {
                 applied: pp.clone(),
                 why,
-                input_clipped_fraction: r.quant_input.clipped_fraction,
-                input_levels_used: r.quant_input.levels_used,
+                input_clipped_fraction: quant_input.clipped_fraction,
+                input_levels_used: quant_input.levels_used,
             },
             outputs,
             layers,
-            warnings,
-            alternatives,
-            alternatives_tried,
+            warnings: quant_input.warnings.clone(),
+            alternatives: Vec::new(),
+            alternatives_tried: if due {
+                format!("pending: {why_alt}")
+            } else {
+                format!("no: {why_alt}")
+            },
         };
         Ok(ComparedImage {
             comparison,
-            quant_input: r.quant_input,
-            float_input: r.float_input,
+            quant_input,
+            float_input,
         })
+    }
+
+    /// Whether the other channel orders and value presets are to be tried for a comparison
+    /// with these outputs (the models disagree, or the float model is unsure and that was
+    /// asked for), and why or why not.
+    pub fn alternatives_due(&self, outputs: &[OutputComparison]) -> (bool, String) {
+        let disagree = outputs.iter().any(|o| {
+            o.classification.as_ref().is_some_and(|c| !c.top1_agree)
+                || o.metrics.sqnr_db.is_some_and(|s| s < 10.0)
+        });
+        let unsure = outputs
+            .first()
+            .and_then(|o| o.classification.as_ref())
+            .is_some_and(|c| c.float_top1_prob < 0.5);
+        let run = self.opts.try_alternatives
+            && (disagree || (unsure && self.opts.alternatives_when_unsure));
+        let why = match (run, disagree, unsure) {
+            (true, true, _) => "the models disagree",
+            (true, false, _) => "the float model is unsure (top-1 probability below 0.5)",
+            (false, _, _) if !self.opts.try_alternatives => "not asked for",
+            (false, _, true) => "the models agree; the float model is unsure, but alternatives for that were not asked for",
+            (false, _, false) => "the models agree",
+        };
+        (run, why.to_string())
+    }
+
+    /// Tries the other channel orders and value presets on `comparison`'s image when they are
+    /// due, adding them (outputs only: no per-layer errors) and what they suggest to its
+    /// `alternatives`, `alternatives_tried` and `warnings`. A setting the models cannot run is
+    /// left out; cancelling (the engine's flag) stops with that error and `comparison` as it was.
+    pub fn add_alternatives(
+        &mut self,
+        img: &RgbImage,
+        pp: &Preprocess,
+        comparison: &mut ImageComparison,
+    ) -> Result<(), CompareError> {
+        let (due, why) = self.alternatives_due(&comparison.outputs);
+        if !due {
+            comparison.alternatives_tried = format!("no: {why}");
+            return Ok(());
+        }
+        let t0 = std::time::Instant::now();
+        let mut alternatives = Vec::new();
+        for channels in [ChannelOrder::Rgb, ChannelOrder::Bgr] {
+            for range in ValueRange::presets() {
+                if channels == pp.channels && range == pp.range {
+                    continue;
+                }
+                let alt = Preprocess {
+                    channels,
+                    range: range.clone(),
+                    ..pp.clone()
+                };
+                let run = self.run_pair(img, &alt, (Keep::Outputs, Keep::Outputs));
+                if let Err(CompareError::Engine(EngineError::Cancelled)) = run {
+                    return Err(EngineError::Cancelled.into());
+                }
+                if let Ok(ar) = run {
+                    let o = self.outputs(&ar);
+                    alternatives.push(Alternative {
+                        channels,
+                        range: range.label(),
+                        top1_agree: o
+                            .first()
+                            .and_then(|o| o.classification.as_ref())
+                            .map(|c| c.top1_agree),
+                        output_sqnr_db: o.first().and_then(|o| o.metrics.sqnr_db),
+                        float_top1_prob: o
+                            .first()
+                            .and_then(|o| o.classification.as_ref())
+                            .map(|c| c.float_top1_prob),
+                        input_clipped_fraction: ar.quant_input.clipped_fraction,
+                    });
+                }
+            }
+        }
+        self.timings.add("alternatives", t0);
+        let disagree = why == "the models disagree";
+        let outputs = &comparison.outputs;
+        let warnings = &mut comparison.warnings;
+        let cur = outputs
+            .first()
+            .and_then(|o| o.metrics.sqnr_db)
+            .unwrap_or(f64::NEG_INFINITY);
+        let cur_conf = outputs
+            .first()
+            .and_then(|o| o.classification.as_ref())
+            .map(|c| c.float_top1_prob);
+        let score = |a: &Alternative| a.output_sqnr_db.unwrap_or(f64::NEG_INFINITY);
+        // Candidates: the models agree and the quantized input does not clip (a clipped input
+        // can agree by saturating both models to the same answer).
+        let agreeing = || {
+            alternatives
+                .iter()
+                .filter(|a| a.top1_agree != Some(false) && a.input_clipped_fraction < 0.01)
+        };
+        let mut better: Vec<&Alternative> = agreeing()
+            .filter(|a| disagree && score(a) > cur + 3.0)
+            .collect();
+        better.sort_by(|a, b| score(b).total_cmp(&score(a)));
+        if !better.is_empty() {
+            let list: Vec<String> = better
+                .iter()
+                .take(3)
+                .map(|a| {
+                    format!(
+                        "{} {} ({:.1} dB{})",
+                        a.channels,
+                        a.range,
+                        score(a),
+                        if a.top1_agree == Some(true) {
+                            ", same top-1"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            warnings.push(format!(
+                "the models disagree (output SQNR {cur:.1} dB) but agree, without clipping the input, under: {} — check the preprocessing",
+                list.join("; ")
+            ));
+        }
+        if let (Some(c), Some(best)) = (
+            cur_conf,
+            agreeing().max_by(|a, b| {
+                a.float_top1_prob
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.float_top1_prob.unwrap_or(0.0))
+            }),
+        ) {
+            let b = best.float_top1_prob.unwrap_or(0.0);
+            if b > c + 0.3 {
+                warnings.push(format!(
+                    "the float model is unsure (top-1 probability {c:.2}) with this preprocessing but confident ({b:.2}) with channel order {} and value mapping {}: check the preprocessing",
+                    best.channels, best.range
+                ));
+            }
+        }
+        comparison.alternatives = alternatives;
+        comparison.alternatives_tried = format!("yes: {why}");
+        Ok(())
     }
 
     /// Both activations of one paired layer on one image — the reference (float model or
     /// twin) and the dequantized quantized tensor — and their difference `float - quant`
-    /// (for heat maps). Needs `layers: true` (both runs keep every tensor).
+    /// (for heat maps). Only these two tensors are kept from the runs.
     pub fn activations(
         &mut self,
         img: &RgbImage,
@@ -485,23 +646,14 @@ impl<'m> Comparator<'m> {
         float_tensor: usize,
         quant_tensor: usize,
     ) -> Result<LayerActivations, CompareError> {
-        if !self.opts.layers {
-            return Err(CompareError::Msg(
-                "activations need CompareOptions::layers".into(),
-            ));
-        }
-        let r = self.run_pair(img, pp)?;
-        let qs = &self.quant.subgraphs[0];
-        let float = r.ftensors.get(&float_tensor).cloned().ok_or_else(|| {
+        let one = |t: usize| Keep::Tensors(std::iter::once(t).collect());
+        let mut r = self.run_pair(img, pp, (one(float_tensor), one(quant_tensor)))?;
+        let float = r.ftensors.remove(&float_tensor).ok_or_else(|| {
             CompareError::Msg(format!("the reference run kept no tensor {float_tensor}"))
         })?;
-        let quant = r
-            .qraw
-            .get(&quant_tensor)
-            .and_then(|v| dequantize_value(v, qs.tensors[quant_tensor].quantization.as_ref()).ok())
-            .ok_or_else(|| {
-                CompareError::Msg(format!("the quantized run kept no tensor {quant_tensor}"))
-            })?;
+        let quant = r.qtensors.remove(&quant_tensor).ok_or_else(|| {
+            CompareError::Msg(format!("the quantized run kept no tensor {quant_tensor}"))
+        })?;
         if float.shape() != quant.shape() {
             return Err(CompareError::Msg(format!(
                 "shapes differ: {:?} vs {:?}",
@@ -513,41 +665,49 @@ impl<'m> Comparator<'m> {
         Ok(LayerActivations { float, quant, diff })
     }
 
-    fn layers(&self, r: &RunPair) -> Result<Vec<LayerError>, CompareError> {
-        let qs = &self.quant.subgraphs[0];
-        let deq = |i: usize| -> Option<ArrayD<f32>> {
-            r.qraw
-                .get(&i)
-                .and_then(|v| dequantize_value(v, qs.tensors[i].quantization.as_ref()).ok())
-        };
+    /// Cumulative and local error of every pair, the pairs spread over the thread pool (each
+    /// pair's numbers are computed exactly as one at a time).
+    fn layers(&self, r: &RunPair) -> Vec<LayerError> {
+        let quant = self.quant;
+        let qs = &quant.subgraphs[0];
+        let deq = |i: usize| r.qtensors.get(&i).cloned();
+        let per_pair: Vec<Option<(ErrorMetrics, Option<ErrorMetrics>)>> = self
+            .pairs
+            .par_iter()
+            .map(|p| {
+                let (f, q) = (r.ftensors.get(&p.float)?, r.qtensors.get(&p.quant)?);
+                if f.shape() != q.shape() {
+                    return None;
+                }
+                let t = &qs.tensors[p.quant];
+                let (scale, range) = crate::quant::metrics::activation_range(t);
+                let cumulative = layer_metrics(f, q, scale, range);
+                let local = match p.quant_op {
+                    Some(o) if !is_boundary_op(&qs.operators[o].op) => {
+                        let op = &qs.operators[o];
+                        let k = op
+                            .outputs
+                            .iter()
+                            .position(|&x| x == p.quant as i32)
+                            .unwrap_or(0);
+                        float_op_on(quant, o, deq)
+                            .ok()
+                            .and_then(|outs| outs.into_iter().nth(k))
+                            .filter(|a| a.shape() == q.shape())
+                            .map(|a| layer_metrics(&a, q, scale, range))
+                    }
+                    _ => None,
+                };
+                Some((cumulative, local))
+            })
+            .collect();
         let mut out = Vec::new();
         let mut prev_sqnr: Option<f64> = None;
-        for p in &self.pairs {
-            let (Some(f), Some(q)) = (r.ftensors.get(&p.float), deq(p.quant)) else {
+        for (p, m) in self.pairs.iter().zip(per_pair) {
+            let Some((cumulative, local)) = m else {
                 continue;
             };
-            if f.shape() != q.shape() {
-                continue;
-            }
             let t = &qs.tensors[p.quant];
-            let (scale, range) = crate::quant::metrics::activation_range(t);
-            let cumulative = tensor_metrics(f, &q, scale, range);
-            let local = match p.quant_op {
-                Some(o) if !is_boundary_op(&qs.operators[o].op) => {
-                    let op = &qs.operators[o];
-                    let k = op
-                        .outputs
-                        .iter()
-                        .position(|&x| x == p.quant as i32)
-                        .unwrap_or(0);
-                    float_op_on(self.quant, o, |i| deq(i))
-                        .ok()
-                        .and_then(|outs| outs.into_iter().nth(k))
-                        .filter(|a| a.shape() == q.shape())
-                        .map(|a| tensor_metrics(&a, &q, scale, range))
-                }
-                _ => None,
-            };
             let sqnr_drop_db = match (prev_sqnr, cumulative.sqnr_db) {
                 (Some(a), Some(b)) => Some(a - b),
                 _ => None,
@@ -567,7 +727,7 @@ impl<'m> Comparator<'m> {
                 sqnr_drop_db,
             });
         }
-        Ok(out)
+        out
     }
 }
 
@@ -595,8 +755,9 @@ struct RunPair {
     float_input: Option<Prepared>,
     fout: Vec<ArrayD<f32>>,
     qout: Vec<ArrayD<f32>>,
+    /// Every kept tensor of each run as real values (empty without per-layer errors).
     ftensors: HashMap<usize, ArrayD<f32>>,
-    qraw: HashMap<usize, Value>,
+    qtensors: HashMap<usize, ArrayD<f32>>,
 }
 
 /// Layers ordered by their own (local) error, worst first: where quantization adds error.

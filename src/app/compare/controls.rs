@@ -274,6 +274,19 @@ impl ComparePanel {
             ui.label(format!("- {w}"));
         }
         if let Some(Ok(r)) = self.results.get(self.selected) {
+            let pending = r.comparison.alternatives_tried.starts_with("pending");
+            if pending && self.alternatives_pending() {
+                ui.separator();
+                ui.horizontal_wrapped(|ui| {
+                    ui.spinner();
+                    ui.label("trying other settings (channel order, value range)...");
+                    if ui.small_button("Cancel").clicked() {
+                        if let Some(j) = &self.job {
+                            j.cancel();
+                        }
+                    }
+                });
+            }
             if !r.comparison.alternatives.is_empty() {
                 ui.separator();
                 ui.strong("Other settings tried");

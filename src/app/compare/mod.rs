@@ -24,6 +24,7 @@ use crate::preprocess::{
 use crate::report::CompareReport;
 use eframe::egui;
 use image::RgbImage;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct ImageEntry {
@@ -76,6 +77,9 @@ pub struct ComparePanel {
     results_gen: u64,
     /// "Match my tensor...": its path, job and result.
     pub matching: matching::MatchState,
+    /// Test hook: while this is true, a run holds before trying other preprocessing settings
+    /// (after its main results were handed over), so a test can see them first.
+    pub hold_alternatives: Option<Arc<AtomicBool>>,
 }
 
 /// Uploads a library image as a texture.
@@ -119,6 +123,16 @@ impl ComparePanel {
         self.input_tex
             .as_ref()
             .is_some_and(|t| t.0 == (self.selected, self.results_gen))
+    }
+
+    /// Whether the shown results wait for other preprocessing settings still being tried.
+    pub fn alternatives_pending(&self) -> bool {
+        self.job.is_some()
+            && self
+                .results
+                .iter()
+                .flatten()
+                .any(|r| r.comparison.alternatives_tried.starts_with("pending"))
     }
 
     pub fn is_running(&self) -> bool {
@@ -202,14 +216,18 @@ impl ComparePanel {
         self.layer = None;
         self.layer_tex = None;
         self.input_tex = None;
-        self.job = Some(Job::spawn(
+        let hold = self.hold_alternatives.clone();
+        // The main comparison of every image is handed over first; the other preprocessing
+        // settings (tried only when the models disagree or the float model is unsure) follow
+        // as the job's last result.
+        self.job = Some(Job::spawn_streaming(
             if float.is_some() {
                 "comparing float and quantized"
             } else {
                 "comparing with the float twin"
             },
             repaint.cloned(),
-            move |jc| {
+            move |jc, partial| {
                 let prefix = Arc::new(Mutex::new(String::new()));
                 let opts = CompareOptions {
                     labels,
@@ -225,12 +243,43 @@ impl ComparePanel {
                         *p = format!("image {}/{n} {name}: ", k + 1);
                     }
                     let r = cmp
-                        .compare_prepared(img, name, &pp, why.clone())
+                        .compare_main(img, name, &pp, why.clone())
                         .map_err(|e| e.to_string());
                     if jc.cancelled() {
                         return Err("cancelled".into());
                     }
                     out.push(r);
+                }
+                let due: Vec<usize> = (0..n)
+                    .filter(|&k| {
+                        matches!(&out[k], Ok(c) if cmp.alternatives_due(&c.comparison.outputs).0)
+                    })
+                    .collect();
+                if due.is_empty() {
+                    return Ok(out);
+                }
+                partial(out.clone());
+                while hold.as_ref().is_some_and(|h| h.load(Ordering::Relaxed)) && !jc.cancelled() {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                for (i, &k) in due.iter().enumerate() {
+                    if let Ok(mut p) = prefix.lock() {
+                        *p = format!("trying other settings, image {}/{}: ", i + 1, due.len());
+                    }
+                    let tried = match &mut out[k] {
+                        Ok(c) => cmp.add_alternatives(&images[k].1, &pp, &mut c.comparison),
+                        Err(_) => Ok(()),
+                    };
+                    if tried.is_err() || jc.cancelled() {
+                        // Keep the main results; say the other settings were not finished.
+                        for c in out.iter_mut().flatten() {
+                            if c.comparison.alternatives_tried.starts_with("pending") {
+                                c.comparison.alternatives.clear();
+                                c.comparison.alternatives_tried = "no: cancelled in the app".into();
+                            }
+                        }
+                        break;
+                    }
                 }
                 Ok(out)
             },
@@ -301,7 +350,9 @@ impl ComparePanel {
         }
         let mut done = false;
         if let Some(r) = self.job.as_mut().and_then(|j| j.take(block)) {
-            self.job = None;
+            if self.job.as_ref().is_some_and(|j| j.finished()) {
+                self.job = None;
+            }
             self.results = r.unwrap_or_else(|e| vec![Err(e)]);
             self.results_changed();
             done = true;
