@@ -5,11 +5,14 @@
 mod outputs;
 mod pairing;
 pub mod pipeline_match;
+mod timings;
 mod twin;
+pub use timings::Timings;
 pub mod view;
 
 pub use outputs::{compare_output, tensor_metrics, Classification, OutputComparison, Scored};
 pub use pairing::{is_boundary_op, pair_activations, producers, ActivationPair, PairedBy};
+use twin::real_tensors;
 pub use twin::{dequantized_constant, float_op_on, into_real, run_float_twin};
 pub use view::{ChannelPlanes, Rgb8, TopKRow};
 
@@ -20,7 +23,7 @@ use crate::preprocess::{
     prepare, ChannelOrder, InputSpec, InputTensor, Prepared, Preprocess, PreprocessError,
     ValueRange,
 };
-use crate::quant::metrics::{ErrorAcc, ErrorMetrics};
+use crate::quant::metrics::ErrorMetrics;
 use image::RgbImage;
 use ndarray::ArrayD;
 use rayon::prelude::*;
@@ -150,63 +153,10 @@ pub struct Comparator<'m> {
     pub timings: Timings,
 }
 
-/// Wall time per named phase in milliseconds, in first-seen order.
-#[derive(Clone, Debug, Default)]
-pub struct Timings(pub Vec<(&'static str, f64)>);
-
-impl Timings {
-    /// Adds the time since `since` to `phase`; returns now.
-    pub fn add(&mut self, phase: &'static str, since: std::time::Instant) -> std::time::Instant {
-        let now = std::time::Instant::now();
-        self.add_ms(phase, (now - since).as_secs_f64() * 1e3);
-        now
-    }
-
-    pub fn add_ms(&mut self, phase: &'static str, ms: f64) {
-        match self.0.iter_mut().find(|(p, _)| *p == phase) {
-            Some((_, t)) => *t += ms,
-            None => self.0.push((phase, ms)),
-        }
-    }
-}
-
-/// [`tensor_metrics`] for the per-layer errors: the same sums in the same order, over the
-/// arrays' slices when both are contiguous (ndarray's per-element iterator over dynamic
-/// dimensions took most of a ConvNeXt comparison's time).
-fn layer_metrics(
-    x: &ArrayD<f32>,
-    approx: &ArrayD<f32>,
-    scale: Option<f64>,
-    range: Option<(f64, f64)>,
-) -> ErrorMetrics {
-    let (Some(xs), Some(ys)) = (x.as_slice(), approx.as_slice()) else {
-        return tensor_metrics(x, approx, scale, range);
-    };
-    let (lo, hi) = range.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
-    let mut acc = ErrorAcc::default();
-    for (&a, &b) in xs.iter().zip(ys) {
-        acc.push(a as f64, b as f64, lo, hi);
-    }
-    ErrorMetrics::for_channel(&acc, scale)
-}
-
 /// The float side of a run pair.
 enum FloatRun {
     Model(crate::engine::RunOutput, Box<Prepared>),
     Twin(HashMap<usize, ArrayD<f32>>),
-}
-
-/// Kept tensors of a run as real values (dequantized when quantized), each taken over from the
-/// run; tensors that have no real value (integers without quantization) are left out.
-fn real_tensors(
-    kept: HashMap<usize, Value>,
-    sg: &crate::model::Subgraph,
-) -> HashMap<usize, ArrayD<f32>> {
-    kept.into_iter()
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .filter_map(|(i, v)| into_real(v, sg.tensors[i].quantization.as_ref()).map(|a| (i, a)))
-        .collect()
 }
 
 impl<'m> Comparator<'m> {
@@ -681,7 +631,7 @@ impl<'m> Comparator<'m> {
                 }
                 let t = &qs.tensors[p.quant];
                 let (scale, range) = crate::quant::metrics::activation_range(t);
-                let cumulative = layer_metrics(f, q, scale, range);
+                let cumulative = tensor_metrics(f, q, scale, range);
                 let local = match p.quant_op {
                     Some(o) if !is_boundary_op(&qs.operators[o].op) => {
                         let op = &qs.operators[o];
@@ -694,7 +644,7 @@ impl<'m> Comparator<'m> {
                             .ok()
                             .and_then(|outs| outs.into_iter().nth(k))
                             .filter(|a| a.shape() == q.shape())
-                            .map(|a| layer_metrics(&a, q, scale, range))
+                            .map(|a| tensor_metrics(&a, q, scale, range))
                     }
                     _ => None,
                 };

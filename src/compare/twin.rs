@@ -6,6 +6,7 @@ use crate::engine::kernels::cast::dequantize_value;
 use crate::engine::{run_op_float, Value};
 use crate::model::{Model, Quantization};
 use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// `v` as float values, taking float32 arrays over without copying: what
@@ -110,4 +111,17 @@ pub fn run_float_twin(
         }
     }
     Ok(vals)
+}
+
+/// Kept tensors of a run as real values (dequantized when quantized), each taken over from the
+/// run; tensors that have no real value (integers without quantization) are left out.
+pub(super) fn real_tensors(
+    kept: HashMap<usize, Value>,
+    sg: &crate::model::Subgraph,
+) -> HashMap<usize, ArrayD<f32>> {
+    kept.into_iter()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter_map(|(i, v)| into_real(v, sg.tensors[i].quantization.as_ref()).map(|a| (i, a)))
+        .collect()
 }
