@@ -127,8 +127,11 @@ mod tests {
     #[test]
     fn requant16_rq_matches_mbqm() {
         if !crate::engine::simd::avx512() {
+            eprintln!("requant16_rq_matches_mbqm: this CPU has no AVX-512, the AVX-512 output stage is not checked");
             return;
         }
+        /// # Safety
+        /// The CPU must support AVX-512F/BW/VL/DQ (checked above).
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
         unsafe fn run(acc: &[i32; 16], k: &Rq16, off: i32) -> [i32; 16] {
             use std::arch::x86_64::*;
