@@ -427,23 +427,26 @@ fn plot_exports_write_png_and_csv() {
     }
 }
 
+/// Settings storage in memory, standing in for eframe's file (what a restart reads back).
+#[derive(Default)]
+struct Mem(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Mem {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.into(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
 /// Recent files and the last view survive a restart (eframe persistence).
 #[test]
 fn settings_persist_between_runs() {
-    #[derive(Default)]
-    struct Mem(std::collections::HashMap<String, String>);
-    impl eframe::Storage for Mem {
-        fn get_string(&self, key: &str) -> Option<String> {
-            self.0.get(key).cloned()
-        }
-        fn set_string(&mut self, key: &str, value: String) {
-            self.0.insert(key.into(), value);
-        }
-        fn remove_string(&mut self, key: &str) {
-            self.0.remove(key);
-        }
-        fn flush(&mut self) {}
-    }
     let mut h = harness();
     drop_file(&mut h, &asset("digits_int8.tflite"));
     settle(&mut h);
@@ -501,6 +504,26 @@ fn settings_persist_between_runs() {
         "{:?}",
         h3.state().errors
     );
+}
+
+/// Run > Kernel threads (issue #11: "--threads N (and the GUI)") sets the threads the app's
+/// engine runs use, and the choice survives a restart.
+#[test]
+fn kernel_threads_menu_sets_the_choice_and_it_persists() {
+    let mut h = harness();
+    assert_eq!(h.state().kernel_threads(), 0, "default: one per core");
+    h.get_by_label("Run").click();
+    h.run_steps(2);
+    h.get_by_label("Kernel threads").click();
+    h.run_steps(2);
+    h.get_by_label("1").click();
+    h.run_steps(2);
+    assert_eq!(h.state().kernel_threads(), 1);
+    let mut store = Mem::default();
+    eframe::App::save(h.state_mut(), &mut store);
+    let mut h2 = harness();
+    h2.state_mut().restore(&store);
+    assert_eq!(h2.state().kernel_threads(), 1, "restored after a restart");
 }
 
 /// A model with spatial outputs: the first output is shown as heat maps (float, INT8 and

@@ -292,6 +292,11 @@ impl QuantscopeApp {
         }
     }
 
+    /// Kernel threads of the app's model runs (Run > Kernel threads; 0: one per core).
+    pub fn kernel_threads(&self) -> usize {
+        self.settings.threads
+    }
+
     /// Recently opened files, newest first (File > Open recent).
     pub fn recent(&self) -> &[String] {
         &self.settings.recent
