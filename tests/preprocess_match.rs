@@ -229,14 +229,14 @@ fn step_costs(model_file: &str, sqnr_tol: f64) {
         let (flips, sqnr, top1) = oracle(kind);
         common::say(&format!(
             "  {step}: {} flips (oracle {flips}), output SQNR {:?} dB (oracle {sqnr:?})",
-            s.top1_flips, s.output_sqnr_db
+            s.cost.top1_flips, s.cost.output_sqnr_db
         ));
         assert_eq!(s.photos, 5, "{step}");
-        assert_eq!(s.top1_flips, flips, "{step}");
+        assert_eq!(s.cost.top1_flips, flips, "{step}");
         assert!(
-            near(s.output_sqnr_db, sqnr),
+            near(s.cost.output_sqnr_db, sqnr),
             "{step}: {:?} vs {sqnr:?}",
-            s.output_sqnr_db
+            s.cost.output_sqnr_db
         );
         for (ph, t) in r.per_photo.iter().zip(&top1) {
             let k = ph.report.steps.iter().position(|d| d.step == step).unwrap();

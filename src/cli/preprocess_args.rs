@@ -294,11 +294,11 @@ pub fn print_match(r: &crate::compare::pipeline_match::PipelineMatch) {
             s.step,
             s.matched.join(" / "),
             s.current,
-            s.top1_flips,
+            s.cost.top1_flips,
             s.photos,
-            sqnr(s.output_sqnr_db),
-            sqnr(s.worst_output_sqnr_db),
-            s.mean_pixel_levels
+            sqnr(s.cost.output_sqnr_db),
+            sqnr(s.cost.worst_output_sqnr_db),
+            s.cost.mean_pixel_levels
         );
     }
 }

@@ -61,22 +61,22 @@ pub struct StepCost {
     pub current: String,
     /// Photos where the current pipeline differs from the best match in this step.
     pub photos: usize,
-    /// Photos whose top-1 changes when only this step is taken from the current pipeline.
+    /// What taking only this step from the current pipeline costs over those photos.
+    #[serde(flatten)]
+    pub cost: PipelineCost,
+}
+
+/// What a pipeline (the best match, the current one, or one step of the current one) costs
+/// over its photos.
+#[derive(Clone, Debug, Serialize)]
+pub struct PipelineCost {
+    /// Photos whose top-1 differs from the user's tensor's.
     pub top1_flips: usize,
-    /// Output SQNR pooled over those photos (signal and error energy summed); `None`: no change.
+    /// Output SQNR pooled over the photos (signal and error energy summed); `None`: no change.
     pub output_sqnr_db: Option<f64>,
     /// The lowest per-photo output SQNR.
     pub worst_output_sqnr_db: Option<f64>,
     /// Mean input distance to the user's tensors in 0..255 pixel levels.
-    pub mean_pixel_levels: f64,
-}
-
-/// A whole pipeline (the best match or the current one) over all photos.
-#[derive(Clone, Debug, Serialize)]
-pub struct PipelineCost {
-    pub top1_flips: usize,
-    pub output_sqnr_db: Option<f64>,
-    pub worst_output_sqnr_db: Option<f64>,
     pub mean_pixel_levels: f64,
 }
 
@@ -287,8 +287,6 @@ pub fn match_pipeline(
                             .filter(|(d, _)| d.step == s.step)
                     })
                 };
-                let (top1_flips, output_sqnr_db, worst_output_sqnr_db) =
-                    pool(here().map(|(_, e)| e));
                 let mut matched: Vec<String> = here().map(|(d, _)| d.matched.clone()).collect();
                 matched.sort();
                 matched.dedup();
@@ -298,13 +296,10 @@ pub fn match_pipeline(
                     matched,
                     current: s.current.clone(),
                     photos: n,
-                    top1_flips,
-                    output_sqnr_db,
-                    worst_output_sqnr_db,
-                    mean_pixel_levels: here()
-                        .map(|(d, _)| d.distance.mean_pixel_levels as f64)
-                        .sum::<f64>()
-                        / n.max(1) as f64,
+                    cost: pipeline_cost(
+                        here().map(|(_, e)| e),
+                        here().map(|(d, _)| d.distance.mean_pixel_levels),
+                    ),
                 });
             }
         }

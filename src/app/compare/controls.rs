@@ -125,24 +125,24 @@ impl ComparePanel {
                     .response
                     .labelled_by(lab.id);
                 ui.end_row();
-                ui.label("EXIF orientation");
-                ui.horizontal(|ui| {
-                    ui.radio_value(&mut pp.exif, Exif::Apply, "apply");
-                    ui.radio_value(&mut pp.exif, Exif::Ignore, "ignore");
-                });
-                ui.end_row();
-                ui.label("channel order");
-                ui.horizontal(|ui| {
-                    ui.radio_value(&mut pp.channels, ChannelOrder::Rgb, "RGB");
-                    ui.radio_value(&mut pp.channels, ChannelOrder::Bgr, "BGR");
-                });
-                ui.end_row();
-                ui.label("layout");
-                ui.horizontal(|ui| {
-                    ui.radio_value(&mut pp.layout, Layout::Nhwc, "NHWC");
-                    ui.radio_value(&mut pp.layout, Layout::Nchw, "NCHW");
-                });
-                ui.end_row();
+                radio_row(
+                    ui,
+                    "EXIF orientation",
+                    &mut pp.exif,
+                    &[(Exif::Apply, "apply"), (Exif::Ignore, "ignore")],
+                );
+                radio_row(
+                    ui,
+                    "channel order",
+                    &mut pp.channels,
+                    &[(ChannelOrder::Rgb, "RGB"), (ChannelOrder::Bgr, "BGR")],
+                );
+                radio_row(
+                    ui,
+                    "layout",
+                    &mut pp.layout,
+                    &[(Layout::Nhwc, "NHWC"), (Layout::Nchw, "NCHW")],
+                );
                 let lab = ui.label("values");
                 egui::ComboBox::from_id_salt("range")
                     .selected_text(pp.range.label())
@@ -314,4 +314,20 @@ impl ComparePanel {
             }
         }
     }
+}
+
+/// One grid row: `label`, then a radio button per choice of `value`.
+fn radio_row<T: PartialEq + Copy>(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut T,
+    choices: &[(T, &str)],
+) {
+    ui.label(label);
+    ui.horizontal(|ui| {
+        for &(v, text) in choices {
+            ui.radio_value(value, v, text);
+        }
+    });
+    ui.end_row();
 }

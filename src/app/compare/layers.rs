@@ -85,12 +85,7 @@ impl ComparePanel {
                             egui_plot::VLine::new("selected", s as f64).color(egui::Color32::GRAY),
                         );
                     }
-                    if p.response().clicked() {
-                        p.pointer_coordinate()
-                            .map(|c| c.x.round().max(0.0) as usize)
-                    } else {
-                        None
-                    }
+                    crate::app::plots::clicked_index(p)
                 })
             });
             let resp = region.inner;

@@ -220,9 +220,13 @@ fn match_result_ui(ui: &mut egui::Ui, v: &MatchView, tex: &[egui::TextureHandle;
                 ui.label(&s.step);
                 ui.label(s.matched.join(" / "));
                 ui.label(&s.current);
-                ui.label(format!("{:.3}", s.mean_pixel_levels));
-                ui.label(if s.top1_flips > 0 { "flips" } else { "same" });
-                ui.label(fmt_opt(s.output_sqnr_db, 1));
+                ui.label(format!("{:.3}", s.cost.mean_pixel_levels));
+                ui.label(if s.cost.top1_flips > 0 {
+                    "flips"
+                } else {
+                    "same"
+                });
+                ui.label(fmt_opt(s.cost.output_sqnr_db, 1));
                 ui.end_row();
             }
         });
