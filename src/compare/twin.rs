@@ -5,43 +5,16 @@ use super::CompareError;
 use crate::engine::kernels::cast::dequantize_value;
 use crate::engine::{run_op_float, Value};
 use crate::model::{Model, Quantization};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
-/// `v` as float values, taking float32 arrays over without copying: what
-/// [`dequantize_value`] computes (`scale * (q - zero_point)` in f64 per channel), with int8,
-/// uint8 and int16 in one pass instead of through an i64 copy. `None` when `v` cannot be read
-/// as real values (an integer without quantization parameters).
+/// `v` as float values, taking float32 arrays over without copying (otherwise what
+/// [`dequantize_value`] computes). `None` when `v` cannot be read as real values (an integer
+/// without quantization parameters).
 pub fn into_real(v: Value, q: Option<&Quantization>) -> Option<ArrayD<f32>> {
-    fn affine<T: Copy + Into<i64>>(a: &ArrayD<T>, q: &Quantization) -> Option<ArrayD<f32>> {
-        let x = a.as_slice()?;
-        let shape = a.shape();
-        let per = q.scales.len() > 1;
-        let dim = q.quantized_dimension.max(0) as usize;
-        let inner: usize = shape.iter().skip(dim + 1).product::<usize>().max(1);
-        let size = shape.get(dim).copied().unwrap_or(1).max(1);
-        let mut out = Vec::with_capacity(x.len());
-        for (b, block) in x.chunks(inner).enumerate() {
-            let (s, z) = q.channel(if per { b % size } else { 0 });
-            out.extend(
-                block
-                    .iter()
-                    .map(|&v| (s as f64 * (v.into() - z) as f64) as f32),
-            );
-        }
-        ArrayD::from_shape_vec(IxDyn(shape), out).ok()
-    }
-    let fast = match (&v, q) {
-        (Value::F32(_), _) => None,
-        (Value::I8(a), Some(q)) => affine(a, q),
-        (Value::U8(a), Some(q)) => affine(a, q),
-        (Value::I16(a), Some(q)) => affine(a, q),
-        _ => None,
-    };
     match v {
         Value::F32(a) => Some(a),
-        _ if fast.is_some() => fast,
         other => dequantize_value(&other, q).ok(),
     }
 }

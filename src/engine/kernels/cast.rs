@@ -212,16 +212,36 @@ pub fn dequantize_value(v: &Value, q: Option<&Quantization>) -> Result<ArrayD<f3
     }
     let q =
         q.ok_or_else(|| EngineError::msg("dequantizing a tensor without quantization parameters"))?;
-    let raw = v.to_i64_vec()?;
-    let ch = channel_of(q, v.shape());
-    let out: Vec<f32> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| {
-            let (s, z) = q.channel(ch(i));
-            (s as f64 * (x - z) as f64) as f32
-        })
-        .collect();
+    /// One pass over the stored integers, a channel's parameters looked up once per run of
+    /// `inner` values (no i64 copy: compare dequantizes every kept tensor of a model this way).
+    fn affine<T: Copy + Into<i64>>(x: &[T], shape: &[usize], q: &Quantization) -> Vec<f32> {
+        let per = q.scales.len() > 1;
+        let dim = q.quantized_dimension.max(0) as usize;
+        let inner = shape.iter().skip(dim + 1).product::<usize>().max(1);
+        let size = shape.get(dim).copied().unwrap_or(1).max(1);
+        let mut out = Vec::with_capacity(x.len());
+        for (b, run) in x.chunks(inner).enumerate() {
+            let (s, z) = q.channel(if per { b % size } else { 0 });
+            out.extend(
+                run.iter()
+                    .map(|&v| (s as f64 * (v.into() - z) as f64) as f32),
+            );
+        }
+        out
+    }
+    fn standard<T: Copy + Into<i64>>(a: &ArrayD<T>, q: &Quantization) -> Vec<f32> {
+        match a.as_slice() {
+            Some(x) => affine(x, a.shape(), q),
+            None => affine(&a.iter().copied().collect::<Vec<_>>(), a.shape(), q),
+        }
+    }
+    let out = match v {
+        Value::I8(a) => standard(a, q),
+        Value::U8(a) => standard(a, q),
+        Value::I16(a) => standard(a, q),
+        Value::I32(a) => standard(a, q),
+        other => affine(&other.to_i64_vec()?, other.shape(), q),
+    };
     Ok(ArrayD::from_shape_vec(IxDyn(v.shape()), out).unwrap())
 }
 
