@@ -314,13 +314,9 @@ fn text(r: &Report, ops: &[crate::model::Operator]) -> String {
         let _ = writeln!(s, "  {key:8} {}", parts.join(", "));
     }
     for (key, sixteen) in [("int8", false), ("int16x8", true)] {
-        let risky = readiness::at_risk(ops, sixteen);
-        if !risky.is_empty() {
-            let _ = writeln!(s, "  {key} at risk:");
-            for (i, name, v) in risky {
-                let _ = writeln!(s, "    #{i:<5} {name:28} {}", v.label());
-            }
-        }
+        let risky = readiness::at_risk(ops, sixteen).into_iter();
+        let lines = risky.map(|(i, name, v)| format!("#{i:<5} {name:28} {}", v.label()));
+        super::section(&mut s, "  ", &format!("{key} at risk:"), lines);
     }
     if let Some(m) = &r.matching {
         let inserted = m

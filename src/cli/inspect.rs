@@ -89,31 +89,27 @@ fn render_tflite_metadata(o: &mut String, md: &crate::report::TfliteMetadataRepo
             );
         }
     }
-    if !md.associated_files.is_empty() {
-        let _ = writeln!(o, "  associated files:");
-    }
-    for f in &md.associated_files {
-        let _ = writeln!(
-            o,
-            "    {} ({}{}) on {}{}: {}{}",
-            f.file.name,
-            f.file.file_type,
-            f.file
-                .locale
-                .as_deref()
-                .map_or(String::new(), |l| format!(", locale {l}")),
-            f.attached_to,
-            f.tensor
-                .as_deref()
-                .map_or(String::new(), |t| format!(" '{t}'")),
-            f.bytes
-                .map_or("not in the archive".to_string(), |b| format!("{b} bytes")),
-            f.file
-                .description
-                .as_deref()
-                .map_or(String::new(), |d| format!(" - {d}")),
-        );
-    }
+    let files = md.associated_files.iter().map(|f| {
+        let file = &f.file;
+        let locale = file
+            .locale
+            .as_deref()
+            .map_or(String::new(), |l| format!(", locale {l}"));
+        let tensor = f
+            .tensor
+            .as_deref()
+            .map_or(String::new(), |t| format!(" '{t}'"));
+        let bytes = f
+            .bytes
+            .map_or("not in the archive".to_string(), |b| format!("{b} bytes"));
+        let about = file
+            .description
+            .as_deref()
+            .map_or(String::new(), |d| format!(" - {d}"));
+        let (name, kind, on) = (&file.name, &file.file_type, &f.attached_to);
+        format!("{name} ({kind}{locale}) on {on}{tensor}: {bytes}{about}")
+    });
+    super::section(o, "  ", "associated files:", files);
     if let Some(e) = &md.archive_error {
         let _ = writeln!(o, "  archive: {e}");
     } else if !md.archive.is_empty() {

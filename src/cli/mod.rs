@@ -146,3 +146,16 @@ impl Deadline {
         }
     }
 }
+
+/// A heading and its lines (two spaces further in), each line prefixed by `indent`; nothing at
+/// all when there are no lines.
+fn section(o: &mut String, indent: &str, heading: &str, lines: impl Iterator<Item = String>) {
+    use std::fmt::Write;
+    let mut lines = lines.peekable();
+    if lines.peek().is_some() {
+        let _ = writeln!(o, "{indent}{heading}");
+        for l in lines {
+            let _ = writeln!(o, "{indent}  {l}");
+        }
+    }
+}

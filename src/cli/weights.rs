@@ -1,5 +1,6 @@
 //! `quantscope weights MODEL [--float FLOAT_MODEL | --simulate BITS ...] [--json] [--csv FILE]`.
 
+use super::section;
 use crate::model::Model;
 use crate::quant::simulate::{parse_clip, Bits, Clip, Scheme};
 use crate::quant::{
@@ -282,18 +283,15 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
             short(&t.tensor.name, 60)
         );
     }
-    let all: Vec<_> = r.tensors.iter().flat_map(|t| &t.checks).collect();
-    if !all.is_empty() {
-        let _ = writeln!(o, "\nchecks:");
-        for c in all {
-            let sev = match c.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            };
-            let _ = writeln!(o, "  {sev}: {}", c.message);
-        }
-    }
+    let checks = r.tensors.iter().flat_map(|t| &t.checks).map(|c| {
+        let sev = match c.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        format!("{sev}: {}", c.message)
+    });
+    section(&mut o, "", "\nchecks:", checks);
     for t in &r.tensors {
         if let Some(b) = &t.blocks {
             render_blocks(&mut o, t, b);
@@ -363,37 +361,31 @@ pub fn render_text(r: &WeightsReport, worst: usize) -> String {
             100.0 * sb as f64 / ru.constant_bytes.max(1) as f64
         );
     }
-    if !r.unmatched_quant.is_empty() {
-        let _ = writeln!(o, "unpaired tensors of {} (no error measured):", r.model);
-        for u in &r.unmatched_quant {
-            let _ = writeln!(
-                o,
-                "  {:>5} '{}': {}",
-                u.tensor.index, u.tensor.name, u.reason
-            );
-        }
-    }
-    if !r.unmatched_float.is_empty() {
-        let _ = writeln!(o, "float constants nothing was paired with:");
-        for u in &r.unmatched_float {
-            let _ = writeln!(
-                o,
-                "  {:>5} '{}' ({})",
-                u.tensor.index,
-                u.tensor.name,
-                u.role.as_deref().unwrap_or("no consumer")
-            );
-        }
-    }
-    if !r.skipped.is_empty() {
-        let _ = writeln!(o, "not analysed:");
-        for s in &r.skipped {
-            let _ = writeln!(
-                o,
-                "  {:>5} {:<8} '{}': {}",
-                s.tensor.index, s.dtype, s.tensor.name, s.reason
-            );
-        }
-    }
+    section(
+        &mut o,
+        "",
+        &format!("unpaired tensors of {} (no error measured):", r.model),
+        r.unmatched_quant
+            .iter()
+            .map(|u| format!("{:>5} '{}': {}", u.tensor.index, u.tensor.name, u.reason)),
+    );
+    section(
+        &mut o,
+        "",
+        "float constants nothing was paired with:",
+        r.unmatched_float.iter().map(|u| {
+            let role = u.role.as_deref().unwrap_or("no consumer");
+            format!("{:>5} '{}' ({role})", u.tensor.index, u.tensor.name)
+        }),
+    );
+    section(
+        &mut o,
+        "",
+        "not analysed:",
+        r.skipped.iter().map(|s| {
+            let (i, name) = (s.tensor.index, &s.tensor.name);
+            format!("{i:>5} {:<8} '{name}': {}", s.dtype, s.reason)
+        }),
+    );
     o
 }

@@ -362,19 +362,8 @@ impl<'m> Comparator<'m> {
         pp: &Preprocess,
         why: Vec<String>,
     ) -> Result<ImageComparison, CompareError> {
-        Ok(self.compare_prepared(img, image_name, pp, why)?.comparison)
-    }
-
-    /// [`Comparator::compare`], also returning the exact input tensors both models were fed.
-    pub fn compare_prepared(
-        &mut self,
-        img: &RgbImage,
-        image_name: &str,
-        pp: &Preprocess,
-        why: Vec<String>,
-    ) -> Result<ComparedImage, CompareError> {
-        let mut c = self.compare_main(img, image_name, pp, why)?;
-        self.add_alternatives(img, pp, &mut c.comparison)?;
+        let mut c = self.compare_main(img, image_name, pp, why)?.comparison;
+        self.add_alternatives(img, pp, &mut c)?;
         Ok(c)
     }
 
