@@ -9,59 +9,25 @@ use ndarray::{ArrayD, IxDyn};
 
 /// Element-wise numeric conversion with C++ `static_cast` semantics (float -> int truncates).
 pub fn convert(v: &Value, to: DType) -> Result<Value, EngineError> {
+    /// The converted values in `a`'s shape (standard layout).
+    fn build<T>(shape: &[usize], it: impl Iterator<Item = T>) -> ArrayD<T> {
+        ArrayD::from_shape_vec(IxDyn(shape), it.collect()).unwrap()
+    }
     macro_rules! from_iter {
         ($a:expr, $conv:expr) => {{
             let a = $a;
-            let shape = a.shape().to_vec();
+            let shape = a.shape();
             let f = $conv;
+            let vals = a.iter().map(|&x| f(x));
             match to {
-                DType::F32 => Value::F32(
-                    ArrayD::from_shape_vec(IxDyn(&shape), a.iter().map(|&x| f(x) as f32).collect())
-                        .unwrap(),
-                ),
-                DType::F16 => Value::F16(
-                    ArrayD::from_shape_vec(
-                        IxDyn(&shape),
-                        a.iter().map(|&x| f16::from_f64(f(x))).collect(),
-                    )
-                    .unwrap(),
-                ),
-                DType::I8 => Value::I8(
-                    ArrayD::from_shape_vec(
-                        IxDyn(&shape),
-                        a.iter().map(|&x| f(x) as i64 as i8).collect(),
-                    )
-                    .unwrap(),
-                ),
-                DType::U8 => Value::U8(
-                    ArrayD::from_shape_vec(
-                        IxDyn(&shape),
-                        a.iter().map(|&x| f(x) as i64 as u8).collect(),
-                    )
-                    .unwrap(),
-                ),
-                DType::I16 => Value::I16(
-                    ArrayD::from_shape_vec(
-                        IxDyn(&shape),
-                        a.iter().map(|&x| f(x) as i64 as i16).collect(),
-                    )
-                    .unwrap(),
-                ),
-                DType::I32 => Value::I32(
-                    ArrayD::from_shape_vec(
-                        IxDyn(&shape),
-                        a.iter().map(|&x| f(x) as i64 as i32).collect(),
-                    )
-                    .unwrap(),
-                ),
-                DType::I64 => Value::I64(
-                    ArrayD::from_shape_vec(IxDyn(&shape), a.iter().map(|&x| f(x) as i64).collect())
-                        .unwrap(),
-                ),
-                DType::Bool => Value::Bool(
-                    ArrayD::from_shape_vec(IxDyn(&shape), a.iter().map(|&x| f(x) != 0.0).collect())
-                        .unwrap(),
-                ),
+                DType::F32 => Value::F32(build(shape, vals.map(|x| x as f32))),
+                DType::F16 => Value::F16(build(shape, vals.map(f16::from_f64))),
+                DType::I8 => Value::I8(build(shape, vals.map(|x| x as i64 as i8))),
+                DType::U8 => Value::U8(build(shape, vals.map(|x| x as i64 as u8))),
+                DType::I16 => Value::I16(build(shape, vals.map(|x| x as i64 as i16))),
+                DType::I32 => Value::I32(build(shape, vals.map(|x| x as i64 as i32))),
+                DType::I64 => Value::I64(build(shape, vals.map(|x| x as i64))),
+                DType::Bool => Value::Bool(build(shape, vals.map(|x| x != 0.0))),
                 other => bail!("cannot cast to {other}"),
             }
         }};

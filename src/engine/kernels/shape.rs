@@ -188,14 +188,15 @@ pub fn reshape_target(ctx: &OpCtx) -> Result<Vec<usize>, EngineError> {
     Ok(shape)
 }
 
+/// The axes listed by input 1, each normalized for rank `r` (negative ones count from the end).
+fn axes_input(ctx: &OpCtx, r: usize) -> Result<Vec<usize>, EngineError> {
+    ctx.in_ints(1)?.iter().map(|&a| norm_axis(a, r)).collect()
+}
+
 pub fn transpose(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.input(0)?;
     let r = x.shape().len();
-    let perm: Vec<usize> = ctx
-        .in_ints(1)?
-        .iter()
-        .map(|&p| norm_axis(p, r))
-        .collect::<Result<_, _>>()?;
+    let perm = axes_input(ctx, r)?;
     // Each axis exactly once: a repeated axis would read past the input.
     let mut seen = vec![false; r];
     if perm.len() != r || perm.iter().any(|&p| std::mem::replace(&mut seen[p], true)) {
@@ -222,56 +223,30 @@ macro_rules! multi {
     ($vals:expr, |$v:ident| $body:expr) => {{
         let vals: &[&Value] = $vals;
         let first = vals[0];
-        match first {
-            Value::F32(_) => {
-                let $v = collect_same!(vals, first, F32);
-                Value::F32($body)
-            }
-            Value::F16(_) => {
-                let $v = collect_same!(vals, first, F16);
-                Value::F16($body)
-            }
-            Value::I8(_) => {
-                let $v = collect_same!(vals, first, I8);
-                Value::I8($body)
-            }
-            Value::U8(_) => {
-                let $v = collect_same!(vals, first, U8);
-                Value::U8($body)
-            }
-            Value::I16(_) => {
-                let $v = collect_same!(vals, first, I16);
-                Value::I16($body)
-            }
-            Value::I32(_) => {
-                let $v = collect_same!(vals, first, I32);
-                Value::I32($body)
-            }
-            Value::I64(_) => {
-                let $v = collect_same!(vals, first, I64);
-                Value::I64($body)
-            }
-            Value::Bool(_) => {
-                let $v = collect_same!(vals, first, Bool);
-                Value::Bool($body)
-            }
+        multi!(@each vals, first, |$v| $body; F32 F16 I8 U8 I16 I32 I64 Bool)
+    }};
+    (@each $vals:ident, $first:ident, |$v:ident| $body:expr; $($var:ident)*) => {
+        match $first {
+            $(Value::$var(_) => {
+                let $v = collect_same!($vals, $first, $var);
+                Value::$var($body)
+            })*
             other => bail!("{} tensors are not supported here", other.dtype()),
         }
-    }};
+    };
 }
 
+/// All of an op's inputs (an op without any is refused).
 fn all_inputs<'a>(ctx: &OpCtx<'a>) -> Result<Vec<&'a Value>, EngineError> {
+    if ctx.inputs.is_empty() {
+        bail!("no inputs");
+    }
     (0..ctx.inputs.len()).map(|i| ctx.input(i)).collect()
 }
 
 pub fn reverse(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let x = ctx.input(0)?;
-    let r = x.shape().len();
-    let axes: Vec<usize> = ctx
-        .in_ints(1)?
-        .iter()
-        .map(|&a| norm_axis(a, r))
-        .collect::<Result<_, _>>()?;
+    let axes = axes_input(ctx, x.shape().len())?;
     let idx: Vec<Option<Vec<usize>>> = x
         .shape()
         .iter()

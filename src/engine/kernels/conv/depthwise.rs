@@ -3,20 +3,26 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// `acc[i] += x[i] * w[i]`, in 16-wide chunks the compiler turns into whole vectors.
+/// Calls `op(acc[i], x[i], w[i])` for every lane, in 16-wide chunks the compiler turns into
+/// whole vectors, then the remainder. `x` and `w` hold at least `acc.len()` values.
 #[inline(always)]
-pub(super) fn mul_acc(acc: &mut [f32], x: &[f32], w: &[f32]) {
+pub(crate) fn lanes16<A, X: Copy, W: Copy>(
+    acc: &mut [A],
+    x: &[X],
+    w: &[W],
+    op: impl Fn(&mut A, X, W),
+) {
     let n = acc.len();
     let (x, w) = (&x[..n], &w[..n]);
     let mut ac = acc.chunks_exact_mut(16);
     let mut xc = x.chunks_exact(16);
     let mut wc = w.chunks_exact(16);
     for ((a, xv), wv) in (&mut ac).zip(&mut xc).zip(&mut wc) {
-        let a: &mut [f32; 16] = a.try_into().unwrap();
-        let xv: &[f32; 16] = xv.try_into().unwrap();
-        let wv: &[f32; 16] = wv.try_into().unwrap();
+        let a: &mut [A; 16] = a.try_into().unwrap();
+        let xv: &[X; 16] = xv.try_into().unwrap();
+        let wv: &[W; 16] = wv.try_into().unwrap();
         for i in 0..16 {
-            a[i] += xv[i] * wv[i];
+            op(&mut a[i], xv[i], wv[i]);
         }
     }
     for ((a, &xv), &wv) in ac
@@ -25,8 +31,14 @@ pub(super) fn mul_acc(acc: &mut [f32], x: &[f32], w: &[f32]) {
         .zip(xc.remainder())
         .zip(wc.remainder())
     {
-        *a += xv * wv;
+        op(a, xv, wv);
     }
+}
+
+/// `acc[i] += x[i] * w[i]`, in 16-wide chunks the compiler turns into whole vectors.
+#[inline(always)]
+pub(super) fn mul_acc(acc: &mut [f32], x: &[f32], w: &[f32]) {
+    lanes16(acc, x, w, |a, x, w| *a += x * w);
 }
 
 /// [`mul_acc`] with AVX-512: whole 16-float vectors, fused multiply-add.
@@ -78,14 +90,12 @@ pub(super) struct DwF32<'a> {
 pub(super) fn dw_row_f32<const WIDE: bool>(d: &DwF32, row: usize, orow: &mut [f32]) {
     let g = d.g;
     let oc = g.ic * d.mult;
-    let (b, oy) = (row / g.oh, row % g.oh);
     match d.bias {
         Some(bv) => orow
             .chunks_exact_mut(oc)
             .for_each(|p| p.copy_from_slice(bv)),
         None => orow.fill(0.0),
     }
-    let mut xg = vec![0f32; if d.mult == 1 { 0 } else { oc }];
     let step = |a: &mut [f32], x: &[f32], w: &[f32]| {
         #[cfg(target_arch = "x86_64")]
         if WIDE {
@@ -94,32 +104,53 @@ pub(super) fn dw_row_f32<const WIDE: bool>(d: &DwF32, row: usize, orow: &mut [f3
         }
         mul_acc(a, x, w)
     };
+    dw_taps(g, d.x, d.w, d.mult, row, orow, step);
+    if let Some((lo, hi)) = d.clamp {
+        for v in orow.iter_mut() {
+            *v = v.max(lo).min(hi);
+        }
+    }
+}
+
+/// Walks the taps of output row `row` (= batch * oh + oy) of a depthwise convolution: for every
+/// tap and every output pixel it reaches, `step(pixel's oc accumulators, its input channels, the
+/// tap's oc weights)`. With a depth multiplier above 1, each input channel is repeated `mult`
+/// times (gathered into a scratch row) so the three slices line up. `x` is `[n][ih][iw][ic]`,
+/// `w` is `[kh * kw][oc]`, `acc` is `[ow][oc]`.
+#[inline(always)]
+pub(crate) fn dw_taps<X: Copy + Default, W, A>(
+    g: &ConvGeom,
+    x: &[X],
+    w: &[W],
+    mult: usize,
+    row: usize,
+    acc: &mut [A],
+    mut step: impl FnMut(&mut [A], &[X], &[W]),
+) {
+    let oc = g.ic * mult;
+    let (b, oy) = (row / g.oh, row % g.oh);
+    let mut xg = vec![X::default(); if mult == 1 { 0 } else { oc }];
     for ky in 0..g.kh {
         let Some(iy) = g.in_row(oy, ky) else {
             continue;
         };
-        let xrow = &d.x[(b * g.ih + iy) * g.iw * g.ic..(b * g.ih + iy + 1) * g.iw * g.ic];
+        let xrow = &x[(b * g.ih + iy) * g.iw * g.ic..(b * g.ih + iy + 1) * g.iw * g.ic];
         for kx in 0..g.kw {
-            let f = &d.w[(ky * g.kw + kx) * oc..(ky * g.kw + kx + 1) * oc];
+            let f = &w[(ky * g.kw + kx) * oc..(ky * g.kw + kx + 1) * oc];
             let (lo, hi) = g.valid_ox(kx);
             for ox in lo..hi {
                 let ix = ox * g.sw + kx * g.dw - g.pw;
                 let px = &xrow[ix * g.ic..(ix + 1) * g.ic];
-                let acc = &mut orow[ox * oc..(ox + 1) * oc];
-                if d.mult == 1 {
-                    step(acc, px, f);
+                let a = &mut acc[ox * oc..(ox + 1) * oc];
+                if mult == 1 {
+                    step(a, px, f);
                 } else {
                     for (o, v) in xg.iter_mut().enumerate() {
-                        *v = px[o / d.mult];
+                        *v = px[o / mult];
                     }
-                    step(acc, &xg, f);
+                    step(a, &xg, f);
                 }
             }
-        }
-    }
-    if let Some((lo, hi)) = d.clamp {
-        for v in orow.iter_mut() {
-            *v = v.max(lo).min(hi);
         }
     }
 }

@@ -61,6 +61,21 @@ qint!(i8, I8);
 qint!(u8, U8);
 qint!(i16, I16);
 
+/// Runs a kernel generic over [`QInt`] on an int8, uint8 or int16 value: `$x` is bound to the
+/// array and `$body` evaluated; any other type fails with the message `$fmt` (its last `{}`
+/// is the value's type).
+macro_rules! on_qint {
+    ($v:expr, $x:ident => $body:expr, $fmt:literal $(, $arg:expr)*) => {
+        match $v {
+            $crate::engine::Value::I8($x) => $body,
+            $crate::engine::Value::U8($x) => $body,
+            $crate::engine::Value::I16($x) => $body,
+            other => $crate::engine::kernels::bail!($fmt, $($arg,)* other.dtype()),
+        }
+    };
+}
+pub(crate) use on_qint;
+
 #[inline(always)]
 pub(crate) fn clamp_to<T: QInt>(x: i32, lo: i32, hi: i32) -> T {
     T::from_i32(x.max(lo).min(hi))

@@ -1,7 +1,7 @@
 //! Quantized AVERAGE_POOL_2D, reductions (MEAN, SUM, REDUCE_MAX/MIN/PROD) and RESIZE_BILINEAR.
 
 use super::conv::out_and_pad;
-use super::{array, bail, clamp_to, flat, fused, out_range, qparams, QInt};
+use super::{array, bail, clamp_to, flat, fused, on_qint, out_range, qparams, QInt};
 use crate::engine::arith::{self, mbqm};
 use crate::engine::kernels::{norm_axis, OpCtx};
 use crate::engine::{EngineError, Value};
@@ -10,12 +10,8 @@ use rayon::prelude::*;
 use tract_tflite::tflite::Padding;
 
 pub fn avg_pool(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    match ctx.input(0)? {
-        Value::I8(x) => avg_pool_q::<i8>(ctx, x),
-        Value::U8(x) => avg_pool_q::<u8>(ctx, x),
-        Value::I16(x) => avg_pool_q::<i16>(ctx, x),
-        other => bail!("AVERAGE_POOL_2D on {} is not supported", other.dtype()),
-    }
+    on_qint!(ctx.input(0)?, x => avg_pool_q(ctx, x),
+        "AVERAGE_POOL_2D on {} is not supported")
 }
 
 /// `reference_integer_ops::AveragePool`: sum over the in-bounds window, divided by the number
@@ -164,12 +160,8 @@ fn out_index(shape: &[usize], out_dims: &[usize]) -> Vec<usize> {
 }
 
 pub fn reduce(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    match ctx.input(0)? {
-        Value::I8(x) => reduce_q::<i8>(ctx, x),
-        Value::U8(x) => reduce_q::<u8>(ctx, x),
-        Value::I16(x) => reduce_q::<i16>(ctx, x),
-        other => bail!("{} on {} is not supported", ctx.name(), other.dtype()),
-    }
+    on_qint!(ctx.input(0)?, x => reduce_q(ctx, x),
+        "{} on {} is not supported", ctx.name())
 }
 
 fn reduce_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
@@ -304,12 +296,8 @@ fn quantized_mean_or_sum<T: QInt>(
 // --------------------------------------------------------------------------------------------
 
 pub fn resize_bilinear(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    match ctx.input(0)? {
-        Value::I8(x) => resize_bilinear_q::<i8>(ctx, x),
-        Value::U8(x) => resize_bilinear_q::<u8>(ctx, x),
-        Value::I16(x) => resize_bilinear_q::<i16>(ctx, x),
-        other => bail!("RESIZE_BILINEAR on {} is not supported", other.dtype()),
-    }
+    on_qint!(ctx.input(0)?, x => resize_bilinear_q(ctx, x),
+        "RESIZE_BILINEAR on {} is not supported")
 }
 
 fn resize_bilinear_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {

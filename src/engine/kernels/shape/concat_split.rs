@@ -23,9 +23,6 @@ pub(super) fn concat_t<T: Clone>(
 
 pub fn concatenation(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let vals = all_inputs(ctx)?;
-    if vals.is_empty() {
-        bail!("no inputs");
-    }
     let axis = ctx
         .fb
         .builtin_options_as_concatenation_options()
@@ -67,9 +64,6 @@ pub fn concatenation(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 
 pub fn pack(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let vals = all_inputs(ctx)?;
-    if vals.is_empty() {
-        bail!("no inputs");
-    }
     let axis = ctx
         .fb
         .builtin_options_as_pack_options()

@@ -80,6 +80,15 @@ pub(super) fn bmm_q<T: QInt>(
         }
         idx
     };
+    // Where element (`r`, `c`) of an operand stored with `cols` columns (transposed when `adj`)
+    // lies.
+    let at = |adj: bool, r: usize, c: usize, cols: usize| {
+        if adj {
+            c * cols + r
+        } else {
+            r * cols + c
+        }
+    };
     for bi in 0..nb {
         let ai = index(bi, &abatch) * ar * ac;
         let bj = index(bi, &bbatch) * br * bc;
@@ -87,20 +96,8 @@ pub(super) fn bmm_q<T: QInt>(
             for j in 0..n {
                 let mut acc: i64 = 0;
                 for kk in 0..k {
-                    let av = if adj_x {
-                        af[ai + kk * ac + i]
-                    } else {
-                        af[ai + i * ac + kk]
-                    }
-                    .to_i32()
-                        - in_z;
-                    let bv = if adj_y {
-                        bf[bj + j * bc + kk]
-                    } else {
-                        bf[bj + kk * bc + j]
-                    }
-                    .to_i32()
-                        - w_z;
+                    let av = af[ai + at(adj_x, i, kk, ac)].to_i32() - in_z;
+                    let bv = bf[bj + at(adj_y, kk, j, bc)].to_i32() - w_z;
                     acc += av as i64 * bv as i64;
                 }
                 let v = if wide {

@@ -2,21 +2,16 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::engine::kernels::conv::{dw_taps, lanes16};
+use crate::engine::kernels::int::on_qint;
 
 // --------------------------------------------------------------------------------------------
 // DEPTHWISE_CONV_2D
 // --------------------------------------------------------------------------------------------
 
 pub fn depthwise(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    match ctx.input(0)? {
-        Value::I8(x) => depthwise_q::<i8>(ctx, x),
-        Value::U8(x) => depthwise_q::<u8>(ctx, x),
-        Value::I16(x) => depthwise_q::<i16>(ctx, x),
-        other => bail!(
-            "DEPTHWISE_CONV_2D on {} input is not supported",
-            other.dtype()
-        ),
-    }
+    on_qint!(ctx.input(0)?, x => depthwise_q(ctx, x),
+        "DEPTHWISE_CONV_2D on {} input is not supported")
 }
 
 pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
@@ -91,25 +86,6 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
             fast,
         })
     })?;
-    #[cfg(target_arch = "x86_64")]
-    if let (Some(f), true) = (&p.fast, m == 1 && gemm::has_avx512()) {
-        let q = Requant {
-            bias: &f.bias,
-            mult: &p.mult,
-            shift: &p.shift,
-            out_off: out_z,
-            lo,
-            hi,
-            rq: Some(&f.rq),
-        };
-        out.par_chunks_mut(g.ow * oc)
-            .enumerate()
-            .for_each_init(Vec::new, |ptrs, (r, orow)| {
-                // SAFETY: the CPU has AVX-512F/BW/VL/DQ (checked above).
-                unsafe { dw_row_q8_fast(&xin, &g, f, &q, r, orow, ptrs) }
-            });
-        return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
-    }
     let q = Requant {
         bias: &p.bias,
         mult: &p.mult,
@@ -119,6 +95,21 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
         hi,
         rq: None,
     };
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(f), true) = (&p.fast, m == 1 && gemm::has_avx512()) {
+        let q = Requant {
+            bias: &f.bias,
+            rq: Some(&f.rq),
+            ..q
+        };
+        out.par_chunks_mut(g.ow * oc)
+            .enumerate()
+            .for_each_init(Vec::new, |ptrs, (r, orow)| {
+                // SAFETY: the CPU has AVX-512F/BW/VL/DQ (checked above).
+                unsafe { dw_row_q8_fast(&xin, &g, f, &q, r, orow, ptrs) }
+            });
+        return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
+    }
     let d = DwArgs {
         x: &xin,
         in_off: -in_z,
@@ -158,28 +149,10 @@ pub(super) struct DwArgs<'a, T> {
 /// `acc[i] += (x[i] + off) * w[i]` in 16-wide chunks the compiler turns into whole vectors.
 #[inline(always)]
 pub(super) fn mul_acc_q<T: QInt>(acc: &mut [i32], x: &[T], off: i32, w: &[i32]) {
-    let n = acc.len();
-    let (x, w) = (&x[..n], &w[..n]);
-    let mut ac = acc.chunks_exact_mut(16);
-    let mut xc = x.chunks_exact(16);
-    let mut wc = w.chunks_exact(16);
-    for ((a, xv), wv) in (&mut ac).zip(&mut xc).zip(&mut wc) {
-        let a: &mut [i32; 16] = a.try_into().unwrap();
-        let xv: &[T; 16] = xv.try_into().unwrap();
-        let wv: &[i32; 16] = wv.try_into().unwrap();
-        for i in 0..16 {
-            // Wrapping like the vector paths (and TFLite's int32 accumulators).
-            a[i] = a[i].wrapping_add(xv[i].to_i32().wrapping_add(off).wrapping_mul(wv[i]));
-        }
-    }
-    for ((a, xv), &wv) in ac
-        .into_remainder()
-        .iter_mut()
-        .zip(xc.remainder())
-        .zip(wc.remainder())
-    {
-        *a = a.wrapping_add(xv.to_i32().wrapping_add(off).wrapping_mul(wv));
-    }
+    // Wrapping like the vector paths (and TFLite's int32 accumulators).
+    lanes16(acc, x, w, |a, x, w| {
+        *a = a.wrapping_add(x.to_i32().wrapping_add(off).wrapping_mul(w))
+    });
 }
 
 /// [`mul_acc_q`] with AVX-512 for 8-bit activations: 16 lanes widened to i32 per step.
@@ -223,29 +196,12 @@ pub(super) unsafe fn mul_acc_q_avx512<T: QInt>(acc: &mut [i32], x: &[T], off: i3
     }
 }
 
-/// One output row of an 8-bit depthwise convolution: i32 accumulators for the whole row,
-/// each tap adding to the run of pixels it reaches, then one requantization pass. `WIDE`:
-/// the caller has AVX-512.
-#[inline(always)]
-pub(super) fn dw_row<T: QInt, const WIDE: bool>(
-    d: &DwArgs<T>,
-    q: &Requant,
-    r: usize,
-    orow: &mut [T],
-    acc: &mut Vec<i32>,
-) {
-    dw_acc::<T, WIDE>(d, r, acc);
-    requant_rows(acc, d.oc, q, orow);
-}
-
 /// The i32 accumulators (`[ow][oc]`) of output row `r` (= batch * oh + oy), without bias.
+/// `WIDE`: the caller has AVX-512.
 #[inline(always)]
 pub(super) fn dw_acc<T: QInt, const WIDE: bool>(d: &DwArgs<T>, r: usize, acc: &mut Vec<i32>) {
-    let (g, oc, m) = (d.g, d.oc, d.m);
-    let (b, oy) = (r / g.oh, r % g.oh);
     acc.clear();
-    acc.resize(g.ow * oc, 0);
-    let mut xg = vec![T::default(); if m == 1 { 0 } else { oc }];
+    acc.resize(d.g.ow * d.oc, 0);
     let step = |a: &mut [i32], x: &[T], w: &[i32]| {
         #[cfg(target_arch = "x86_64")]
         if WIDE {
@@ -254,29 +210,7 @@ pub(super) fn dw_acc<T: QInt, const WIDE: bool>(d: &DwArgs<T>, r: usize, acc: &m
         }
         mul_acc_q(a, x, d.in_off, w)
     };
-    for ky in 0..g.kh {
-        let Some(iy) = g.in_row(oy, ky) else {
-            continue;
-        };
-        let xrow = &d.x[(b * g.ih + iy) * g.iw * g.ic..(b * g.ih + iy + 1) * g.iw * g.ic];
-        for kx in 0..g.kw {
-            let wr = &d.w[(ky * g.kw + kx) * oc..(ky * g.kw + kx + 1) * oc];
-            let (lo, hi) = g.valid_ox(kx);
-            for ox in lo..hi {
-                let ix = ox * g.sw + kx * g.dw - g.pw;
-                let px = &xrow[ix * g.ic..(ix + 1) * g.ic];
-                let a = &mut acc[ox * oc..(ox + 1) * oc];
-                if m == 1 {
-                    step(a, px, wr);
-                } else {
-                    for (o, v) in xg.iter_mut().enumerate() {
-                        *v = px[o / m];
-                    }
-                    step(a, &xg, wr);
-                }
-            }
-        }
-    }
+    dw_taps(d.g, d.x, d.w, d.m, r, acc.as_mut_slice(), step);
 }
 
 /// # Safety
@@ -402,40 +336,6 @@ pub fn depthwise_hybrid(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
 }
 
-/// # Safety
-/// The CPU must support AVX2 (checked by the caller through `engine::simd`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn dw_row_avx2<T: QInt>(
-    d: &DwArgs<T>,
-    q: &Requant,
-    r: usize,
-    orow: &mut [T],
-    acc: &mut Vec<i32>,
-) {
-    dw_row::<T, false>(d, q, r, orow, acc)
-}
-
-/// # Safety
-/// The CPU must support AVX-512F/BW/VL (checked by the caller through `engine::simd`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(super) unsafe fn dw_row_avx512<T: QInt>(
-    d: &DwArgs<T>,
-    q: &Requant,
-    r: usize,
-    orow: &mut [T],
-    acc: &mut Vec<i32>,
-) {
-    // SAFETY: the features `dw_row_q8_avx512` needs are enabled here (this function's contract).
-    unsafe {
-        if d.m == 1 && std::mem::size_of::<T>() == 1 {
-            return dw_row_q8_avx512(d, q, r, orow);
-        }
-        dw_row::<T, true>(d, q, r, orow, acc)
-    }
-}
-
 /// Depth multiplier 1, 8-bit: for each pixel and 16 channels, the taps accumulate in one
 /// register and the result is requantized and stored straight away. Interior pixels share one
 /// list of tap offsets (shifted by the pixel's column).
@@ -505,6 +405,9 @@ pub(super) unsafe fn dw_row_q8_avx512<T: QInt>(
     }
 }
 
+/// One output row of an 8-bit depthwise convolution: on AVX-512 with depth multiplier 1,
+/// [`dw_row_q8_avx512`]; otherwise i32 accumulators for the whole row ([`dw_acc`], each tap
+/// adding to the run of pixels it reaches), then one requantization pass.
 pub(super) fn dw_row_dispatch<T: QInt>(
     d: &DwArgs<T>,
     q: &Requant,
@@ -513,15 +416,10 @@ pub(super) fn dw_row_dispatch<T: QInt>(
     acc: &mut Vec<i32>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if gemm::has_avx512() {
-            // SAFETY: the CPU has the AVX-512 subsets the function enables.
-            return unsafe { dw_row_avx512(d, q, r, orow, acc) };
-        }
-        if crate::engine::simd::avx2() {
-            // SAFETY: the CPU has AVX2.
-            return unsafe { dw_row_avx2(d, q, r, orow, acc) };
-        }
+    if d.m == 1 && std::mem::size_of::<T>() == 1 && gemm::has_avx512() {
+        // SAFETY: the CPU has the AVX-512 subsets the function enables.
+        return unsafe { dw_row_q8_avx512(d, q, r, orow) };
     }
-    dw_row::<T, false>(d, q, r, orow, acc)
+    dw_acc_dispatch(d, r, acc);
+    requant_rows(acc, d.oc, q, orow);
 }

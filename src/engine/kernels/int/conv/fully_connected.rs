@@ -35,6 +35,21 @@ pub(crate) fn fc_out_shape(
     })
 }
 
+/// `(units, k, output shape, rows)` of a FULLY_CONNECTED with input shape `in_shape` and
+/// weight shape `ws` (`[units, k]`).
+fn fc_dims(
+    ctx: &OpCtx,
+    in_shape: &[usize],
+    ws: &[usize],
+) -> Result<(usize, usize, Vec<usize>, usize), EngineError> {
+    if ws.len() != 2 {
+        bail!("expected a 2-D weight matrix, got {ws:?}");
+    }
+    let (units, k) = (ws[0], ws[1]);
+    let shape = fc_out_shape(ctx, in_shape, k, units)?;
+    Ok((units, k, shape, in_shape.iter().product::<usize>() / k))
+}
+
 pub fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     match ctx.input(0)? {
         Value::I8(x) => fc_q8::<i8>(ctx, x),
@@ -55,34 +70,12 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
             ctx.out_dtype(0)
         );
     }
-    let ws = ctx.input(1)?.shape().to_vec();
-    if ws.len() != 2 {
-        bail!("expected a 2-D weight matrix, got {ws:?}");
-    }
-    let (units, k) = (ws[0], ws[1]);
-    let shape = fc_out_shape(ctx, x.shape(), k, units)?;
-    let rows = x.len() / k;
+    let (units, k, shape, rows) = fc_dims(ctx, x.shape(), ctx.input(1)?.shape())?;
     let (_, in_z) = qparams(ctx.input_meta[0]);
     let (_, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let vnni = use_vnni(ctx);
     let p = ctx.prepared(weight_inputs(ctx), || q8_prep(ctx, units, k, 1, vnni))?;
-    #[cfg(target_arch = "x86_64")]
-    if let (Some((pw, bias)), Some(Value::I8(xi))) = (p.vnni.first(), ctx.opt_input(0)) {
-        let a = rows_u8(&flat(xi), rows, k, pw.kp);
-        let q = Requant {
-            bias,
-            mult: &p.mult,
-            shift: &p.shift,
-            out_off: out_z,
-            lo,
-            hi,
-            rq: None,
-        };
-        let out = gemm::vnni_gemm::<i8>(&a, rows, pw, &q);
-        return Ok(vec![Value::I8(array(&shape, out)?)]);
-    }
-    let xs = to_i16_off(&flat(x), -in_z);
     let q = Requant {
         bias: &p.bias,
         mult: &p.mult,
@@ -92,6 +85,13 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
         hi,
         rq: None,
     };
+    #[cfg(target_arch = "x86_64")]
+    if let (Some((pw, bias)), Some(Value::I8(xi))) = (p.vnni.first(), ctx.opt_input(0)) {
+        let a = rows_u8(&flat(xi), rows, k, pw.kp);
+        let out = gemm::vnni_gemm::<i8>(&a, rows, pw, &Requant { bias, ..q });
+        return Ok(vec![Value::I8(array(&shape, out)?)]);
+    }
+    let xs = to_i16_off(&flat(x), -in_z);
     let out = gemm::<T>(&xs, rows, k, &p.w16, units, &q);
     Ok(vec![T::wrap(array(&shape, out)?)])
 }
@@ -99,12 +99,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
 pub(super) fn fc_i16(ctx: &OpCtx, x: &ArrayD<i16>) -> Result<Vec<Value>, EngineError> {
     check_out_dtype(ctx, DType::I16)?;
     let (w, ws) = weights_i16(ctx, 1)?;
-    if ws.len() != 2 {
-        bail!("expected a 2-D weight matrix, got {ws:?}");
-    }
-    let (units, k) = (ws[0], ws[1]);
-    let shape = fc_out_shape(ctx, x.shape(), k, units)?;
-    let rows = x.len() / k;
+    let (units, k, shape, rows) = fc_dims(ctx, x.shape(), &ws)?;
     let (in_s, in_z) = qparams(ctx.input_meta[0]);
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, units);

@@ -3,18 +3,15 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::engine::kernels::int::on_qint;
 
 // --------------------------------------------------------------------------------------------
 // TRANSPOSE_CONV (inputs: output_shape, weights [OC, KH, KW, IC], input, optional bias)
 // --------------------------------------------------------------------------------------------
 
 pub fn transpose_conv(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    match ctx.input(2)? {
-        Value::I8(x) => transpose_conv_q::<i8>(ctx, x),
-        Value::U8(x) => transpose_conv_q::<u8>(ctx, x),
-        Value::I16(x) => transpose_conv_q::<i16>(ctx, x),
-        other => bail!("TRANSPOSE_CONV on {} input is not supported", other.dtype()),
-    }
+    on_qint!(ctx.input(2)?, x => transpose_conv_q(ctx, x),
+        "TRANSPOSE_CONV on {} input is not supported")
 }
 
 pub(super) fn transpose_conv_q<T: QInt>(
