@@ -68,6 +68,27 @@ pub fn vnni() -> bool {
     level() >= Level::Vnni
 }
 
+/// `f()`, compiled with AVX-512 (F, BW, VL, DQ): the loops of an `#[inline(always)]` function
+/// that `f` calls are vectorized with them.
+///
+/// # Safety
+/// The CPU must support them ([`avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// `f()`, compiled with AVX2 and FMA (see [`with_avx512`]).
+///
+/// # Safety
+/// The CPU must support them ([`avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// What the kernels run with, for reports and benchmarks.
 pub fn describe() -> &'static str {
     if vnni() {

@@ -18,6 +18,8 @@ use super::gemv;
 use super::{array, bail, flat, fused, scales};
 use crate::engine::arith::Activation;
 use crate::engine::kernels::{par, OpCtx};
+#[cfg(target_arch = "x86_64")]
+use crate::engine::simd;
 use crate::engine::{EngineError, Value};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -118,11 +120,11 @@ fn quantize_in(x: &[f32], q: &mut [i8], asym: bool, range: Option<(f32, f32)>) -
     {
         if crate::engine::simd::avx512() {
             // SAFETY: the CPU has AVX-512F/BW/VL/DQ.
-            return unsafe { quantize_avx512(x, q, asym, range) };
+            return unsafe { simd::with_avx512(|| quantize_generic(x, q, asym, range)) };
         }
         if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { quantize_avx2(x, q, asym, range) };
+            return unsafe { simd::with_avx2(|| quantize_generic(x, q, asym, range)) };
         }
     }
     quantize_generic(x, q, asym, range)
@@ -147,32 +149,6 @@ pub(super) fn quantize_par(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
         quantize_in(&x[off..off + qp.len()], qp, asym, Some((mn, mx)));
     });
     params(mn, mx, asym).unwrap_or((1.0, 0))
-}
-
-/// # Safety
-/// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn quantize_avx512(
-    x: &[f32],
-    q: &mut [i8],
-    asym: bool,
-    range: Option<(f32, f32)>,
-) -> (f32, i32) {
-    quantize_generic(x, q, asym, range)
-}
-
-/// # Safety
-/// The CPU must support AVX2 and FMA (checked by the caller through `engine::simd`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_avx2(
-    x: &[f32],
-    q: &mut [i8],
-    asym: bool,
-    range: Option<(f32, f32)>,
-) -> (f32, i32) {
-    quantize_generic(x, q, asym, range)
 }
 
 /// min and max of `v` in 16 independent lanes (the order does not change a min or a max).
