@@ -31,7 +31,8 @@ pub use fully_connected::*;
 mod batch_matmul;
 pub use batch_matmul::*;
 
-fn bias_vec(ctx: &OpCtx, i: usize, n: usize) -> Result<Option<Vec<f32>>, EngineError> {
+/// The float bias (input `i`), `n` values, if the op has one.
+pub(crate) fn bias_vec(ctx: &OpCtx, i: usize, n: usize) -> Result<Option<Vec<f32>>, EngineError> {
     match ctx.opt_input(i) {
         None => Ok(None),
         Some(v) => {

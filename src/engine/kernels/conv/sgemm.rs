@@ -40,6 +40,15 @@ pub struct Epilogue<'a> {
     pub clamp: Option<(f32, f32)>,
 }
 
+/// The left operand: `m` rows of `a`, `lda` floats apart (activations or im2col rows, read in
+/// place).
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    a: &'a [f32],
+    lda: usize,
+    m: usize,
+}
+
 /// `c[i * ldc + j] = epilogue(sum_p a[i * lda + p] * W[j][p])` for `i < m`, `j < b.n`.
 pub fn gemm(
     a: &[f32],
@@ -57,49 +66,35 @@ pub fn gemm(
     assert!(c.len() >= (m - 1) * ldc + n);
     assert!(k == 0 || a.len() >= (m - 1) * lda + k);
     assert!(ep.bias.is_none_or(|bv| bv.len() >= n));
+    let x = Rows { a, lda, m };
     #[cfg(target_arch = "x86_64")]
     {
         if crate::engine::simd::avx512() {
             // SAFETY: the CPU has AVX-512F; the slices cover every index (asserted above).
-            return unsafe { avx512::gemm(a, lda, m, b, ep, c, ldc) };
+            return unsafe { avx512::gemm(x, b, ep, c, ldc) };
         }
         if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { gemm_avx2(a, lda, m, b, ep, c, ldc) };
+            return unsafe { gemm_avx2(x, b, ep, c, ldc) };
         }
     }
-    gemm_portable(a, lda, m, b, ep, c, ldc)
+    gemm_portable(x, b, ep, c, ldc)
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA (checked by the caller through `engine::simd`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_avx2(
-    a: &[f32],
-    lda: usize,
-    m: usize,
-    b: &PackedB,
-    ep: &Epilogue,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_portable(a, lda, m, b, ep, c, ldc)
+unsafe fn gemm_avx2(x: Rows, b: &PackedB, ep: &Epilogue, c: &mut [f32], ldc: usize) {
+    gemm_portable(x, b, ep, c, ldc)
 }
 
 /// Rows of 4 at a time, one 16-channel panel at a time: the compiler keeps the 4 x 16
 /// accumulators in vector registers.
 #[inline(always)]
-fn gemm_portable(
-    a: &[f32],
-    lda: usize,
-    m: usize,
-    b: &PackedB,
-    ep: &Epilogue,
-    c: &mut [f32],
-    ldc: usize,
-) {
+fn gemm_portable(x: Rows, b: &PackedB, ep: &Epilogue, c: &mut [f32], ldc: usize) {
     const MR: usize = 4;
+    let Rows { a, lda, m } = x;
     let (k, n) = (b.k, b.n);
     for j in 0..n.div_ceil(NR) {
         let panel = &b.data[j * k * NR..(j + 1) * k * NR];
@@ -138,7 +133,7 @@ fn gemm_portable(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Epilogue, PackedB, NR};
+    use super::{Epilogue, PackedB, Rows, NR};
     use crate::engine::kernels::tiles::{by_height, for_tiles, mask16};
     use std::arch::x86_64::*;
 
@@ -203,19 +198,12 @@ mod avx512 {
     /// [`gemm`](super::gemm) asserts: `c` at least `(m - 1) * ldc + b.n`, `a` at least
     /// `(m - 1) * lda + b.k` (when `b.k > 0`), the bias (if any) at least `b.n`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn gemm(
-        a: &[f32],
-        lda: usize,
-        m: usize,
-        b: &PackedB,
-        ep: &Epilogue,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
+    pub(super) unsafe fn gemm(x: Rows, b: &PackedB, ep: &Epilogue, c: &mut [f32], ldc: usize) {
         // SAFETY: AVX-512F is enabled (this function's contract); the slice sizes asserted by the safe
         // `gemm` keep every tile inside `a`, `b.data` and `c`: row tiles stop at `m`, panel pairs at
         // `panels`, the last panel's columns are masked to `n`.
         unsafe {
+            let Rows { a, lda, m } = x;
             let (k, n) = (b.k, b.n);
             let panels = n.div_ceil(NR);
             let clamp = ep
@@ -296,7 +284,7 @@ mod tests {
             gemm(&a, k, m, &pb, &ep, &mut c, n);
             let want = naive(&a, m, k, &w, n, &bias);
             let mut c2 = vec![f32::NAN; m * n];
-            gemm_portable(&a, k, m, &pb, &ep, &mut c2, n);
+            gemm_portable(Rows { a: &a, lda: k, m }, &pb, &ep, &mut c2, n);
             for i in 0..m * n {
                 assert!(
                     (c[i] - want[i]).abs() < 1e-3,

@@ -82,7 +82,7 @@ pub fn transpose_conv(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .fb
         .builtin_options_as_transpose_conv_options()
         .ok_or_else(|| EngineError::msg("TRANSPOSE_CONV without options"))?;
-    let [n, h, wd, c] = dims4(x, "input")?;
+    let [n, _, _, c] = dims4(x, "input")?;
     let [oc, kh, kw, ic] = dims4(w, "filter")?;
     if ic != c || shape.len() != 4 {
         bail!("filter depth {ic} vs input depth {c}, output_shape {shape:?}");
@@ -100,20 +100,8 @@ pub fn transpose_conv(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let (_, ph) = out_and_pad(oh, kh, sh, 1, same);
     let (_, pw) = out_and_pad(ow, kw, sw, 1, same);
     let bias = bias_vec(ctx, 3, oc)?;
-    let mut out = transpose_conv_f32(
-        &contiguous(x),
-        [n, h, wd, c],
-        &contiguous(w),
-        [oc, kh, kw],
-        [oh, ow],
-        [sh, sw],
-        [ph, pw],
-        bias.as_deref(),
-    );
-    apply_act(&mut out, ctx.activation())?;
-    Ok(vec![Value::F32(
-        ArrayD::from_shape_vec(IxDyn(&[n, oh, ow, oc]), out).unwrap(),
-    )])
+    let act = ctx.activation();
+    transpose_conv_op(x, w, [oh, ow], [sh, sw], [ph, pw], bias.as_deref(), act)
 }
 
 /// MediaPipe's custom transposed convolution with bias; options are TfLiteTransposeConvParams
@@ -134,7 +122,7 @@ pub fn conv2d_transpose_bias(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     }
     let rd = |i: usize| i32::from_le_bytes(opts[i * 4..i * 4 + 4].try_into().unwrap());
     let (padding, sw, sh) = (rd(0), rd(1).max(1) as usize, rd(2).max(1) as usize);
-    let [n, h, wd, c] = dims4(x, "input")?;
+    let [_, h, wd, c] = dims4(x, "input")?;
     let [oc, kh, kw, ic] = dims4(w, "filter")?;
     if ic != c {
         bail!("filter depth {ic} vs input depth {c}");
@@ -150,16 +138,35 @@ pub fn conv2d_transpose_bias(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let oh = sh * (h.max(1) - 1) + kh - pth;
     let ow = sw * (wd.max(1) - 1) + kw - ptw;
     let bias = bias_vec(ctx, 2, oc)?;
-    let out = transpose_conv_f32(
+    let pad = [pth / 2, ptw / 2];
+    transpose_conv_op(x, w, [oh, ow], [sh, sw], pad, bias.as_deref(), None)
+}
+
+/// The output of a transposed-convolution op: [`transpose_conv_f32`] of the input `x`
+/// (`[n, h, w, ic]`) with the filter `w` (`[oc, kh, kw, ic]`, both checked 4-D by the caller) into
+/// `[n, oh, ow, oc]`, then the fused activation `act`.
+fn transpose_conv_op(
+    x: &ArrayD<f32>,
+    w: &ArrayD<f32>,
+    [oh, ow]: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+    bias: Option<&[f32]>,
+    act: Option<&str>,
+) -> Result<Vec<Value>, EngineError> {
+    let [n, h, wd, c] = dims4(x, "input")?;
+    let [oc, kh, kw, _] = dims4(w, "filter")?;
+    let mut out = transpose_conv_f32(
         &contiguous(x),
         [n, h, wd, c],
         &contiguous(w),
         [oc, kh, kw],
         [oh, ow],
-        [sh, sw],
-        [pth / 2, ptw / 2],
-        bias.as_deref(),
+        stride,
+        pad,
+        bias,
     );
+    apply_act(&mut out, act)?;
     Ok(vec![Value::F32(
         ArrayD::from_shape_vec(IxDyn(&[n, oh, ow, oc]), out).unwrap(),
     )])

@@ -87,18 +87,7 @@ pub(crate) fn fully_connected(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let (units, k) = (wshape[0], wshape[1]);
     let bs = k / per_row;
     let out_shape = super::conv::fc_out_shape(ctx, x.shape(), k, units)?;
-    let bias: Option<Vec<f32>> = match ctx.opt_input(2) {
-        Some(b) => {
-            let b = b
-                .as_f32()
-                .map_err(|e| EngineError::Type(format!("bias: {e}")))?;
-            if b.len() != units {
-                bail!("bias has {} values for {units} units", b.len());
-            }
-            Some(flat(b).to_vec())
-        }
-        None => None,
-    };
+    let bias = crate::engine::kernels::conv::bias_vec(ctx, 2, units)?;
     let xs = flat(x);
     let w = flat(w);
     let batches = xs.len() / k;

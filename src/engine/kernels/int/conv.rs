@@ -88,14 +88,30 @@ fn weights_i16(ctx: &OpCtx, i: usize) -> Result<(Vec<i16>, Vec<usize>), EngineEr
     })
 }
 
-/// The bias as i64, one per output channel (a corrupt model's short bias is an error here, so
-/// the kernels can index it freely).
+/// The bias as i64, one per output channel.
 fn bias_i64(ctx: &OpCtx, i: usize, n: usize) -> Result<Vec<i64>, EngineError> {
-    let b: Vec<i64> = match ctx.opt_input(i) {
-        None => return Ok(vec![0; n]),
-        Some(Value::I32(b)) => flat(b).iter().map(|&x| x as i64).collect(),
-        Some(Value::I64(b)) => flat(b).to_vec(),
-        Some(other) => bail!("bias of type {} is not supported", other.dtype()),
+    bias_as(ctx, i, n, "bias", |v| match v {
+        Value::I32(b) => Some(flat(b).iter().map(|&x| x as i64).collect()),
+        Value::I64(b) => Some(flat(b).to_vec()),
+        _ => None,
+    })
+}
+
+/// The bias (input `i`), one value per output channel (zeros when the op has none), as `read`
+/// converts it (`None`: a type the op does not take; `what` names the bias in that error). A
+/// corrupt model's short bias is an error here, so the kernels can index it freely.
+pub(super) fn bias_as<T: Clone + Default>(
+    ctx: &OpCtx,
+    i: usize,
+    n: usize,
+    what: &str,
+    read: impl FnOnce(&Value) -> Option<Vec<T>>,
+) -> Result<Vec<T>, EngineError> {
+    let Some(v) = ctx.opt_input(i) else {
+        return Ok(vec![T::default(); n]);
+    };
+    let Some(b) = read(v) else {
+        bail!("{what} of type {} is not supported", v.dtype());
     };
     if b.len() != n {
         bail!(

@@ -283,18 +283,58 @@ pub(crate) fn pack_weights(w: &[i8], oc: usize, k: usize) -> PackedW {
 mod vnni {
     use std::arch::x86_64::*;
 
-    /// `MR` rows of `a` (u8, row stride `lda`) times `NB` 16-channel blocks (`w[j]`, each
-    /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, `NB * 16` columns; `cols` valid).
+    /// The raw products `sum u * w` of `R` rows of `a` (u8, row stride `lda`) with `NB` 16-channel
+    /// blocks (block `j` at `w + j * wstride`, `kq` groups of 64 bytes): `acc[i][j]` holds row
+    /// `i`'s 16 channels of block `j`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F/BW/VNNI (the caller's target features). `a` must be readable
+    /// for 4 bytes at `i * lda + p * 4` and `w` for 64 bytes at `j * wstride + p * 64`, for
+    /// `i < R`, `j < NB`, `p < kq`.
+    #[inline(always)]
+    pub(super) unsafe fn dot<const R: usize, const NB: usize>(
+        a: *const u8,
+        lda: usize,
+        kq: usize,
+        w: *const i8,
+        wstride: usize,
+    ) -> [[__m512i; NB]; R] {
+        // SAFETY: this function's contract (see `# Safety`): pointers valid for every row, block
+        // and k group the loops touch, the features enabled.
+        unsafe {
+            let mut acc = [[_mm512_setzero_si512(); NB]; R];
+            for p in 0..kq {
+                let mut bv = [_mm512_setzero_si512(); NB];
+                for (j, v) in bv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(w.add(j * wstride + p * 64) as *const _);
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av =
+                        _mm512_set1_epi32((a.add(i * lda + p * 4) as *const i32).read_unaligned());
+                    for j in 0..NB {
+                        row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
+                    }
+                }
+            }
+            acc
+        }
+    }
+
+    /// `MR` rows of `a` (u8, row stride `lda`) times `NB` 16-channel blocks (block `j` at
+    /// `w + j * wstride`, `kq` groups of 64 bytes) into `c` (row stride `ldc`, `NB * 16`
+    /// columns; `cols` valid).
     ///
     /// # Safety
     /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
-    /// for `r < MR`, `q < kq`; each `w[j]` for `kq * 64` bytes; `c` writable for
-    /// `min(cols, NB * 16)` i32s at `r * ldc` for `r < MR`.
+    /// for `r < MR`, `q < kq`; `w` for `kq * 64` bytes at `j * wstride` for `j < NB`; `c` writable
+    /// for `min(cols, NB * 16)` i32s at `r * ldc` for `r < MR`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn kernel<const MR: usize, const NB: usize>(
         a: *const u8,
         lda: usize,
-        w: [*const i8; NB],
+        w: *const i8,
+        wstride: usize,
         kq: usize,
         c: *mut i32,
         ldc: usize,
@@ -304,20 +344,7 @@ mod vnni {
         // and k group the loops touch, AVX-512F/BW/VNNI enabled; the stores write
         // `min(cols, NB * 16)` values per row, through a whole-tile buffer when fewer are valid.
         unsafe {
-            let mut acc = [[_mm512_setzero_si512(); NB]; MR];
-            for q in 0..kq {
-                let mut bv = [_mm512_setzero_si512(); NB];
-                for (j, v) in bv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_si512(w[j].add(q * 64) as *const _);
-                }
-                for (r, row) in acc.iter_mut().enumerate() {
-                    let av =
-                        _mm512_set1_epi32((a.add(r * lda + q * 4) as *const i32).read_unaligned());
-                    for j in 0..NB {
-                        row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
-                    }
-                }
-            }
+            let acc = dot::<MR, NB>(a, lda, kq, w, wstride);
             for (r, row) in acc.iter().enumerate() {
                 let dst = c.add(r * ldc);
                 if cols >= NB * 16 {
@@ -374,20 +401,7 @@ mod vnni_fused {
         // SAFETY: this function's contract (see `# Safety`): pointers valid for every row, block and k
         // group the loops touch, the last block's stores masked; the features are enabled.
         unsafe {
-            let mut acc = [[_mm512_setzero_si512(); NB]; R];
-            for p in 0..kq {
-                let mut bv = [_mm512_setzero_si512(); NB];
-                for (j, v) in bv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_si512(w.add(j * wstride + p * 64) as *const _);
-                }
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let av =
-                        _mm512_set1_epi32((a.add(i * lda + p * 4) as *const i32).read_unaligned());
-                    for j in 0..NB {
-                        row[j] = _mm512_dpbusd_epi32(row[j], av, bv[j]);
-                    }
-                }
-            }
+            let acc = super::vnni::dot::<R, NB>(a, lda, kq, w, wstride);
             let (lo8, hi8) = (
                 _mm_set1_epi8(
                     _mm_cvtsi128_si32(_mm512_castsi512_si128(o.lo)).clamp(-128, 127) as i8,
@@ -411,25 +425,21 @@ mod vnni_fused {
         }
     }
 
+    /// The rows of `a` (`w.kp` bytes each) times `w`, requantized into `out` (row stride `ldo`):
+    /// as many rows as `out` holds outputs for (`(rows - 1) * ldo + w.oc` values, `ldo >= w.oc`).
+    ///
     /// # Safety
     /// The CPU must support AVX-512F/BW/VL/DQ/VNNI, and the sizes must be those
-    /// [`vnni_gemm_into`] asserts: `a` at least `rows * w.kp`, `out` at least
-    /// `(rows - 1) * ldo + w.oc`, `q`'s vectors at least `w.oc`, `w.data` `w.blocks` blocks of
-    /// `w.kp * 16` bytes.
+    /// [`vnni_gemm_into`] asserts: `a` at least `rows * w.kp`, `q`'s vectors at least `w.oc`,
+    /// `w.data` `w.blocks` blocks of `w.kp * 16` bytes.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-    pub unsafe fn gemm(
-        a: &[u8],
-        rows: usize,
-        w: &PackedW,
-        q: &Requant,
-        out: &mut [i8],
-        ldo: usize,
-    ) {
+    pub unsafe fn gemm(a: &[u8], w: &PackedW, q: &Requant, out: &mut [i8], ldo: usize) {
         // SAFETY: the features are enabled and the sizes are those `vnni_gemm_into` asserts (this
         // function's contract): row tiles stop at `rows`, block pairs at `w.blocks`, the last block's
         // requantization loads and stores are masked to `w.oc`.
         unsafe {
             let (kp, oc) = (w.kp, w.oc);
+            let rows = (out.len() + ldo - oc) / ldo;
             let kq = kp / 4;
             let o = OutStage {
                 off: _mm512_set1_epi32(q.out_off),
@@ -523,10 +533,9 @@ pub(crate) fn vnni_gemm_into(
         .par_chunks_mut(chunk * ldo)
         .enumerate()
         .for_each(|(ci, o)| {
-            let r0 = ci * chunk;
-            let nr = (o.len() + tail) / ldo;
-            // SAFETY: has_vnni() holds; `a` covers rows r0..r0+nr and `o` their outputs.
-            unsafe { vnni_fused::gemm(&a[r0 * w.kp..(r0 + nr) * w.kp], nr, w, q, o, ldo) };
+            // SAFETY: has_vnni() holds; `o` holds the outputs of the rows from `ci * chunk` on
+            // (whole rows but the last, which ends at `oc`) and `a` those rows.
+            unsafe { vnni_fused::gemm(&a[ci * chunk * w.kp..], w, q, o, ldo) };
         });
 }
 
@@ -546,6 +555,7 @@ pub(crate) fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
         let col0 = b * 16;
         let cols = (oc - col0).min(if two { 32 } else { 16 });
         let w0 = w.data[b * kp * 16..].as_ptr();
+        let ws = kp * 16;
         let mut r = 0;
         // SAFETY: has_vnni() holds (asserted); rows r..r + MR (or r..r + 1) of
         // `a` lie inside it (`a.len() >= rows * kp`, asserted), the blocks b and b + 1 of
@@ -558,10 +568,9 @@ pub(crate) fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
                     let ap = a.as_ptr().add(r * kp);
                     let cp = c.as_mut_ptr().add(r * oc + col0);
                     if two {
-                        let w1 = w.data[(b + 1) * kp * 16..].as_ptr();
-                        vnni::kernel::<{ $R }, 2>(ap, kp, [w0, w1], kq, cp, oc, cols);
+                        vnni::kernel::<{ $R }, 2>(ap, kp, w0, ws, kq, cp, oc, cols);
                     } else {
-                        vnni::kernel::<{ $R }, 1>(ap, kp, [w0], kq, cp, oc, cols);
+                        vnni::kernel::<{ $R }, 1>(ap, kp, w0, ws, kq, cp, oc, cols);
                     }
                     r += $R;
                 }};
@@ -594,20 +603,19 @@ pub(crate) fn vnni_gemm<T: QInt>(a: &[u8], rows: usize, w: &PackedW, q: &Requant
         (rows / (4 * threads)).max(6).div_ceil(6) * 6
     };
     if rows >= 2 * threads * 6 || threads == 1 || work < 1 << 18 {
-        out.par_chunks_mut(chunk_rows * oc)
-            .enumerate()
-            .for_each(|(ci, o)| {
-                let r0 = ci * chunk_rows;
-                let nr = o.len() / oc;
-                let mut c = vec![0i32; nr * oc];
-                vnni_block(&a[r0 * w.kp..(r0 + nr) * w.kp], nr, w, &mut c);
-                for r in 0..nr {
-                    requant_row(&c[r * oc..(r + 1) * oc], q, &mut o[r * oc..(r + 1) * oc]);
+        par_row_blocks(
+            &mut out,
+            oc,
+            chunk_rows,
+            |r0, nr, c| vnni_block(&a[r0 * w.kp..(r0 + nr) * w.kp], nr, w, c),
+            |c, o| {
+                for (cr, or) in c.chunks_exact(oc).zip(o.chunks_exact_mut(oc)) {
+                    requant_row(cr, q, or);
                 }
-            });
+            },
+        );
     } else {
         // Few rows: split the channel blocks.
-        let mut c = vec![0i32; rows * oc];
         let nb = w.blocks;
         let per = nb.div_ceil(threads * 2).max(1).div_ceil(2) * 2;
         let parts: Vec<(usize, Vec<i32>)> = (0..nb.div_ceil(per))
@@ -627,17 +635,49 @@ pub(crate) fn vnni_gemm<T: QInt>(a: &[u8], rows: usize, w: &PackedW, q: &Requant
                 (b0 * 16, part)
             })
             .collect();
-        for (o0, part) in parts {
-            let n = part.len() / rows;
-            for r in 0..rows {
-                c[r * oc + o0..r * oc + o0 + n].copy_from_slice(&part[r * n..(r + 1) * n]);
-            }
-        }
-        for r in 0..rows {
-            requant_row(&c[r * oc..(r + 1) * oc], q, &mut out[r * oc..(r + 1) * oc]);
-        }
+        requant_parts(parts, rows, oc, q, &mut out);
     }
     out
+}
+
+/// A GEMM's output rows (`oc` values each) in parallel pieces of `per` rows: for a piece whose
+/// first row is `r0`, `acc(r0, nr, c)` fills `c` with the accumulators of its `nr` rows
+/// (`nr x oc`), then `finish(c, piece)` writes its outputs from them.
+pub(crate) fn par_row_blocks<T: Send>(
+    out: &mut [T],
+    oc: usize,
+    per: usize,
+    acc: impl Fn(usize, usize, &mut [i32]) + Sync,
+    finish: impl Fn(&mut [i32], &mut [T]) + Sync,
+) {
+    out.par_chunks_mut(per * oc).enumerate().for_each(|(t, o)| {
+        let nr = o.len() / oc;
+        let mut c = vec![0i32; nr * oc];
+        acc(t * per, nr, &mut c);
+        finish(&mut c, o);
+    });
+}
+
+/// The output stage of a GEMM split by output channels: `parts` holds, for each piece of
+/// channels, its first channel and its `rows x n` accumulators; they are put together into
+/// rows of `oc` channels and requantized into `out` (`rows x oc`).
+pub(crate) fn requant_parts<T: QInt>(
+    parts: Vec<(usize, Vec<i32>)>,
+    rows: usize,
+    oc: usize,
+    q: &Requant,
+    out: &mut [T],
+) {
+    let mut c = vec![0i32; rows * oc];
+    for (o0, part) in parts {
+        let n = part.len() / rows;
+        for r in 0..rows {
+            c[r * oc + o0..r * oc + o0 + n].copy_from_slice(&part[r * n..(r + 1) * n]);
+        }
+    }
+    for r in 0..rows {
+        requant_row(&c[r * oc..(r + 1) * oc], q, &mut out[r * oc..(r + 1) * oc]);
+    }
 }
 
 #[cfg(test)]

@@ -36,15 +36,11 @@ pub(crate) fn gemv_i8(x: &[i8], w: &[i8], k: usize, wsum: &[i32], out: &mut [i32
             for (d, &v) in xu.iter_mut().zip(&x[..k]) {
                 *d = (v as u8) ^ 0x80;
             }
-            out.par_chunks_mut(ROWS_PER_TASK)
-                .enumerate()
-                .for_each(|(t, o)| {
-                    let o0 = t * ROWS_PER_TASK;
-                    let ws = &w[o0 * k..(o0 + o.len()) * k];
-                    // SAFETY: the CPU has AVX-512F/BW/VNNI; `xu` is `kp` bytes (a multiple of 64
-                    // covering k), `ws` holds `o.len()` rows of `k`, `wsum[o0..]` covers `o`.
-                    unsafe { vnni::rows(&xu, ws, k, &wsum[o0..], o) };
-                });
+            par_rows(w, k, out, |o0, ws, o| {
+                // SAFETY: the CPU has AVX-512F/BW/VNNI; `xu` is `kp` bytes (a multiple of 64
+                // covering k), `ws` holds `o.len()` rows of `k`, `wsum[o0..]` covers `o`.
+                unsafe { vnni::rows(&xu, ws, k, &wsum[o0..], o) }
+            });
             return;
         }
         if crate::engine::simd::avx2() {
@@ -53,27 +49,31 @@ pub(crate) fn gemv_i8(x: &[i8], w: &[i8], k: usize, wsum: &[i32], out: &mut [i32
             for (d, &v) in x16.iter_mut().zip(&x[..k]) {
                 *d = v as i16;
             }
-            out.par_chunks_mut(ROWS_PER_TASK)
-                .enumerate()
-                .for_each(|(t, o)| {
-                    let o0 = t * ROWS_PER_TASK;
-                    let ws = &w[o0 * k..(o0 + o.len()) * k];
-                    // SAFETY: the CPU has AVX2; `x16` is `kp >= k` values, `ws` holds `o.len()`
-                    // rows of `k`.
-                    unsafe { avx2::rows(&x16, ws, k, o) };
-                });
+            par_rows(w, k, out, |_, ws, o| {
+                // SAFETY: the CPU has AVX2; `x16` is `kp >= k` values, `ws` holds `o.len()`
+                // rows of `k`.
+                unsafe { avx2::rows(&x16, ws, k, o) }
+            });
             return;
         }
     }
     let _ = wsum;
+    par_rows(w, k, out, |_, ws, o| {
+        for (i, d) in o.iter_mut().enumerate() {
+            *d = dot_portable(&x[..k], &ws[i * k..(i + 1) * k]);
+        }
+    });
+}
+
+/// `f(o0, ws, o)` on the pieces `o` of `ROWS_PER_TASK` outputs in parallel: `o0` is the piece's
+/// first output row and `ws` its weight rows (`o.len()` rows of `k`).
+#[inline(always)]
+fn par_rows(w: &[i8], k: usize, out: &mut [i32], f: impl Fn(usize, &[i8], &mut [i32]) + Sync) {
     out.par_chunks_mut(ROWS_PER_TASK)
         .enumerate()
         .for_each(|(t, o)| {
             let o0 = t * ROWS_PER_TASK;
-            for (i, d) in o.iter_mut().enumerate() {
-                let wr = &w[(o0 + i) * k..(o0 + i + 1) * k];
-                *d = dot_portable(&x[..k], wr);
-            }
+            f(o0, &w[o0 * k..(o0 + o.len()) * k], o)
         });
 }
 

@@ -11,12 +11,15 @@
 //! - few rows (batch-1 layers): [`gemv::gemv_i8`] on the weights as the model stores them, so
 //!   a big layer streams its weights once at memory bandwidth with no copy.
 
-use super::conv::{conv_geom, fc_out_shape, gemm_block_dispatch, im2col, im2col_u8, ConvGeom};
+use super::conv::ConvGeom;
+use super::conv::{bias_as, conv_geom, fc_out_shape, gemm_block_dispatch, im2col, im2col_u8};
 use super::gemm::{self, PackedW};
 use super::gemv;
 use super::{array, bail, flat, fused, scales};
 use crate::engine::arith::Activation;
 use crate::engine::kernels::{par, OpCtx};
+#[cfg(target_arch = "x86_64")]
+use crate::engine::simd;
 use crate::engine::{EngineError, Value};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -64,18 +67,10 @@ fn weights_i8<'a>(ctx: &OpCtx<'a>) -> Result<(Cow<'a, [i8]>, Vec<usize>), Engine
 }
 
 fn bias_f32(ctx: &OpCtx, i: usize, n: usize) -> Result<Vec<f32>, EngineError> {
-    let b = match ctx.opt_input(i) {
-        None => return Ok(vec![0.0; n]),
-        Some(Value::F32(b)) => flat(b).to_vec(),
-        Some(other) => bail!("hybrid bias of type {} is not supported", other.dtype()),
-    };
-    if b.len() != n {
-        bail!(
-            "bias has {} values, expected {n} (one per output channel)",
-            b.len()
-        );
-    }
-    Ok(b)
+    bias_as(ctx, i, n, "hybrid bias", |v| match v {
+        Value::F32(b) => Some(flat(b).to_vec()),
+        _ => None,
+    })
 }
 
 /// Per-output-channel filter scales (broadcast when per-tensor).
@@ -125,11 +120,11 @@ fn quantize_in(x: &[f32], q: &mut [i8], asym: bool, range: Option<(f32, f32)>) -
     {
         if crate::engine::simd::avx512() {
             // SAFETY: the CPU has AVX-512F/BW/VL/DQ.
-            return unsafe { quantize_avx512(x, q, asym, range) };
+            return unsafe { simd::with_avx512(|| quantize_generic(x, q, asym, range)) };
         }
         if crate::engine::simd::avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { quantize_avx2(x, q, asym, range) };
+            return unsafe { simd::with_avx2(|| quantize_generic(x, q, asym, range)) };
         }
     }
     quantize_generic(x, q, asym, range)
@@ -153,34 +148,7 @@ pub(super) fn quantize_par(x: &[f32], q: &mut [i8], asym: bool) -> (f32, i32) {
     par::for_pieces(q, 1, |off, qp| {
         quantize_in(&x[off..off + qp.len()], qp, asym, Some((mn, mx)));
     });
-    // The parameters alone (no values; the range is that of the non-empty `x`).
-    quantize_generic(&[], &mut [], asym, Some((mn, mx)))
-}
-
-/// # Safety
-/// The CPU must support AVX-512F/BW/VL/DQ (checked by the caller through `engine::simd`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn quantize_avx512(
-    x: &[f32],
-    q: &mut [i8],
-    asym: bool,
-    range: Option<(f32, f32)>,
-) -> (f32, i32) {
-    quantize_generic(x, q, asym, range)
-}
-
-/// # Safety
-/// The CPU must support AVX2 and FMA (checked by the caller through `engine::simd`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_avx2(
-    x: &[f32],
-    q: &mut [i8],
-    asym: bool,
-    range: Option<(f32, f32)>,
-) -> (f32, i32) {
-    quantize_generic(x, q, asym, range)
+    params(mn, mx, asym).unwrap_or((1.0, 0))
 }
 
 /// min and max of `v` in 16 independent lanes (the order does not change a min or a max).
@@ -231,28 +199,35 @@ fn round_clamp(y: f32, lo: f32, hi: f32) -> i8 {
     r as i32 as i8
 }
 
-#[inline(always)]
-fn quantize_generic(x: &[f32], q: &mut [i8], asym: bool, range: Option<(f32, f32)>) -> (f32, i32) {
-    // Empty only when the range is not given (a given range comes from values).
-    let empty = x.is_empty() && range.is_none();
-    let (mn, mx) = range.unwrap_or_else(|| min_max(x));
+/// TFLite's (scale, zero point) for values in `[mn, mx]`, symmetric (zero point 0) or
+/// asymmetric; `None` when the range is all zero (every value then quantizes to 0, scale 1).
+fn params(mn: f32, mx: f32, asym: bool) -> Option<(f32, i32)> {
     if !asym {
         let range = mn.abs().max(mx.abs());
-        if empty || range == 0.0 {
-            q.iter_mut().for_each(|v| *v = 0);
-            return (1.0, 0);
-        }
-        let inv = 127.0f32 / range;
+        return (range != 0.0).then(|| (range / 127.0, 0));
+    }
+    (0.0f32.min(mn) != 0.0f32.max(mx)).then(|| asymmetric_params(mn, mx))
+}
+
+#[inline(always)]
+fn quantize_generic(x: &[f32], q: &mut [i8], asym: bool, range: Option<(f32, f32)>) -> (f32, i32) {
+    let (mn, mx) = match range {
+        Some(r) => r,
+        // No values: quantized like zeros.
+        None if x.is_empty() => (0.0, 0.0),
+        None => min_max(x),
+    };
+    let Some((scale, zp)) = params(mn, mx, asym) else {
+        q.iter_mut().for_each(|v| *v = 0);
+        return (1.0, 0);
+    };
+    if !asym {
+        let inv = 127.0f32 / mn.abs().max(mx.abs());
         for (d, &v) in q.iter_mut().zip(x) {
             *d = round_clamp(v * inv, -127.0, 127.0);
         }
-        return (range / 127.0, 0);
+        return (scale, zp);
     }
-    if empty || 0.0f32.min(mn) == 0.0f32.max(mx) {
-        q.iter_mut().for_each(|v| *v = 0);
-        return (1.0, 0);
-    }
-    let (scale, zp) = asymmetric_params(mn, mx);
     let inv = 1.0f32 / scale;
     let z = zp as f32;
     for (d, &v) in q.iter_mut().zip(x) {
@@ -462,36 +437,36 @@ pub fn conv2d(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             let xu: Vec<u8> = q.iter().map(|&v| (v as u8) ^ 0x80).collect();
             let a = im2col_u8(&xu, &gb, 0, g.ic, pw.kp, (zp + 128) as u8);
             let off = 128i32.wrapping_add(zp);
-            ob.par_chunks_mut(ROWS_PER_TASK * oc)
-                .enumerate()
-                .for_each(|(t, o)| {
-                    let r0 = t * ROWS_PER_TASK;
-                    let nr = o.len() / oc;
-                    let mut c = vec![0i32; nr * oc];
-                    gemm::vnni_block(&a[r0 * pw.kp..(r0 + nr) * pw.kp], nr, pw, &mut c);
+            gemm::par_row_blocks(
+                ob,
+                oc,
+                ROWS_PER_TASK,
+                |r0, nr, c| gemm::vnni_block(&a[r0 * pw.kp..(r0 + nr) * pw.kp], nr, pw, c),
+                |c, o| {
                     for (cr, orow) in c.chunks_exact_mut(oc).zip(o.chunks_exact_mut(oc)) {
                         for (v, &ws) in cr.iter_mut().zip(&p.wsum) {
                             *v = v.wrapping_sub(off.wrapping_mul(ws));
                         }
                         finish_row(cr, s, &sc, &bias, act, orow);
                     }
-                });
+                },
+            );
             continue;
         }
         // Offset-folded i16 input; padding contributes 0 like the reference's zero-point padding.
         let q16: Vec<i16> = q.iter().map(|&v| v as i16 - zp as i16).collect();
         let a = im2col(&q16, &gb, g.ic);
-        ob.par_chunks_mut(ROWS_PER_TASK * oc)
-            .enumerate()
-            .for_each(|(t, o)| {
-                let r0 = t * ROWS_PER_TASK;
-                let nr = o.len() / oc;
-                let mut c = vec![0i32; nr * oc];
-                gemm_block_dispatch(&a[r0 * k..(r0 + nr) * k], k, &p.w16, oc, &mut c);
+        gemm::par_row_blocks(
+            ob,
+            oc,
+            ROWS_PER_TASK,
+            |r0, nr, c| gemm_block_dispatch(&a[r0 * k..(r0 + nr) * k], k, &p.w16, oc, c),
+            |c, o| {
                 for (cr, orow) in c.chunks_exact(oc).zip(o.chunks_exact_mut(oc)) {
                     finish_row(cr, s, &sc, &bias, act, orow);
                 }
-            });
+            },
+        );
     }
     Ok(vec![Value::F32(array(&[g.n, g.oh, g.ow, oc], out)?)])
 }

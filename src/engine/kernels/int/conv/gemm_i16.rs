@@ -186,16 +186,7 @@ pub(super) fn gemm<T: QInt>(
                 (o0, part)
             })
             .collect();
-        let mut c = vec![0i32; rows * oc];
-        for (o0, part) in parts {
-            let n = part.len() / rows;
-            for p in 0..rows {
-                c[p * oc + o0..p * oc + o0 + n].copy_from_slice(&part[p * n..(p + 1) * n]);
-            }
-        }
-        for r in 0..rows {
-            requant_row(&c[r * oc..(r + 1) * oc], q, &mut out[r * oc..(r + 1) * oc]);
-        }
+        gemm::requant_parts(parts, rows, oc, q, &mut out);
     }
     out
 }
