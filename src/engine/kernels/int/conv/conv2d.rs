@@ -68,8 +68,8 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
             };
             let q = Requant {
                 bias,
-                mult: &p.mult[c0..],
-                shift: &p.shift[c0..],
+                mult: &p.stage.mult[c0..],
+                shift: &p.stage.shift[c0..],
                 out_off: out_z,
                 lo,
                 hi,
@@ -90,15 +90,7 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
             a_owned = im2col_group(&xs, &g, gi * fic, fic);
             &a_owned
         };
-        let q = Requant {
-            bias: &p.bias[c0..c0 + ocg],
-            mult: &p.mult[c0..c0 + ocg],
-            shift: &p.shift[c0..c0 + ocg],
-            out_off: out_z,
-            lo,
-            hi,
-            rq: None,
-        };
+        let q = p.stage.requant(c0..c0 + ocg, out_z, lo, hi);
         let part = gemm::<T>(a, rows, k, &p.w16[c0 * k..(c0 + ocg) * k], ocg, &q);
         if groups == 1 {
             out = part;

@@ -68,33 +68,14 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
         return Ok(vec![T::wrap(array(&[g.n, g.oh, g.ow, oc], out)?)]);
     }
     let p = ctx.prepared(weight_inputs(ctx), || {
-        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
-        let bias = bias_i64(ctx, 2, oc)?;
-        if bias.len() < oc {
-            bail!("bias has {} values, expected {oc}", bias.len());
-        }
+        let stage = RequantParams::new(ctx, oc)?;
         let w: Vec<i32> = weights_i16(ctx, 1)?.0.iter().map(|&v| v as i32).collect();
-        let bias: Vec<i32> = bias.iter().map(|&b| b as i32).collect();
         let fast = (m == 1 && crate::engine::simd::avx512())
-            .then(|| dw_q8_prep(&w, &bias, &mult, &shift, oc, -in_z))
+            .then(|| dw_q8_prep(&w, &stage.bias, &stage.mult, &stage.shift, oc, -in_z))
             .flatten();
-        Ok(DwPrep {
-            w,
-            bias,
-            mult,
-            shift,
-            fast,
-        })
+        Ok(DwPrep { w, stage, fast })
     })?;
-    let q = Requant {
-        bias: &p.bias,
-        mult: &p.mult,
-        shift: &p.shift,
-        out_off: out_z,
-        lo,
-        hi,
-        rq: None,
-    };
+    let q = p.stage.requant(0..oc, out_z, lo, hi);
     #[cfg(target_arch = "x86_64")]
     if let (Some(f), true) = (&p.fast, m == 1 && gemm::has_avx512()) {
         let q = Requant {
@@ -130,9 +111,7 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
 /// Depthwise weights widened to i32 (`[kh * kw][oc]`, filter offset folded in) and the bias.
 pub(super) struct DwPrep {
     w: Vec<i32>,
-    bias: Vec<i32>,
-    mult: Vec<i32>,
-    shift: Vec<i32>,
+    stage: RequantParams,
     /// The AVX-512 depth-multiplier-1 path's data (see `dw_q8.rs`), when it applies.
     fast: Option<DwQ8>,
 }

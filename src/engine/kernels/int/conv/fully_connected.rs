@@ -76,15 +76,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let vnni = use_vnni(ctx);
     let p = ctx.prepared(weight_inputs(ctx), || q8_prep(ctx, units, k, 1, vnni))?;
-    let q = Requant {
-        bias: &p.bias,
-        mult: &p.mult,
-        shift: &p.shift,
-        out_off: out_z,
-        lo,
-        hi,
-        rq: None,
-    };
+    let q = p.stage.requant(0..units, out_z, lo, hi);
     #[cfg(target_arch = "x86_64")]
     if let (Some((pw, bias)), Some(Value::I8(xi))) = (p.vnni.first(), ctx.opt_input(0)) {
         let a = rows_u8(&flat(xi), rows, k, pw.kp);

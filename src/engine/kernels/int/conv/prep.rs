@@ -7,9 +7,7 @@ use super::*;
 /// What an 8-bit CONV_2D / FULLY_CONNECTED derives once from its weights, bias and the
 /// tensors' quantization.
 pub(super) struct Q8Prep {
-    pub(super) bias: Vec<i32>,
-    pub(super) mult: Vec<i32>,
-    pub(super) shift: Vec<i32>,
+    pub(super) stage: RequantParams,
     /// Portable path: `[oc][k]` weights as i16 with the filter offset folded in.
     pub(super) w16: Vec<i16>,
     /// VNNI path, per group: packed int8 weights and the bias with the activations' +128
@@ -18,6 +16,47 @@ pub(super) struct Q8Prep {
     /// VNNI path, per group: that bias with the group's multipliers and shifts as
     /// [`gemm::Rq16`] blocks (`None`: a channel outside the single-rounding form).
     pub(super) rq: Vec<Option<Vec<gemm::Rq16>>>,
+}
+
+/// The per-channel output stage of an 8/16-bit conv-like op (the bias of input 2 and the
+/// multipliers of `in_scale * w_scale[c] / out_scale`), derived once with its weights.
+pub(super) struct RequantParams {
+    pub(super) bias: Vec<i32>,
+    pub(super) mult: Vec<i32>,
+    pub(super) shift: Vec<i32>,
+}
+
+impl RequantParams {
+    pub(super) fn new(ctx: &OpCtx, oc: usize) -> Result<Self, EngineError> {
+        let (in_s, _) = qparams(ctx.input_meta[0]);
+        let (out_s, _) = qparams(Some(ctx.output_meta[0]));
+        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+        let bias = bias_i64(ctx, 2, oc)?;
+        if bias.len() < oc {
+            bail!("bias has {} values, expected {oc}", bias.len());
+        }
+        let bias = bias.iter().map(|&b| b as i32).collect();
+        Ok(RequantParams { bias, mult, shift })
+    }
+
+    /// The output stage of channels `c`: requantize to `out_off`, clamp to `[lo, hi]`.
+    pub(super) fn requant(
+        &self,
+        c: std::ops::Range<usize>,
+        out_off: i32,
+        lo: i32,
+        hi: i32,
+    ) -> Requant<'_> {
+        Requant {
+            bias: &self.bias[c.clone()],
+            mult: &self.mult[c.clone()],
+            shift: &self.shift[c],
+            out_off,
+            lo,
+            hi,
+            rq: None,
+        }
+    }
 }
 
 /// The constant inputs an op's prepared weights depend on: the weights (1) and the bias (2)
@@ -45,17 +84,9 @@ pub(super) fn q8_prep(
     groups: usize,
     vnni: bool,
 ) -> Result<Q8Prep, EngineError> {
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
-    let (out_s, _) = qparams(Some(ctx.output_meta[0]));
-    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
-    let bias: Vec<i32> = bias_i64(ctx, 2, oc)?.iter().map(|&b| b as i32).collect();
-    if bias.len() < oc {
-        bail!("bias has {} values, expected {oc}", bias.len());
-    }
+    let (_, in_z) = qparams(ctx.input_meta[0]);
     let mut p = Q8Prep {
-        bias,
-        mult,
-        shift,
+        stage: RequantParams::new(ctx, oc)?,
         w16: Vec::new(),
         vnni: Vec::new(),
         rq: Vec::new(),
@@ -68,11 +99,17 @@ pub(super) fn q8_prep(
                 let pw = gemm::pack_weights(&wf[gi * per * k..(gi + 1) * per * k], per, k);
                 let b2 = (0..per)
                     .map(|o| {
-                        p.bias[gi * per + o].wrapping_sub((128 + in_z).wrapping_mul(pw.sums[o]))
+                        p.stage.bias[gi * per + o]
+                            .wrapping_sub((128 + in_z).wrapping_mul(pw.sums[o]))
                     })
                     .collect::<Vec<i32>>();
                 let c0 = gi * per;
-                p.rq.push(gemm::rq16_blocks(&b2, &p.mult[c0..], &p.shift[c0..], per));
+                p.rq.push(gemm::rq16_blocks(
+                    &b2,
+                    &p.stage.mult[c0..],
+                    &p.stage.shift[c0..],
+                    per,
+                ));
                 p.vnni.push((pw, b2));
             }
         }
