@@ -284,20 +284,19 @@ mod vnni {
     use std::arch::x86_64::*;
 
     /// The raw products `sum u * w` of `R` rows of `a` (u8, row stride `lda`) with `NB` 16-channel
-    /// blocks (block `j` at `w + j * wstride`, `kq` groups of 64 bytes): `acc[i][j]` holds row
-    /// `i`'s 16 channels of block `j`.
+    /// blocks (`w[j]`, each `kq` groups of 64 bytes): `acc[i][j]` holds row `i`'s 16 channels of
+    /// block `j`.
     ///
     /// # Safety
     /// The CPU must support AVX-512F/BW/VNNI (the caller's target features). `a` must be readable
-    /// for 4 bytes at `i * lda + p * 4` and `w` for 64 bytes at `j * wstride + p * 64`, for
-    /// `i < R`, `j < NB`, `p < kq`.
+    /// for 4 bytes at `i * lda + p * 4` and each `w[j]` for 64 bytes at `p * 64`, for `i < R`,
+    /// `p < kq`.
     #[inline(always)]
     pub(super) unsafe fn dot<const R: usize, const NB: usize>(
         a: *const u8,
         lda: usize,
         kq: usize,
-        w: *const i8,
-        wstride: usize,
+        w: [*const i8; NB],
     ) -> [[__m512i; NB]; R] {
         // SAFETY: this function's contract (see `# Safety`): pointers valid for every row, block
         // and k group the loops touch, the features enabled.
@@ -306,7 +305,7 @@ mod vnni {
             for p in 0..kq {
                 let mut bv = [_mm512_setzero_si512(); NB];
                 for (j, v) in bv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_si512(w.add(j * wstride + p * 64) as *const _);
+                    *v = _mm512_loadu_si512(w[j].add(p * 64) as *const _);
                 }
                 for (i, row) in acc.iter_mut().enumerate() {
                     let av =
@@ -320,21 +319,18 @@ mod vnni {
         }
     }
 
-    /// `MR` rows of `a` (u8, row stride `lda`) times `NB` 16-channel blocks (block `j` at
-    /// `w + j * wstride`, `kq` groups of 64 bytes) into `c` (row stride `ldc`, `NB * 16`
-    /// columns; `cols` valid).
+    /// `MR` rows of `a` (u8, row stride `lda`) times `NB` 16-channel blocks (`w[j]`, each
+    /// `kq` groups of 64 bytes) into `c` (row stride `ldc`, `NB * 16` columns; `cols` valid).
     ///
     /// # Safety
     /// The CPU must support AVX-512F/BW/VNNI. `a` must be readable for 4 bytes at `r * lda + q * 4`
-    /// for `r < MR`, `q < kq`; `w` for `kq * 64` bytes at `j * wstride` for `j < NB`; `c` writable
-    /// for `min(cols, NB * 16)` i32s at `r * ldc` for `r < MR`.
+    /// for `r < MR`, `q < kq`; each `w[j]` for `kq * 64` bytes; `c` writable for
+    /// `min(cols, NB * 16)` i32s at `r * ldc` for `r < MR`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    #[allow(clippy::too_many_arguments)]
     pub unsafe fn kernel<const MR: usize, const NB: usize>(
         a: *const u8,
         lda: usize,
-        w: *const i8,
-        wstride: usize,
+        w: [*const i8; NB],
         kq: usize,
         c: *mut i32,
         ldc: usize,
@@ -344,7 +340,7 @@ mod vnni {
         // and k group the loops touch, AVX-512F/BW/VNNI enabled; the stores write
         // `min(cols, NB * 16)` values per row, through a whole-tile buffer when fewer are valid.
         unsafe {
-            let acc = dot::<MR, NB>(a, lda, kq, w, wstride);
+            let acc = dot::<MR, NB>(a, lda, kq, w);
             for (r, row) in acc.iter().enumerate() {
                 let dst = c.add(r * ldc);
                 if cols >= NB * 16 {
@@ -401,7 +397,8 @@ mod vnni_fused {
         // SAFETY: this function's contract (see `# Safety`): pointers valid for every row, block and k
         // group the loops touch, the last block's stores masked; the features are enabled.
         unsafe {
-            let acc = super::vnni::dot::<R, NB>(a, lda, kq, w, wstride);
+            let w: [*const i8; NB] = std::array::from_fn(|j| w.add(j * wstride));
+            let acc = super::vnni::dot::<R, NB>(a, lda, kq, w);
             let (lo8, hi8) = (
                 _mm_set1_epi8(
                     _mm_cvtsi128_si32(_mm512_castsi512_si128(o.lo)).clamp(-128, 127) as i8,
@@ -555,7 +552,6 @@ pub(crate) fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
         let col0 = b * 16;
         let cols = (oc - col0).min(if two { 32 } else { 16 });
         let w0 = w.data[b * kp * 16..].as_ptr();
-        let ws = kp * 16;
         let mut r = 0;
         // SAFETY: has_vnni() holds (asserted); rows r..r + MR (or r..r + 1) of
         // `a` lie inside it (`a.len() >= rows * kp`, asserted), the blocks b and b + 1 of
@@ -568,9 +564,10 @@ pub(crate) fn vnni_block(a: &[u8], rows: usize, w: &PackedW, c: &mut [i32]) {
                     let ap = a.as_ptr().add(r * kp);
                     let cp = c.as_mut_ptr().add(r * oc + col0);
                     if two {
-                        vnni::kernel::<{ $R }, 2>(ap, kp, w0, ws, kq, cp, oc, cols);
+                        let w1 = w0.add(kp * 16);
+                        vnni::kernel::<{ $R }, 2>(ap, kp, [w0, w1], kq, cp, oc, cols);
                     } else {
-                        vnni::kernel::<{ $R }, 1>(ap, kp, w0, ws, kq, cp, oc, cols);
+                        vnni::kernel::<{ $R }, 1>(ap, kp, [w0], kq, cp, oc, cols);
                     }
                     r += $R;
                 }};
