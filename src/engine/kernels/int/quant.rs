@@ -13,32 +13,16 @@ pub fn requantize(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let (in_s, in_z) = qparams(ctx.input_meta[0]);
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let (mult, shift) = arith::quantize_multiplier(in_s as f64 / out_s as f64);
-    /// The zero points and fixed-point multiplier of one requantization.
-    #[derive(Clone, Copy)]
-    struct Rescale {
-        in_z: i32,
-        out_z: i32,
-        mult: i32,
-        shift: i32,
-    }
-    let r = Rescale {
-        in_z,
-        out_z,
-        mult,
-        shift,
-    };
-    fn run<I: QInt, O: QInt>(x: &ArrayD<I>, r: Rescale) -> ArrayD<O> {
-        x.mapv(|v| {
-            let y = mbqm(v.to_i32() - r.in_z, r.mult, r.shift) + r.out_z;
-            clamp_to::<O>(y, O::MIN, O::MAX)
-        })
+    let rq = |v: i32| mbqm(v - in_z, mult, shift) + out_z;
+    fn run<I: QInt, O: QInt>(x: &ArrayD<I>, rq: impl Fn(i32) -> i32) -> ArrayD<O> {
+        x.mapv(|v| clamp_to::<O>(rq(v.to_i32()), O::MIN, O::MAX))
     }
     macro_rules! go {
         ($x:expr, $it:ty) => {
             match ctx.out_dtype(0) {
-                DType::I8 => Value::I8(run::<$it, i8>($x, r)),
-                DType::U8 => Value::U8(run::<$it, u8>($x, r)),
-                DType::I16 => Value::I16(run::<$it, i16>($x, r)),
+                DType::I8 => Value::I8(run::<$it, i8>($x, rq)),
+                DType::U8 => Value::U8(run::<$it, u8>($x, rq)),
+                DType::I16 => Value::I16(run::<$it, i16>($x, rq)),
                 other => bail!("QUANTIZE to {other} is not supported"),
             }
         };
