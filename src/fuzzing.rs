@@ -95,6 +95,8 @@ fn model_graph(m: &Model) {
 /// tensor keeps one input from costing seconds of honest compute (which is not a hang).
 pub fn engine_bytes(data: &[u8]) {
     limits::set_max_tensor_bytes(2 << 20);
+    // 2^26 steps: well under a second even in the instrumented build.
+    limits::set_max_op_work(1 << 26);
     let Ok(m) = Model::from_bytes(data.to_vec()) else {
         return;
     };

@@ -124,6 +124,69 @@ fn budget_is_configurable() {
     assert!(Engine::new(&model, EngineOptions::default()).is_ok());
 }
 
+/// Puts the work limit back even when an assertion fails.
+struct RestoreWork(u64);
+
+impl Drop for RestoreWork {
+    fn drop(&mut self) {
+        limits::set_max_op_work(self.0);
+    }
+}
+
+/// A pooling window is two integers in the file, so one op's cost can be hours: the work limit
+/// refuses it before it runs, naming the op and its count. The pool fixtures (1x9x9x4 input)
+/// cost, by hand (outputs x window clipped to the input): AVERAGE_POOL_2D 3x3 VALID stride 2
+/// 5x5x4 x 9 = 900, 3x3 SAME stride 1 7x7x4 x 9 = 1764, 2x3 VALID 9x5x4 x 6 = 1080,
+/// MAX_POOL_2D 900 and 2x2 SAME stride 2 4x4x4 x 4 = 256: 1764 steps run, 1763 do not.
+#[test]
+fn pool_work_limit_is_exact_and_configurable() {
+    use quantscope::engine::Value;
+    let _lock = budget_lock();
+    let default = limits::max_op_work();
+    assert_eq!(default, 1 << 36, "the documented default");
+    let _restore = RestoreWork(default);
+    let mut checked = 0;
+    for (name, dtype) in [
+        ("op_pool_int8", quantscope::model::DType::I8),
+        ("op_pool_f32", quantscope::model::DType::F32),
+    ] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/models/{name}.tflite"));
+        let model = Model::open(path).unwrap();
+        let x = Value::zeros(dtype, &[1, 9, 9, 4]).unwrap();
+        limits::set_max_op_work(1764);
+        let mut engine = Engine::new(&model, EngineOptions::default()).unwrap();
+        let outs = engine
+            .invoke(std::slice::from_ref(&x))
+            .expect("1764 steps fit");
+        assert_eq!(outs.outputs.len(), 5, "{name}");
+        limits::set_max_op_work(1763);
+        let msg = engine.invoke(&[x]).err().expect("must refuse").to_string();
+        assert!(
+            msg.contains(
+                "AVERAGE_POOL_2D: a 3x3 window over 1x7x7x4 outputs of a 9x9 input is 1764 \
+                 steps, over the limit of 1763 per op"
+            ),
+            "{name}: {msg}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+
+    // check_work at the boundary, and a product that overflows u64 saturates (refused).
+    limits::set_max_op_work(1000);
+    assert!(limits::check_work(&[4, 250], "x").is_ok());
+    let msg = limits::check_work(&[7, 143], "x").unwrap_err().to_string();
+    assert!(
+        msg.contains("x is 1001 steps, over the limit of 1000 per op"),
+        "{msg}"
+    );
+    limits::set_max_op_work(u64::MAX - 1);
+    assert!(limits::check_work(&[usize::MAX, 3], "x").is_err());
+    limits::set_max_op_work(default);
+    assert_eq!(limits::max_op_work(), 1 << 36);
+}
+
 /// `--timeout` on every command that runs a model: an expired deadline stops the work with the
 /// one clear message and exit code 1 (0 s is expired from the start, so this is deterministic),
 /// while a generous one changes nothing.

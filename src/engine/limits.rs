@@ -1,8 +1,10 @@
 //! Allocation limits: a tensor whose element count overflows, or whose size exceeds the budget,
 //! is an error before anything is allocated (an untrusted file's shapes can say anything).
+//! Work limits: an op whose cost its options alone can make enormous (a pooling window is two
+//! integers) is an error before it runs, since one op cannot be cancelled half-way.
 
 use super::EngineError;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Largest single tensor the engine allocates, in bytes (default 4 GiB).
 static MAX_TENSOR_BYTES: AtomicUsize = AtomicUsize::new(4 << 30);
@@ -35,4 +37,31 @@ pub fn check_alloc(shape: &[usize], elem_bytes: usize, what: &str) -> Result<(),
         ))),
         Some(_) => Ok(()),
     }
+}
+
+/// Most elementary steps (input values read) one op may take (default 2^36, about a minute of
+/// scalar work; real models' pools are many orders below it).
+static MAX_OP_WORK: AtomicU64 = AtomicU64::new(1 << 36);
+
+pub fn set_max_op_work(steps: u64) {
+    MAX_OP_WORK.store(steps, Ordering::Relaxed);
+}
+
+pub fn max_op_work() -> u64 {
+    MAX_OP_WORK.load(Ordering::Relaxed)
+}
+
+/// Checks that an op costing `steps` (the product of `factors`, saturating) may run; `what`
+/// says how the cost arises, for the error.
+pub fn check_work(factors: &[usize], what: &str) -> Result<(), EngineError> {
+    let steps = factors
+        .iter()
+        .fold(1u64, |acc, &f| acc.saturating_mul(f as u64));
+    if steps > max_op_work() {
+        return Err(EngineError::msg(format!(
+            "{what} is {steps} steps, over the limit of {} per op (engine::limits::set_max_op_work)",
+            max_op_work()
+        )));
+    }
+    Ok(())
 }

@@ -8,22 +8,26 @@ use crate::model::Quantization;
 use ndarray::{ArrayD, IxDyn};
 use tract_tflite::tflite::Padding;
 
-struct PoolGeom {
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    fh: usize,
-    fw: usize,
-    sh: usize,
-    sw: usize,
-    oh: usize,
-    ow: usize,
-    ph: usize,
-    pw: usize,
+/// One pooling window over an NHWC input, shared by the float and integer pools.
+pub(crate) struct PoolGeom {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub fh: usize,
+    pub fw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub ph: usize,
+    pub pw: usize,
 }
 
-fn geom(ctx: &OpCtx, shape: &[usize]) -> Result<PoolGeom, EngineError> {
+/// The window from the op's options; refuses a window whose reads (every output times the
+/// window clipped to the input) are over the engine's work limit, which two integers in a
+/// corrupt file can otherwise make hours long.
+pub(crate) fn geom(ctx: &OpCtx, shape: &[usize]) -> Result<PoolGeom, EngineError> {
     let o = ctx
         .fb
         .builtin_options_as_pool_2_doptions()
@@ -39,11 +43,19 @@ fn geom(ctx: &OpCtx, shape: &[usize]) -> Result<PoolGeom, EngineError> {
     let same = o.padding() == Padding::SAME;
     let (oh, ph) = out_and_pad(shape[1], fh, sh, 1, same);
     let (ow, pw) = out_and_pad(shape[2], fw, sw, 1, same);
+    let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
+    crate::engine::limits::check_work(
+        &[n, oh, ow, c, fh.min(h), fw.min(w)],
+        &format!(
+            "{}: a {fh}x{fw} window over {n}x{oh}x{ow}x{c} outputs of a {h}x{w} input",
+            ctx.name()
+        ),
+    )?;
     Ok(PoolGeom {
-        n: shape[0],
-        h: shape[1],
-        w: shape[2],
-        c: shape[3],
+        n,
+        h,
+        w,
+        c,
         fh,
         fw,
         sh,

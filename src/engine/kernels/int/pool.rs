@@ -1,13 +1,12 @@
 //! Quantized AVERAGE_POOL_2D, reductions (MEAN, SUM, REDUCE_MAX/MIN/PROD) and RESIZE_BILINEAR.
 
-use super::conv::out_and_pad;
 use super::{array, bail, clamp_to, flat, fused, on_qint, out_range, qparams, QInt};
 use crate::engine::arith::{self, mbqm};
+use crate::engine::kernels::pool::{geom, PoolGeom};
 use crate::engine::kernels::{norm_axis, OpCtx};
 use crate::engine::{EngineError, Value};
 use ndarray::ArrayD;
 use rayon::prelude::*;
-use tract_tflite::tflite::Padding;
 
 pub fn avg_pool(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     on_qint!(ctx.input(0)?, x => avg_pool_q(ctx, x),
@@ -18,23 +17,20 @@ pub fn avg_pool(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 /// of in-bounds taps rounding half away from zero, clamped to the activation range. Input and
 /// output share quantization.
 fn avg_pool_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineError> {
-    let o = ctx
-        .fb
-        .builtin_options_as_pool_2_doptions()
-        .ok_or_else(|| EngineError::msg("missing pool options"))?;
-    let sh = x.shape();
-    if sh.len() != 4 {
-        bail!("expected a 4-D input, got {sh:?}");
-    }
-    let (n, ih, iw, c) = (sh[0], sh[1], sh[2], sh[3]);
-    let (fh, fw) = (
-        o.filter_height().max(1) as usize,
-        o.filter_width().max(1) as usize,
-    );
-    let (sy, sx) = (o.stride_h().max(1) as usize, o.stride_w().max(1) as usize);
-    let same = o.padding() == Padding::SAME;
-    let (oh, ph) = out_and_pad(ih, fh, sy, 1, same);
-    let (ow, pw) = out_and_pad(iw, fw, sx, 1, same);
+    let PoolGeom {
+        n,
+        h: ih,
+        w: iw,
+        c,
+        fh,
+        fw,
+        sh: sy,
+        sw: sx,
+        oh,
+        ow,
+        ph,
+        pw,
+    } = geom(ctx, x.shape())?;
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let xs = flat(x);
     let mut out = vec![T::default(); n * oh * ow * c];
