@@ -373,7 +373,7 @@ pub fn constant_value(model: &Model, sg: usize, t: &Tensor) -> Result<Value, Eng
 
 /// DENSIFY: the engine already holds its (constant, sparse) input densified.
 pub fn densify(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    let meta = ctx.input_meta.first().copied().flatten();
+    let meta = ctx.in_meta(0);
     if meta.is_none_or(|t| t.sparsity.is_none() || !t.is_constant) {
         bail!("DENSIFY needs a constant sparse input");
     }

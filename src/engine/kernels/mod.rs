@@ -27,7 +27,9 @@ pub struct OpCtx<'a> {
     pub fb: tflite::Operator<'a>,
     /// One per op input; `None` for an absent optional input (-1).
     pub inputs: Vec<Option<&'a Value>>,
-    pub input_meta: Vec<Option<&'a Tensor>>,
+    /// Read through [`OpCtx::in_meta`], never by index: a corrupt file can give an op fewer
+    /// inputs than its kernel reads.
+    input_meta: Vec<Option<&'a Tensor>>,
     pub output_meta: Vec<&'a Tensor>,
     /// The engine's per-op cache and which inputs are constants (bit i: input i), if any.
     pub prep: Option<(&'a PrepSlot, u64)>,
@@ -119,21 +121,18 @@ impl<'a> OpCtx<'a> {
             .as_f32()
             .map_err(|e| EngineError::Type(format!("input {i} ({}): {e}", self.in_name(i))))
     }
+    /// Input `i`'s tensor; `None` when it is absent (-1) or past the op's inputs (a corrupt
+    /// file), which kernels then treat alike.
+    pub fn in_meta(&self, i: usize) -> Option<&'a Tensor> {
+        self.input_meta.get(i).copied().flatten()
+    }
     pub fn in_name(&self, i: usize) -> String {
-        self.input_meta
-            .get(i)
-            .copied()
-            .flatten()
+        self.in_meta(i)
             .map(|t| format!("tensor {} '{}'", t.index, t.name))
             .unwrap_or_else(|| format!("input {i}"))
     }
     pub fn in_quant(&self, i: usize) -> Option<&'a Quantization> {
-        self.input_meta
-            .get(i)
-            .copied()
-            .flatten()?
-            .quantization
-            .as_ref()
+        self.in_meta(i)?.quantization.as_ref()
     }
     pub fn out_quant(&self, i: usize) -> Option<&'a Quantization> {
         self.output_meta.get(i)?.quantization.as_ref()
@@ -145,7 +144,7 @@ impl<'a> OpCtx<'a> {
             .unwrap_or(DType::F32)
     }
     pub fn in_dtype(&self, i: usize) -> Option<DType> {
-        self.input_meta.get(i).copied().flatten().map(|t| t.dtype)
+        self.in_meta(i).map(|t| t.dtype)
     }
     /// Integer-valued input (shape, axis, ...) as i64s.
     pub fn in_ints(&self, i: usize) -> Result<Vec<i64>, EngineError> {

@@ -18,7 +18,7 @@ pub fn softmax(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .builtin_options_as_softmax_options()
         .map(|o| o.beta())
         .unwrap_or(1.0);
-    let (in_s, _) = qparams(ctx.input_meta[0]);
+    let (in_s, _) = qparams(ctx.in_meta(0));
     let eight_bit = matches!(ctx.input(0)?, Value::I8(_) | Value::U8(_));
     if eight_bit && !super::softmax_lut::reference_can_run(beta, in_s) {
         // Tiny input scale or beta: TFLite's builtin float-table path (see softmax_lut.rs).
@@ -272,7 +272,7 @@ pub(super) fn lut8<T: QInt>(
 
 pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let f: fn(f32) -> f32 = match ctx.name() {
         "LOGISTIC" => |v| 1.0f32 / (1.0f32 + (-v).exp()),
@@ -413,7 +413,7 @@ fn apply_lut8<T: QInt>(x: &ArrayD<T>, lut: &[i32; 256]) -> Result<ArrayD<T>, Eng
 
 pub fn relu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     // ReluPrepare: real multiplier = input_scale / output_scale (float division).
     let (mult, shift) = arith::quantize_multiplier((in_s / out_s) as f64);
@@ -443,7 +443,7 @@ pub fn leaky_relu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         .builtin_options_as_leaky_relu_options()
         .map(|o| o.alpha())
         .unwrap_or(0.2);
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     // LeakyReluPrepare: both multipliers are computed in float, then widened.
     let (ma, sa) = arith::quantize_multiplier((in_s * alpha / out_s) as f64);

@@ -89,7 +89,7 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         );
     }
     let name = ctx.name();
-    let (s1, z1) = qparams(ctx.input_meta[0]);
+    let (s1, z1) = qparams(ctx.in_meta(0));
     let (so, zo) = qparams(Some(ctx.output_meta[0]));
     let x1 = ctx.input(0)?;
     if matches!(name, "ABS" | "NEG" | "SQUARE") {
@@ -117,7 +117,7 @@ fn run<T: QInt>(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
         return Ok(vec![T::wrap(array(x1.shape(), out)?)]);
     }
     let x2 = ctx.input(1)?;
-    let (s2, z2) = qparams(ctx.input_meta[1]);
+    let (s2, z2) = qparams(ctx.in_meta(1));
     let act = fused(ctx);
     let (lo, hi) = out_range(ctx, act, 0);
     let wide = std::mem::size_of::<T>() == 2;

@@ -19,14 +19,7 @@ use ndarray::{ArrayD, IxDyn};
 
 /// The blockwise parameters of input `i`, if it has them.
 pub(crate) fn blockwise_of<'a>(ctx: &OpCtx<'a>, i: usize) -> Option<&'a Blockwise> {
-    ctx.input_meta
-        .get(i)
-        .copied()
-        .flatten()?
-        .quantization
-        .as_ref()?
-        .blockwise
-        .as_ref()
+    ctx.in_meta(i)?.quantization.as_ref()?.blockwise.as_ref()
 }
 
 /// The block scales of a 2-D weight of `shape` and the number of blocks per row, checked

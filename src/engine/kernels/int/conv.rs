@@ -73,7 +73,7 @@ fn to_i16_off<T: QInt>(x: &[T], off: i32) -> Vec<i16> {
 
 fn weights_i16(ctx: &OpCtx, i: usize) -> Result<(Vec<i16>, Vec<usize>), EngineError> {
     let v = ctx.input(i)?;
-    let (_, zp) = qparams(ctx.input_meta[i]);
+    let (_, zp) = qparams(ctx.in_meta(i));
     Ok(match v {
         // int8 weights: the reference kernels ignore the filter zero point (symmetric).
         Value::I8(a) => (

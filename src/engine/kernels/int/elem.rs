@@ -51,7 +51,7 @@ fn sat_left_shift16(v: i16, amount: i32) -> i16 {
 
 pub fn hard_swish(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     // HardSwishPrepare: all scale arithmetic in float.
     let hires_input_scale = (1.0f32 / 128.0f32) * in_s;
@@ -92,8 +92,8 @@ pub fn hard_swish(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 
 pub fn prelu(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
-    let (a_s, a_z) = qparams(ctx.input_meta[1]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
+    let (a_s, a_z) = qparams(ctx.in_meta(1));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     // PreluPrepare: float expressions widened to double.
     let (m1, s1) = arith::quantize_multiplier((in_s / out_s) as f64);
@@ -160,7 +160,7 @@ fn erfc(x: f32) -> f32 {
 
 pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let name = ctx.name().to_string();
     let approximate = ctx
@@ -214,7 +214,7 @@ pub fn lut_op(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 
 pub fn sqrt(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let Value::I8(x) = ctx.input(0)? else {
         bail!("quantized SQRT supports int8 only");
@@ -270,7 +270,7 @@ pub(crate) fn inv_sqrt_multiplier_exp(mut input: i32) -> (i32, i32) {
 
 pub fn rsqrt(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let Value::I8(x) = ctx.input(0)? else {
         bail!("quantized RSQRT supports int8 only");
@@ -335,8 +335,8 @@ fn leading_sign_bits(x: i32) -> i32 {
 
 pub fn div(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (s1, z1) = qparams(ctx.input_meta[0]);
-    let (s2, z2) = qparams(ctx.input_meta[1]);
+    let (s1, z1) = qparams(ctx.in_meta(0));
+    let (s2, z2) = qparams(ctx.in_meta(1));
     let (so, zo) = qparams(Some(ctx.output_meta[0]));
     // div.cc Prepare: in1 / (in2 * out) in float, widened.
     let (om, os) = arith::quantize_multiplier((s1 / (s2 * so)) as f64);
@@ -395,7 +395,7 @@ pub fn div(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
 
 pub fn l2_normalization(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (_, in_z) = qparams(ctx.input_meta[0]);
+    let (_, in_z) = qparams(ctx.in_meta(0));
     let x = match ctx.input(0)? {
         Value::I8(x) => x,
         Value::U8(x) => return Ok(vec![Value::U8(l2_normalization_u8(x, in_z)?)]),
@@ -502,7 +502,7 @@ pub(crate) fn log_x_ge_1(input_raw: i32, in_bits: i32, out_bits: i32) -> i32 {
 
 pub fn log_softmax(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     same_type_out(ctx)?;
-    let (in_s, _) = qparams(ctx.input_meta[0]);
+    let (in_s, _) = qparams(ctx.in_meta(0));
     match ctx.input(0)? {
         Value::I8(x) => Ok(vec![Value::I8(log_softmax_q8(x, in_s)?)]),
         Value::U8(x) => Ok(vec![Value::U8(log_softmax_q8(x, in_s)?)]),

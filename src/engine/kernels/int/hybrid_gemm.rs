@@ -75,7 +75,7 @@ fn bias_f32(ctx: &OpCtx, i: usize, n: usize) -> Result<Vec<f32>, EngineError> {
 
 /// Per-output-channel filter scales (broadcast when per-tensor).
 fn channel_scales(ctx: &OpCtx, n: usize) -> Result<Vec<f32>, EngineError> {
-    let s = scales(ctx.input_meta[1]);
+    let s = scales(ctx.in_meta(1));
     if s.len() > 1 && s.len() != n {
         bail!("{} filter scales for {n} output channels", s.len());
     }
@@ -511,7 +511,7 @@ pub fn batch_matmul(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     if k == 0 || n == 0 {
         bail!("empty BATCH_MATMUL: x {xs:?}, y {ys:?}");
     }
-    let s = scales(ctx.input_meta[1]);
+    let s = scales(ctx.in_meta(1));
     if s.len() > 1 && s.len() != n {
         bail!("{} weight scales for {n} output columns", s.len());
     }

@@ -180,7 +180,7 @@ fn reduce_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineErr
     let xs = flat(x);
     if matches!(ctx.name(), "MEAN" | "SUM") {
         if let Some(acc) = sum_middle_axes(&xs, &shape, &axes) {
-            let (in_s, in_z) = qparams(ctx.input_meta[0]);
+            let (in_s, in_z) = qparams(ctx.in_meta(0));
             let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
             let (mult, shift) = arith::quantize_multiplier(in_s as f64 / out_s as f64);
             let compute_sum = ctx.name() == "SUM";
@@ -190,7 +190,7 @@ fn reduce_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, EngineErr
         }
     }
     let map = out_index(&shape, &out_dims);
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = (T::MIN, T::MAX);
     let out: Vec<T> = match ctx.name() {

@@ -10,7 +10,7 @@ use ndarray::ArrayD;
 /// `reference_ops::Requantize`: `(x - in_zp) * (in_scale / out_scale) + out_zp`, the multiplier
 /// from `QuantizeMultiplier(double(in_scale) / double(out_scale))`.
 pub fn requantize(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let (mult, shift) = arith::quantize_multiplier(in_s as f64 / out_s as f64);
     let rq = |v: i32| mbqm(v - in_z, mult, shift) + out_z;
@@ -56,7 +56,7 @@ pub fn concatenation(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
     let mut parts: Vec<(Vec<usize>, Vec<i32>)> = Vec::with_capacity(n_in);
     for i in 0..n_in {
         let v = ctx.input(i)?;
-        let (s, z) = qparams(ctx.input_meta[i]);
+        let (s, z) = qparams(ctx.in_meta(i));
         let vals: Vec<i32> = match v {
             Value::I8(a) => flat(a).iter().map(|&x| x as i32).collect(),
             Value::U8(a) => flat(a).iter().map(|&x| x as i32).collect(),

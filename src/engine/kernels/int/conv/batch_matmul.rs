@@ -57,8 +57,8 @@ pub(super) fn bmm_q<T: QInt>(
         obatch.push(x.max(y));
     }
     let nb: usize = obatch.iter().product();
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
-    let (w_s, w_z) = qparams(ctx.input_meta[1]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
+    let (w_s, w_z) = qparams(ctx.in_meta(1));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let real = in_s as f64 * w_s as f64 / out_s as f64;
     let (mult, shift) = arith::quantize_multiplier(real);

@@ -44,7 +44,7 @@ pub(super) fn conv2d_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value
     let (ocg, k, rows) = (oc / groups, kh * kw * fic, g.pixels());
     let vnni = use_vnni(ctx);
     let p = ctx.prepared(weight_inputs(ctx), || q8_prep(ctx, oc, k, groups, vnni))?;
-    let (_, in_z) = qparams(ctx.input_meta[0]);
+    let (_, in_z) = qparams(ctx.in_meta(0));
     let (_, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let shape = [g.n, g.oh, g.ow, oc];
@@ -111,9 +111,9 @@ pub(super) fn conv2d_i16(ctx: &OpCtx, x: &ArrayD<i16>) -> Result<Vec<Value>, Eng
     let g = conv_geom(ctx, x.shape(), kh, kw, oc)?;
     let groups = conv_groups(g.ic, fic, oc)?;
     let ocg = oc / groups;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
-    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.in_meta(1)), out_s, oc);
     let bias = bias_i64(ctx, 2, oc)?;
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let xs: Vec<i32> = flat(x).iter().map(|&v| v as i32 - in_z).collect();

@@ -37,14 +37,14 @@ pub(super) fn depthwise_q<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Val
             g.ic
         );
     }
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let xin = flat(x);
     let mut out = vec![T::default(); g.n * g.oh * g.ow * oc];
     if wide {
         let (w, _) = weights_i16(ctx, 1)?;
-        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.in_meta(1)), out_s, oc);
         let bias = bias_i64(ctx, 2, oc)?;
         // int16x8: i64 accumulators.
         let xs: Vec<i32> = xin.iter().map(|&v| v.to_i32() - in_z).collect();
@@ -262,7 +262,7 @@ pub fn depthwise_hybrid(ctx: &OpCtx) -> Result<Vec<Value>, EngineError> {
             Value::U8(a) => flat(a).iter().map(|&v| v as i8 as i32).collect(),
             other => bail!("hybrid weights of type {} are not supported", other.dtype()),
         };
-        let s = scales(ctx.input_meta[1]);
+        let s = scales(ctx.in_meta(1));
         let scale = (0..oc)
             .map(|c| match s.len() {
                 0 => 1.0,

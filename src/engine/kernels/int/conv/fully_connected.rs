@@ -71,7 +71,7 @@ pub(super) fn fc_q8<T: QInt>(ctx: &OpCtx, x: &ArrayD<T>) -> Result<Vec<Value>, E
         );
     }
     let (units, k, shape, rows) = fc_dims(ctx, x.shape(), ctx.input(1)?.shape())?;
-    let (_, in_z) = qparams(ctx.input_meta[0]);
+    let (_, in_z) = qparams(ctx.in_meta(0));
     let (_, out_z) = qparams(Some(ctx.output_meta[0]));
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let vnni = use_vnni(ctx);
@@ -92,9 +92,9 @@ pub(super) fn fc_i16(ctx: &OpCtx, x: &ArrayD<i16>) -> Result<Vec<Value>, EngineE
     check_out_dtype(ctx, DType::I16)?;
     let (w, ws) = weights_i16(ctx, 1)?;
     let (units, k, shape, rows) = fc_dims(ctx, x.shape(), &ws)?;
-    let (in_s, in_z) = qparams(ctx.input_meta[0]);
+    let (in_s, in_z) = qparams(ctx.in_meta(0));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
-    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, units);
+    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.in_meta(1)), out_s, units);
     let bias = bias_i64(ctx, 2, units)?;
     let (lo, hi) = out_range(ctx, fused(ctx), 0);
     let xs: Vec<i64> = flat(x).iter().map(|&v| v as i64 - in_z as i64).collect();

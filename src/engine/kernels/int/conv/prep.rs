@@ -28,9 +28,9 @@ pub(super) struct RequantParams {
 
 impl RequantParams {
     pub(super) fn new(ctx: &OpCtx, oc: usize) -> Result<Self, EngineError> {
-        let (in_s, _) = qparams(ctx.input_meta[0]);
+        let (in_s, _) = qparams(ctx.in_meta(0));
         let (out_s, _) = qparams(Some(ctx.output_meta[0]));
-        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+        let (mult, shift) = channel_multipliers(in_s, &scales(ctx.in_meta(1)), out_s, oc);
         let bias = bias_i64(ctx, 2, oc)?;
         if bias.len() < oc {
             bail!("bias has {} values, expected {oc}", bias.len());
@@ -84,7 +84,7 @@ pub(super) fn q8_prep(
     groups: usize,
     vnni: bool,
 ) -> Result<Q8Prep, EngineError> {
-    let (_, in_z) = qparams(ctx.input_meta[0]);
+    let (_, in_z) = qparams(ctx.in_meta(0));
     let mut p = Q8Prep {
         stage: RequantParams::new(ctx, oc)?,
         w16: Vec::new(),

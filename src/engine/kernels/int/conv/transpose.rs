@@ -51,9 +51,9 @@ pub(super) fn transpose_conv_q<T: QInt>(
     };
     let ph = pad_of(oh, ih, kh, sh);
     let pw = pad_of(ow, iw, kw, sw);
-    let (in_s, in_z) = qparams(ctx.input_meta[2]);
+    let (in_s, in_z) = qparams(ctx.in_meta(2));
     let (out_s, out_z) = qparams(Some(ctx.output_meta[0]));
-    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.input_meta[1]), out_s, oc);
+    let (mult, shift) = channel_multipliers(in_s, &scales(ctx.in_meta(1)), out_s, oc);
     let bias = bias_i64(ctx, 3, oc)?;
     let act = ctx
         .fb
